@@ -1,0 +1,48 @@
+# ingest: see README.md. Every target works on a fresh machine with Go installed.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+PKGS := ./...
+
+.PHONY: all build run test test-short bench lint fuzz clean
+
+all: build
+
+## build: compile bin/ingest and bin/ingestctl
+build:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(wildcard ./cmd/ingest ./cmd/ingestctl)
+
+## run: start the pipeline locally and print how to send data and where to see it
+run: build
+	./$(BIN)/ingest dev
+
+## test: every test, with the race detector (fuzz seed corpora run as tests)
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## test-short: the fast unit suite
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## bench: hot-path benchmarks (see BENCHMARKS.md for recorded results)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each (default 5m)
+FUZZTIME ?= 5m
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+clean:
+	rm -rf $(BIN)

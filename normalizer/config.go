@@ -1,0 +1,110 @@
+package normalizer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures the normalizer. The zero value of every field means its default (see
+// DefaultConfig); Validate reports every field that is out of range.
+type Config struct {
+	// MaxBodyBytes bounds the request body as sent (compressed or not). Larger bodies get 413.
+	// Default 8 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxDecompressedBytes bounds a gzip body after decompression; decompression stops at the
+	// bound, so a gzip bomb never allocates past it. Larger bodies get 413. Default 64 MiB.
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	// MaxEventsPerRequest bounds the events (log records, data points, spans, NDJSON lines) of
+	// one request. Larger requests get 413 and should be split. Default 100,000.
+	MaxEventsPerRequest int `yaml:"max_events_per_request"`
+	// MaxAttributes bounds the attributes of one event, and separately those of its resource.
+	// An event over it is rejected. Default 128.
+	MaxAttributes int `yaml:"max_attributes"`
+	// MaxAttributeKeyBytes bounds an attribute key. Default 256.
+	MaxAttributeKeyBytes int `yaml:"max_attribute_key_bytes"`
+	// MaxAttributeValueBytes bounds an attribute value as rendered (nested values as JSON).
+	// Default 16 KiB.
+	MaxAttributeValueBytes int `yaml:"max_attribute_value_bytes"`
+	// MaxNameBytes bounds a metric, span or event name. Default 1 KiB.
+	MaxNameBytes int `yaml:"max_name_bytes"`
+	// MaxLogBodyBytes bounds a log body as rendered. Default 256 KiB.
+	MaxLogBodyBytes int `yaml:"max_log_body_bytes"`
+	// MaxPast is how far before the time of receipt an event's timestamp may be. Default 7 days.
+	MaxPast time.Duration `yaml:"max_past"`
+	// MaxFuture is how far after the time of receipt an event's timestamp may be. Default 10 min.
+	MaxFuture time.Duration `yaml:"max_future"`
+	// SinkTimeout bounds one Sink.Write; past it the request gets 503. Default 10 s.
+	SinkTimeout time.Duration `yaml:"sink_timeout"`
+	// MaxRejectionsInMessage bounds how many rejections an OTLP partial_success error_message
+	// spells out (all are counted). Default 10.
+	MaxRejectionsInMessage int `yaml:"max_rejections_in_message"`
+}
+
+// DefaultConfig returns the defaults that a zero Config field stands for.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:           8 << 20,
+		MaxDecompressedBytes:   64 << 20,
+		MaxEventsPerRequest:    100_000,
+		MaxAttributes:          128,
+		MaxAttributeKeyBytes:   256,
+		MaxAttributeValueBytes: 16 << 10,
+		MaxNameBytes:           1 << 10,
+		MaxLogBodyBytes:        256 << 10,
+		MaxPast:                7 * 24 * time.Hour,
+		MaxFuture:              10 * time.Minute,
+		SinkTimeout:            10 * time.Second,
+		MaxRejectionsInMessage: 10,
+	}
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setDefault(&c.MaxBodyBytes, d.MaxBodyBytes)
+	setDefault(&c.MaxDecompressedBytes, d.MaxDecompressedBytes)
+	setDefault(&c.MaxEventsPerRequest, d.MaxEventsPerRequest)
+	setDefault(&c.MaxAttributes, d.MaxAttributes)
+	setDefault(&c.MaxAttributeKeyBytes, d.MaxAttributeKeyBytes)
+	setDefault(&c.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
+	setDefault(&c.MaxNameBytes, d.MaxNameBytes)
+	setDefault(&c.MaxLogBodyBytes, d.MaxLogBodyBytes)
+	setDefault(&c.MaxPast, d.MaxPast)
+	setDefault(&c.MaxFuture, d.MaxFuture)
+	setDefault(&c.SinkTimeout, d.SinkTimeout)
+	setDefault(&c.MaxRejectionsInMessage, d.MaxRejectionsInMessage)
+	return c
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// Validate reports every field out of range at once, naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(key string, ok bool, v any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: %v must not be negative (0 means the default)", key, v))
+		}
+	}
+	check("max_body_bytes", c.MaxBodyBytes >= 0, c.MaxBodyBytes)
+	check("max_decompressed_bytes", c.MaxDecompressedBytes >= 0, c.MaxDecompressedBytes)
+	check("max_events_per_request", c.MaxEventsPerRequest >= 0, c.MaxEventsPerRequest)
+	check("max_attributes", c.MaxAttributes >= 0, c.MaxAttributes)
+	check("max_attribute_key_bytes", c.MaxAttributeKeyBytes >= 0, c.MaxAttributeKeyBytes)
+	check("max_attribute_value_bytes", c.MaxAttributeValueBytes >= 0, c.MaxAttributeValueBytes)
+	check("max_name_bytes", c.MaxNameBytes >= 0, c.MaxNameBytes)
+	check("max_log_body_bytes", c.MaxLogBodyBytes >= 0, c.MaxLogBodyBytes)
+	check("max_past", c.MaxPast >= 0, c.MaxPast)
+	check("max_future", c.MaxFuture >= 0, c.MaxFuture)
+	check("sink_timeout", c.SinkTimeout >= 0, c.SinkTimeout)
+	check("max_rejections_in_message", c.MaxRejectionsInMessage >= 0, c.MaxRejectionsInMessage)
+	if c.MaxDecompressedBytes > 0 && c.MaxBodyBytes > c.MaxDecompressedBytes {
+		errs = append(errs, fmt.Errorf("max_decompressed_bytes: %d is below max_body_bytes %d", c.MaxDecompressedBytes, c.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}
