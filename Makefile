@@ -13,9 +13,14 @@ build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(wildcard ./cmd/ingest ./cmd/ingestctl)
 
-## run: start the pipeline locally and print how to send data and where to see it
+## run: start the pipeline locally and print how to send data and where to see it.
+## Until the sink writer and edge land, this is the normalizer alone with a logging sink.
 run: build
-	./$(BIN)/ingest dev
+	@echo "normalizer on http://127.0.0.1:4318 (Ctrl-C stops it). Send an event:"
+	@echo "  curl -XPOST -H 'x-tenant-id: demo' -H 'content-type: application/x-ndjson' \\"
+	@echo "    --data-binary '{\"type\":\"log\",\"body\":\"hello\"}' http://127.0.0.1:4318/v1/events"
+	@echo "Metrics: curl -s http://127.0.0.1:4318/metrics | grep ^ingest_normalizer"
+	./$(BIN)/ingest normalizer --listen 127.0.0.1:4318 --sink log
 
 ## test: every test, with the race detector (fuzz seed corpora run as tests)
 test:

@@ -36,6 +36,9 @@ type Config struct {
 	MaxFuture time.Duration `yaml:"max_future"`
 	// SinkTimeout bounds one Sink.Write; past it the request gets 503. Default 10 s.
 	SinkTimeout time.Duration `yaml:"sink_timeout"`
+	// MaxInflightBytes bounds the request bytes (raw plus decompressed) held by all requests in
+	// progress. A request that would exceed it gets 429 with Retry-After. Default 256 MiB.
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
 	// MaxRejectionsInMessage bounds how many rejections an OTLP partial_success error_message
 	// spells out (all are counted). Default 10.
 	MaxRejectionsInMessage int `yaml:"max_rejections_in_message"`
@@ -55,6 +58,7 @@ func DefaultConfig() Config {
 		MaxPast:                7 * 24 * time.Hour,
 		MaxFuture:              10 * time.Minute,
 		SinkTimeout:            10 * time.Second,
+		MaxInflightBytes:       256 << 20,
 		MaxRejectionsInMessage: 10,
 	}
 }
@@ -73,6 +77,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxPast, d.MaxPast)
 	setDefault(&c.MaxFuture, d.MaxFuture)
 	setDefault(&c.SinkTimeout, d.SinkTimeout)
+	setDefault(&c.MaxInflightBytes, d.MaxInflightBytes)
 	setDefault(&c.MaxRejectionsInMessage, d.MaxRejectionsInMessage)
 	return c
 }
@@ -102,6 +107,7 @@ func (c Config) Validate() error {
 	check("max_past", c.MaxPast >= 0, c.MaxPast)
 	check("max_future", c.MaxFuture >= 0, c.MaxFuture)
 	check("sink_timeout", c.SinkTimeout >= 0, c.SinkTimeout)
+	check("max_inflight_bytes", c.MaxInflightBytes >= 0, c.MaxInflightBytes)
 	check("max_rejections_in_message", c.MaxRejectionsInMessage >= 0, c.MaxRejectionsInMessage)
 	if c.MaxDecompressedBytes > 0 && c.MaxBodyBytes > c.MaxDecompressedBytes {
 		errs = append(errs, fmt.Errorf("max_decompressed_bytes: %d is below max_body_bytes %d", c.MaxDecompressedBytes, c.MaxBodyBytes))

@@ -19,6 +19,8 @@ type emitter struct {
 	rejections []Rejection
 	// rejectedBy counts rejections per reason (all of them, including those past the list).
 	rejectedBy map[Reason]int
+	// acceptedBy counts accepted events per record.Signal.
+	acceptedBy [4]int
 	// unknownUnits counts events whose unit is not in the conversion table.
 	unknownUnits int
 }
@@ -32,6 +34,7 @@ func (e *emitter) reset(cfg *Config, tenant string, now time.Time) {
 		e.rejectedBy = make(map[Reason]int)
 	}
 	clear(e.rejectedBy)
+	e.acceptedBy = [4]int{}
 	e.unknownUnits = 0
 }
 
@@ -83,6 +86,9 @@ func (e *emitter) emit(r *record.Record, index, line int) bool {
 		return false
 	}
 	e.batch.Add(r)
+	if int(r.Signal) < len(e.acceptedBy) {
+		e.acceptedBy[r.Signal]++
+	}
 	return true
 }
 

@@ -38,6 +38,7 @@ const (
 	ReasonUnsupportedMediaType Reason = "err-ingest-unsupported-media-type" // 415
 	ReasonUnsupportedEncoding  Reason = "err-ingest-unsupported-encoding"   // 415
 	ReasonMethodNotAllowed     Reason = "err-ingest-method-not-allowed"     // 405
+	ReasonNormalizerFull       Reason = "err-ingest-normalizer-full"        // 429
 	ReasonSinkFull             Reason = "err-ingest-sink-full"              // 429
 	ReasonSinkUnavailable      Reason = "err-ingest-sink-unavailable"       // 503
 )

@@ -1,0 +1,64 @@
+// Command ingest runs one service of the ingest pipeline per subcommand:
+//
+//	ingest normalizer     validate and convert telemetry, hand batches to the sink
+//	ingest controlplane   tenant registry, admin API and xDS for the edge
+//
+// Each subcommand parses its own flags (ingest <subcommand> -h). main only parses, wires and
+// runs; it stops on SIGINT/SIGTERM, giving every component its shutdown deadline.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand: it parses args and runs until ctx is done.
+type command struct {
+	summary string
+	run     func(ctx context.Context, log *slog.Logger, args []string) error
+}
+
+// commands lists the subcommands. Each lives in its own file of this package.
+var commands = map[string]command{
+	"normalizer": {"validate and convert telemetry, hand batches to the sink", runNormalizer},
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		os.Exit(2)
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "ingest: unknown subcommand %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("service", os.Args[1])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, log, os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		log.Error("exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: ingest <subcommand> [flags]\n\nsubcommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-14s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'ingest <subcommand> -h' for its flags.")
+}

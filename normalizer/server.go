@@ -1,0 +1,512 @@
+package normalizer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fastjson"
+
+	"github.com/ingestdev/ingest/internal/shed"
+	"github.com/ingestdev/ingest/record"
+)
+
+// Internal headers. The edge sets them and strips client copies; the normalizer trusts them only
+// because it is reachable from the edge alone.
+const (
+	// HeaderTenant names the tenant the edge resolved from the credentials. Required.
+	HeaderTenant = "X-Tenant-Id"
+	// HeaderVersion is "v2" on traffic routed to this pipeline (informational here).
+	HeaderVersion = "X-Ingest-Version"
+	// HeaderEventCount is the event count the edge accounted; a difference from the decoded
+	// count is counted in ingest_normalizer_edge_count_mismatch_total.
+	HeaderEventCount = "X-Ingest-Event-Count"
+	// HeaderRequestID identifies the request across stages; echoed in the response.
+	HeaderRequestID = "X-Request-Id"
+)
+
+// tenantPattern is what a tenant id may look like: it becomes part of Kafka topic and table names.
+var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// defaultRetryAfter is the Retry-After of a sink error that does not carry one.
+const defaultRetryAfter = time.Second
+
+// endpoint is one ingest route and how its body is decoded.
+type endpoint struct {
+	name   string // logs, metrics, traces, events: the endpoint label
+	signal string // signal label for rejections: log, metric, span, or event (NDJSON: mixed)
+	otlp   bool   // OTLP (protobuf or JSON, partial_success answers) or NDJSON
+	// decode decodes body in the given format into e.
+	decode func(s *Server, body []byte, f otlpFormat, e *emitter) error
+	// response builds an OTLP ExportResponse with partial success for the format.
+	response func(f otlpFormat, rejected int64, msg string) ([]byte, error)
+}
+
+// Server is the normalizer's HTTP service. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	sink    Sink
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+	mux     *http.ServeMux
+
+	emitters sync.Pool // *emitter
+	parsers  fastjson.ParserPool
+	buffers  sync.Pool // *bytes.Buffer
+	gzips    sync.Pool // *gzip.Reader
+
+	inflight    atomic.Int64 // bytes held by requests in progress
+	draining    atomic.Bool
+	sinkHealthy atomic.Bool
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// New returns a Server that writes accepted events to sink and registers its metrics with reg.
+func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot create normalizer: invalid config: %w", err)
+	}
+	if sink == nil {
+		return nil, errors.New("cannot create normalizer: nil sink")
+	}
+	s := &Server{cfg: cfg.withDefaults(), sink: sink, log: log, now: time.Now, mux: http.NewServeMux()}
+	s.sinkHealthy.Store(true)
+	for _, o := range opts {
+		o(s)
+	}
+	m, err := newMetrics(reg, func() float64 { return float64(s.inflight.Load()) })
+	if err != nil {
+		return nil, fmt.Errorf("cannot register normalizer metrics: %w", err)
+	}
+	s.metrics = m
+	for _, ep := range endpoints {
+		s.mux.Handle("/v1/"+ep.name, s.ingestHandler(ep))
+	}
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("/readyz", s.readyz)
+	return s, nil
+}
+
+// Handler returns the HTTP handler of every endpoint. /metrics is served by the caller, which
+// owns the registry.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Drain makes /readyz fail so that load balancers stop sending new requests; in-flight requests
+// complete. Call it before shutting the HTTP server down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// readinessChecker is implemented by sinks that can say whether they accept writes.
+type readinessChecker interface {
+	Ready(ctx context.Context) error
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	if rc, ok := s.sink.(readinessChecker); ok {
+		if err := rc.Ready(r.Context()); err != nil {
+			http.Error(w, "sink not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// requestFormat is what the request's Content-Type says.
+func requestFormat(ep *endpoint, contentType string) (otlpFormat, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil && contentType != "" {
+		mt = ""
+	}
+	if ep.otlp {
+		switch mt {
+		case "application/x-protobuf", "application/protobuf":
+			return otlpProto, nil
+		case "application/json":
+			return otlpJSON, nil
+		}
+		return 0, newRequestError(http.StatusUnsupportedMediaType, ReasonUnsupportedMediaType,
+			"content type %q is not supported here: send OTLP as application/x-protobuf or application/json", contentType)
+	}
+	switch mt {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/json":
+		return otlpJSON, nil
+	}
+	return 0, newRequestError(http.StatusUnsupportedMediaType, ReasonUnsupportedMediaType,
+		"content type %q is not supported here: send native events as application/x-ndjson", contentType)
+}
+
+func (s *Server) ingestHandler(ep *endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := s.serveIngest(ep, w, r)
+		s.metrics.requests.WithLabelValues(ep.name, strconv.Itoa(code)).Inc()
+	})
+}
+
+// serveIngest handles one ingest request and returns the status code it answered.
+func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Request) int {
+	if id := r.Header.Get(HeaderRequestID); id != "" {
+		w.Header().Set(HeaderRequestID, id)
+	}
+	format := otlpJSON
+	fail := func(err error) int { return s.writeError(w, ep, format, err) }
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return fail(newRequestError(http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method))
+	}
+	tenant := r.Header.Get(HeaderTenant)
+	if tenant == "" {
+		return fail(newRequestError(http.StatusUnauthorized, ReasonMissingTenant,
+			"no %s header: requests must come through the edge, which sets it from the API key", HeaderTenant))
+	}
+	if !tenantPattern.MatchString(tenant) {
+		return fail(newRequestError(http.StatusBadRequest, ReasonInvalidTenant, "tenant id %.70q is not a valid tenant id", tenant))
+	}
+	f, err := requestFormat(ep, r.Header.Get("Content-Type"))
+	if err != nil {
+		return fail(err)
+	}
+	format = f
+	gz := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		return fail(newRequestError(http.StatusUnsupportedMediaType, ReasonUnsupportedEncoding,
+			"content encoding %q is not supported: send gzip or an uncompressed body", enc))
+	}
+
+	body, release, err := s.readBody(r, tenant, gz)
+	defer release()
+	if err != nil {
+		return fail(err)
+	}
+
+	e := s.getEmitter()
+	defer s.emitters.Put(e)
+	e.reset(&s.cfg, tenant, s.now())
+	start := time.Now()
+	if err := ep.decode(s, body, format, e); err != nil {
+		return fail(err)
+	}
+	s.metrics.decodeSeconds.WithLabelValues(ep.name, formatName(ep, format)).Observe(time.Since(start).Seconds())
+	s.checkEdgeCount(r, tenant, e)
+
+	if e.accepted() > 0 {
+		if err := s.writeSink(r.Context(), e.batch.Batch()); err != nil {
+			s.countOutcome(tenant, ep, e, err)
+			return fail(err)
+		}
+	}
+	s.countOutcome(tenant, ep, e, nil)
+	return s.writeResult(w, ep, format, e)
+}
+
+// readBody reads the request body within the size bounds, decompressing gzip. It reserves the
+// bytes it holds against max_inflight_bytes; release returns them and the buffers.
+func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte, release func(), err error) {
+	var held int64
+	var bufs []*bytes.Buffer
+	release = func() {
+		s.inflight.Add(-held)
+		for _, b := range bufs {
+			s.putBuffer(b)
+		}
+	}
+	reserve := func(n int64) error {
+		if s.inflight.Add(n) > s.cfg.MaxInflightBytes {
+			s.inflight.Add(-n)
+			return shed.Full(string(ReasonNormalizerFull), defaultRetryAfter,
+				fmt.Errorf("%d bytes in flight, the bound is %d", s.inflight.Load(), s.cfg.MaxInflightBytes))
+		}
+		held += n
+		return nil
+	}
+	max := s.cfg.MaxBodyBytes
+	if r.ContentLength > max {
+		return nil, release, errBodyTooLarge(r.ContentLength, max)
+	}
+	// Reserve what the body can hold: the declared length, or the bound when unknown.
+	want := r.ContentLength
+	if want < 0 {
+		want = max
+	}
+	if err := reserve(want); err != nil {
+		return nil, release, err
+	}
+	raw := s.getBuffer()
+	bufs = append(bufs, raw)
+	n, err := raw.ReadFrom(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, release, errMalformed("cannot read request body: %v", err)
+	}
+	if n > max {
+		return nil, release, errBodyTooLarge(n, max)
+	}
+	s.metrics.requestBytes.WithLabelValues(tenant, "raw").Add(float64(n))
+	if !gz {
+		return raw.Bytes(), release, nil
+	}
+	zr, err := s.getGzip(raw)
+	if err != nil {
+		return nil, release, errMalformed("cannot read gzip body: %v", err)
+	}
+	defer s.gzips.Put(zr)
+	out := s.getBuffer()
+	bufs = append(bufs, out)
+	dmax := s.cfg.MaxDecompressedBytes
+	n, err = out.ReadFrom(io.LimitReader(zr, dmax+1))
+	if err != nil {
+		return nil, release, errMalformed("cannot decompress gzip body: %v", err)
+	}
+	if n > dmax {
+		return nil, release, newRequestError(http.StatusRequestEntityTooLarge, ReasonDecompressedTooLarge,
+			"gzip body decompresses to more than the %s limit; send smaller batches", formatBytes(dmax))
+	}
+	if err := reserve(n); err != nil {
+		return nil, release, err
+	}
+	s.metrics.requestBytes.WithLabelValues(tenant, "decompressed").Add(float64(n))
+	return out.Bytes(), release, nil
+}
+
+func errBodyTooLarge(n, max int64) *requestError {
+	return newRequestError(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge,
+		"body of %s exceeds the %s limit; send smaller batches", formatBytes(n), formatBytes(max))
+}
+
+// formatBytes renders n bytes for messages: "9.1 MiB".
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+func (s *Server) writeSink(ctx context.Context, b record.Batch) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SinkTimeout)
+	defer cancel()
+	start := time.Now()
+	err := s.sink.Write(ctx, b)
+	s.metrics.sinkSeconds.Observe(time.Since(start).Seconds())
+	if err == nil {
+		if !s.sinkHealthy.Swap(true) {
+			s.log.Info("sink accepts writes again")
+		}
+		return nil
+	}
+	if s.sinkHealthy.Swap(false) {
+		s.log.Warn("sink refused a write; answering 429/503 until it recovers", "err", err)
+	}
+	var se *shed.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return shed.Unavailable(string(ReasonSinkUnavailable), defaultRetryAfter,
+			fmt.Errorf("sink did not answer within %s", s.cfg.SinkTimeout))
+	}
+	return shed.Unavailable(string(ReasonSinkUnavailable), defaultRetryAfter, err)
+}
+
+func (s *Server) checkEdgeCount(r *http.Request, tenant string, e *emitter) {
+	v := r.Header.Get(HeaderEventCount)
+	if v == "" {
+		return
+	}
+	if n, err := strconv.Atoi(v); err != nil || n != e.accepted()+e.rejected() {
+		s.metrics.countMismatches.WithLabelValues(tenant).Inc()
+	}
+}
+
+// countOutcome counts a request's events. When the sink refused the batch (sinkErr), the events
+// that would have been accepted count as rejected with the shed's reason: the client got 429/503
+// and sends them again.
+func (s *Server) countOutcome(tenant string, ep *endpoint, e *emitter, sinkErr error) {
+	if sinkErr != nil {
+		reason := string(ReasonSinkUnavailable)
+		var se *shed.Error
+		if errors.As(sinkErr, &se) && se.Reason != "" {
+			reason = se.Reason
+		}
+		s.metrics.eventsRejected.WithLabelValues(tenant, ep.signal, reason).Add(float64(e.accepted()))
+	} else {
+		for sig, n := range e.acceptedBy {
+			if n > 0 {
+				s.metrics.eventsAccepted.WithLabelValues(tenant, record.Signal(sig).String()).Add(float64(n))
+			}
+		}
+	}
+	for reason, n := range e.rejectedBy {
+		s.metrics.eventsRejected.WithLabelValues(tenant, ep.signal, string(reason)).Add(float64(n))
+	}
+	if e.unknownUnits > 0 {
+		s.metrics.unknownUnits.WithLabelValues(tenant).Add(float64(e.unknownUnits))
+	}
+}
+
+// statusOf maps an error to its HTTP status, reason and retry delay: the one place that does.
+func statusOf(err error) (status int, reason Reason, retryAfter time.Duration) {
+	var re *requestError
+	var se *shed.Error
+	switch {
+	case errors.As(err, &re):
+		return re.status, re.reason, 0
+	case errors.As(err, &se):
+		status = http.StatusServiceUnavailable
+		if errors.Is(se.Kind, shed.ErrFull) {
+			status = http.StatusTooManyRequests
+		}
+		return status, Reason(se.Reason), se.RetryAfter
+	}
+	return http.StatusInternalServerError, "err-ingest-internal", 0
+}
+
+// writeError answers a refused request: for OTLP a google.rpc.Status in the request's format,
+// for NDJSON a JSON error object. 429 and 503 carry Retry-After.
+func (s *Server) writeError(w http.ResponseWriter, ep *endpoint, f otlpFormat, err error) int {
+	status, reason, retryAfter := statusOf(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("unexpected error", "endpoint", ep.name, "err", err)
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", shed.RetryAfterSeconds(retryAfter))
+	}
+	msg := err.Error()
+	var re *requestError
+	if errors.As(err, &re) {
+		msg = string(re.reason) + ": " + re.msg
+	}
+	if ep.otlp {
+		body, ctype := otlpStatus(f, status, msg)
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(status)
+		w.Write(body)
+		return status
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"reason": string(reason), "message": msg}})
+	return status
+}
+
+// ndjsonResult is the answer to a well-formed NDJSON request.
+type ndjsonResult struct {
+	Accepted int         `json:"accepted"`
+	Rejected int         `json:"rejected"`
+	Errors   []Rejection `json:"errors,omitempty"`
+}
+
+// writeResult answers a well-formed request with 200: OTLP with partial_success when events were
+// rejected, NDJSON with every rejection.
+func (s *Server) writeResult(w http.ResponseWriter, ep *endpoint, f otlpFormat, e *emitter) int {
+	if !ep.otlp {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(ndjsonResult{Accepted: e.accepted(), Rejected: e.rejected(), Errors: e.rejections})
+		return http.StatusOK
+	}
+	var msg string
+	if n := e.rejected(); n > 0 {
+		msg = rejectionSummary(e.rejections, s.cfg.MaxRejectionsInMessage)
+	}
+	body, err := ep.response(f, int64(e.rejected()), msg)
+	if err != nil {
+		return s.writeError(w, ep, f, err)
+	}
+	w.Header().Set("Content-Type", formatContentType(f))
+	w.Write(body)
+	return http.StatusOK
+}
+
+// rejectionSummary spells out the first max rejections for an OTLP partial_success message.
+func rejectionSummary(rs []Rejection, max int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d rejected", len(rs))
+	for i, r := range rs {
+		if i == max {
+			fmt.Fprintf(&b, "; and %d more", len(rs)-max)
+			break
+		}
+		fmt.Fprintf(&b, "; item %d: %s: %s", r.Index, r.Reason, r.Message)
+	}
+	return b.String()
+}
+
+func formatContentType(f otlpFormat) string {
+	if f == otlpProto {
+		return "application/x-protobuf"
+	}
+	return "application/json"
+}
+
+func formatName(ep *endpoint, f otlpFormat) string {
+	switch {
+	case !ep.otlp:
+		return "ndjson"
+	case f == otlpProto:
+		return "protobuf"
+	}
+	return "json"
+}
+
+func (s *Server) getEmitter() *emitter {
+	if e, ok := s.emitters.Get().(*emitter); ok {
+		return e
+	}
+	return &emitter{}
+}
+
+// maxPooledBuffer is the largest buffer returned to the pool; bigger ones are left to the GC so
+// that one large request does not pin memory.
+const maxPooledBuffer = 4 << 20
+
+func (s *Server) getBuffer() *bytes.Buffer {
+	if b, ok := s.buffers.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (s *Server) putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		s.buffers.Put(b)
+	}
+}
+
+func (s *Server) getGzip(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := s.gzips.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			s.gzips.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
+}
