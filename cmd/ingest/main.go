@@ -27,7 +27,8 @@ type command struct {
 
 // commands lists the subcommands. Each lives in its own file of this package.
 var commands = map[string]command{
-	"normalizer": {"validate and convert telemetry, hand batches to the sink", runNormalizer},
+	"normalizer":   {"validate and convert telemetry, hand batches to the sink", runNormalizer},
+	"controlplane": {"tenant registry, admin API and xDS for the edge", runControlPlane},
 }
 
 func main() {

@@ -67,24 +67,34 @@ type Quotas struct {
 // APIKey is one credential of a tenant. Only a salted hash of the secret is stored; Prefix is
 // the public part of the key, used to find the candidate keys before a constant-time compare.
 type APIKey struct {
-	ID        string     `json:"id"`
-	Prefix    string     `json:"prefix"`
-	Salt      []byte     `json:"salt"`
-	Hash      []byte     `json:"hash"` // SHA-256(salt || key)
-	CreatedAt time.Time  `json:"created_at"`
+	ID        string    `json:"id"`
+	Prefix    string    `json:"prefix"`
+	Salt      []byte    `json:"salt,omitempty"` // 16 random bytes; omitted from API answers and audit entries
+	Hash      []byte    `json:"hash,omitempty"` // SHA-256(salt || key); omitted from API answers and audit entries
+	CreatedAt time.Time `json:"created_at"`
+	// RevokedAt is when the key stops being accepted: nil while active; in the future during
+	// the grace period of a rotation.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // Tenant is one tenant of the pipeline.
 type Tenant struct {
-	ID          string    `json:"id"` // [a-z0-9][a-z0-9-]{0,62}; used in topic and table names
-	DisplayName string    `json:"display_name"`
-	Quotas      Quotas    `json:"quotas"`
-	Stage       Stage     `json:"stage"`
-	Keys        []APIKey  `json:"keys"`
-	Revision    int64     `json:"revision"` // bumped on every change; optimistic concurrency
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"` // [a-z0-9][a-z0-9-]{0,62}; used in topic and table names
+	DisplayName string `json:"display_name"`
+	Quotas      Quotas `json:"quotas"`
+	Stage       Stage  `json:"stage"`
+	// PreviousStage is the stage before the last stage change (zero if the stage never
+	// changed); a rollback is setting it (or any earlier stage) again.
+	PreviousStage Stage `json:"previous_stage,omitzero"`
+	// StageChangedAt is when the stage last changed (zero if never).
+	StageChangedAt time.Time `json:"stage_changed_at,omitzero"`
+	Keys           []APIKey  `json:"keys"`
+	// Revision is the global registry revision of the tenant's last change (like etcd's
+	// mod_revision): it only grows, also across a delete and re-create of the same id, and is
+	// the ETag of the admin API's optimistic concurrency.
+	Revision  int64     `json:"revision"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Endpoint is one upstream address of a cluster.
@@ -97,7 +107,7 @@ type Endpoint struct {
 type Upstreams struct {
 	V1       []Endpoint `json:"ingest_v1"` // the legacy pipeline
 	V2       []Endpoint `json:"ingest_v2"` // this pipeline's normalizers
-	Revision int64      `json:"revision"`
+	Revision int64      `json:"revision"`  // global revision of the last change; 0 if never set
 }
 
 // State is everything the xDS snapshot is built from: a consistent view of the registry at one

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ingestdev/ingest/controlplane"
+)
+
+// runControlPlane runs `ingest controlplane`: the tenant registry, the admin API (with
+// /metrics and /healthz) and the xDS server for the edge.
+func runControlPlane(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("ingest controlplane", flag.ContinueOnError)
+	cfg := controlplane.DefaultConfig()
+	fs.StringVar(&cfg.Admin.ListenAddress, "admin-listen", cfg.Admin.ListenAddress, "address of the admin API, /healthz and /metrics (ingestctl's --server)")
+	fs.StringVar(&cfg.Registry.Path, "data", cfg.Registry.Path, "registry file (bbolt; created if missing; one process at a time)")
+	fs.StringVar(&cfg.Admin.TokenFile, "admin-token-file", "", "file holding the admin bearer token (or set INGEST_ADMIN_TOKEN)")
+	fs.DurationVar(&cfg.Admin.ShutdownTimeout, "shutdown-timeout", cfg.Admin.ShutdownTimeout, "how long requests in progress may finish at shutdown")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Admin.TokenFile == "" {
+		cfg.Admin.Token = os.Getenv("INGEST_ADMIN_TOKEN")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return controlplane.Run(ctx, log, cfg, reg)
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ingestdev/ingest/controlplane/registry"
+)
+
+func (a *app) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode the output: %w", err)
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return err
+}
+
+func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0) }
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func formatRate(v float64) string {
+	if v == 0 {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func formatBurst(v float64) string {
+	if v == 0 {
+		return "1s of rate"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func stageOrDash(s registry.Stage) string {
+	if s.IsZero() {
+		return "-"
+	}
+	return s.String()
+}
+
+func keyStatus(k registry.APIKey, now time.Time) string {
+	switch {
+	case k.RevokedAt == nil:
+		return "active"
+	case k.ActiveAt(now):
+		return "active until " + formatTime(*k.RevokedAt)
+	}
+	return "revoked " + formatTime(*k.RevokedAt)
+}
+
+// printTenants prints a list: a JSON array, or a table.
+func (a *app) printTenants(ts []registry.Tenant) error {
+	if a.output == "json" {
+		if ts == nil {
+			ts = []registry.Tenant{}
+		}
+		return a.printJSON(ts)
+	}
+	w := a.table()
+	fmt.Fprintln(w, "ID\tNAME\tSTAGE\tEVENTS/S\tBYTES/S\tACTIVE KEYS\tREVISION")
+	for _, t := range ts {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.DisplayName, t.Stage, formatRate(t.Quotas.EventsPerSecond), formatRate(t.Quotas.BytesPerSecond), activeKeys(t), t.Revision)
+	}
+	return w.Flush()
+}
+
+// printTenant prints one tenant: JSON, or its fields and a table of its keys.
+func (a *app) printTenant(t registry.Tenant) error {
+	if a.output == "json" {
+		return a.printJSON(t)
+	}
+	w := a.table()
+	stage := t.Stage.String()
+	if !t.PreviousStage.IsZero() {
+		stage += fmt.Sprintf(" (was %s until %s)", t.PreviousStage, formatTime(t.StageChangedAt))
+	}
+	q := t.Quotas
+	fmt.Fprintf(w, "ID:\t%s\n", t.ID)
+	fmt.Fprintf(w, "Name:\t%s\n", t.DisplayName)
+	fmt.Fprintf(w, "Stage:\t%s\n", stage)
+	fmt.Fprintf(w, "Events/s:\t%s (burst %s)\n", formatRate(q.EventsPerSecond), formatBurst(q.BurstEvents))
+	fmt.Fprintf(w, "Bytes/s:\t%s (burst %s)\n", formatRate(q.BytesPerSecond), formatBurst(q.BurstBytes))
+	fmt.Fprintf(w, "Revision:\t%d\n", t.Revision)
+	fmt.Fprintf(w, "Created:\t%s\n", formatTime(t.CreatedAt))
+	fmt.Fprintf(w, "Updated:\t%s\n", formatTime(t.UpdatedAt))
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(t.Keys) == 0 {
+		fmt.Fprintf(a.stdout, "\nNo API keys. Create one with `ingestctl keys create %s`.\n", t.ID)
+		return nil
+	}
+	fmt.Fprintln(a.stdout)
+	return a.printKeys(t.Keys)
+}
+
+func (a *app) printKeys(keys []registry.APIKey) error {
+	w := a.table()
+	now := time.Now()
+	fmt.Fprintln(w, "KEY ID\tKEY STARTS WITH\tCREATED\tSTATUS")
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s\tik_%s_…\t%s\t%s\n", k.ID, k.Prefix, formatTime(k.CreatedAt), keyStatus(k, now))
+	}
+	return w.Flush()
+}
+
+func (a *app) printUpstreams(u registry.Upstreams) error {
+	if a.output == "json" {
+		return a.printJSON(u)
+	}
+	w := a.table()
+	fmt.Fprintln(w, "CLUSTER\tHOST\tPORT")
+	for _, c := range []struct {
+		name string
+		eps  []registry.Endpoint
+	}{{"ingest-v1", u.V1}, {"ingest-v2", u.V2}} {
+		if len(c.eps) == 0 {
+			fmt.Fprintf(w, "%s\t(none)\t\n", c.name)
+		}
+		for _, e := range c.eps {
+			fmt.Fprintf(w, "%s\t%s\t%d\n", c.name, e.Host, e.Port)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\nrevision %d\n", u.Revision)
+	return nil
+}
+
+func (a *app) printAudit(es []registry.AuditEntry) error {
+	if a.output == "json" {
+		if es == nil {
+			es = []registry.AuditEntry{}
+		}
+		return a.printJSON(es)
+	}
+	w := a.table()
+	fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tTENANT\tSUMMARY")
+	for _, e := range es {
+		tenant := e.Tenant
+		if tenant == "" {
+			tenant = "-"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, formatTime(e.Time), e.Actor, e.Action, tenant, strings.ReplaceAll(e.Summary, "\t", " "))
+	}
+	return w.Flush()
+}
