@@ -26,6 +26,8 @@ run: build
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@# The API-parity check lives in its own module (Envoy 1.33-era protos; see apicheck/).
+	cd apicheck && $(GO) test -count=1 ./...
 
 ## test-short: the fast unit suite
 test-short:

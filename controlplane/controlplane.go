@@ -17,6 +17,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/controlplane/xds"
 )
 
 // Config configures the control plane. The zero value of every field means its default (see
@@ -27,10 +28,14 @@ type Config struct {
 	// Admin is the admin API (and /metrics, /healthz) listener.
 	Admin AdminConfig `yaml:"admin"`
 
-	// xDS: the xDS server's configuration (controlplane/xds.Config) goes here, as
-	// `XDS xds.Config `yaml:"xds"``, with its checks added to Validate and its server added to
-	// the components in New.
+	// XDS is the xDS server that drives the edges. It runs when XDS.CertFile and XDS.KeyFile
+	// (the edge listener's certificate, served over SDS) are set; without them the control
+	// plane serves only the admin API.
+	XDS xds.Config `yaml:"xds"`
 }
+
+// xdsEnabled reports whether the xDS server is configured.
+func (c Config) xdsEnabled() bool { return c.XDS.CertFile != "" || c.XDS.KeyFile != "" }
 
 // RegistryConfig configures the registry file.
 type RegistryConfig struct {
@@ -114,6 +119,11 @@ func (c Config) Validate() error {
 	}
 	if c.Admin.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("admin.max_body_bytes: %d must not be negative (0 means the default)", c.Admin.MaxBodyBytes))
+	}
+	if c.xdsEnabled() {
+		if err := c.XDS.WithDefaults().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("xds: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -204,10 +214,15 @@ func New(cfg Config, metrics *prometheus.Registry, log *slog.Logger) (*ControlPl
 	cp.listeners = append(cp.listeners, ln)
 	cp.components = append(cp.components, httpComponent("admin-api", ln, mux, cfg.Admin.ShutdownTimeout, log))
 
-	// xDS: build the xDS server here and append it, e.g.
-	//	srv, err := xds.New(cfg.XDS, reg, metrics, log)
-	//	cp.components = append(cp.components, component{name: "xds", run: srv.Run})
-	// (append any listener it binds here to cp.listeners, so that a failed New releases it).
+	if cfg.xdsEnabled() {
+		srv, err := xds.New(cfg.XDS, reg, metrics, log)
+		if err != nil {
+			return nil, err
+		}
+		cp.components = append(cp.components, component{name: "xds", run: srv.Run})
+	} else {
+		log.Warn("xDS disabled: no edge certificate; pass --tls-cert and --tls-key to drive edges")
+	}
 
 	ok = true
 	return cp, nil

@@ -21,6 +21,9 @@ func runControlPlane(ctx context.Context, log *slog.Logger, args []string) error
 	fs.StringVar(&cfg.Registry.Path, "data", cfg.Registry.Path, "registry file (bbolt; created if missing; one process at a time)")
 	fs.StringVar(&cfg.Admin.TokenFile, "admin-token-file", "", "file holding the admin bearer token (or set INGEST_ADMIN_TOKEN)")
 	fs.DurationVar(&cfg.Admin.ShutdownTimeout, "shutdown-timeout", cfg.Admin.ShutdownTimeout, "how long requests in progress may finish at shutdown")
+	fs.StringVar(&cfg.XDS.ListenAddress, "xds-listen", "127.0.0.1:18000", "address of the xDS gRPC server (ADS, SotW and delta)")
+	fs.StringVar(&cfg.XDS.CertFile, "tls-cert", "", "PEM certificate chain of the edge listener, served to edges over SDS (reloaded on change); xDS runs only with --tls-cert and --tls-key")
+	fs.StringVar(&cfg.XDS.KeyFile, "tls-key", "", "PEM private key of the edge listener")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

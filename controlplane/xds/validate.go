@@ -1,0 +1,352 @@
+package xds
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlymutation "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
+	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+)
+
+// served reports whether a snapshot may hold resources of typeURL.
+func served(typeURL resource.Type) bool {
+	switch typeURL {
+	case resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType:
+		return true
+	}
+	return false
+}
+
+// Validate deep-validates a snapshot before it is served (invariant 6) and reports every
+// problem at once. Beyond snap.Consistent() (LDS→RDS and CDS→EDS names) it:
+//
+//   - runs ValidateAll on every resource and, recursively, on the message inside every Any at
+//     any depth (go-control-plane's validators stop at an Any), and rejects unknown fields;
+//   - checks that every cluster a route sends or mirrors to exists, that route configurations
+//     set validate_clusters, and that every secret a TLS context names over SDS exists and
+//     every secret is named (an unreferenced secret stalls SDS under ADS);
+//   - checks that every listener filter chain terminates TLS and every EDS cluster uses ADS;
+//   - checks every golang filter configuration: library id, plugin name, and the filter's own
+//     parser (filterconfig.Parse) on its plugin_config; route-level golang configuration is
+//     rejected (a parse error there can kill Envoy at the first request);
+//   - checks invariant 4: every connection manager strips client copies of the internal
+//     headers before routing and runs the edge filter before the router, and no route that can
+//     reach ingest-v2 (route, weighted cluster or mirror) matches a request without the
+//     filter's marker header.
+//
+// Validate does not modify snap and is safe for concurrent use.
+func Validate(snap *cache.Snapshot) error {
+	if snap == nil {
+		return errors.New("cannot validate snapshot: snapshot is nil")
+	}
+	v := &validator{
+		secretRefs:  map[string][]string{},
+		clusterRefs: map[string][]string{},
+	}
+	if err := snap.Consistent(); err != nil {
+		v.add("snapshot is not consistent: %v", err)
+	}
+	for i, res := range snap.Resources {
+		typeURL, err := cache.GetResponseTypeURL(types.ResponseType(i))
+		if err != nil || !served(typeURL) {
+			if len(res.Items) > 0 {
+				v.add("snapshot holds %d resources of unserved type %q", len(res.Items), typeURL)
+			}
+			continue
+		}
+		names := make([]string, 0, len(res.Items))
+		for name := range res.Items {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			r := res.Items[name].Resource
+			if got := cache.GetResourceName(r); got != name {
+				v.add("%s %q is indexed under the name %q", shortType(typeURL), got, name)
+			}
+			v.message(fmt.Sprintf("%s %q", shortType(typeURL), name), r)
+		}
+	}
+	v.crossReferences(snap)
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	errs []error
+	// secretRefs and clusterRefs map a referenced name to the paths that reference it.
+	secretRefs  map[string][]string
+	clusterRefs map[string][]string
+}
+
+func (v *validator) add(format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf(format, args...))
+}
+
+// message validates m (a resource or the content of an Any), then walks it.
+func (v *validator) message(path string, m proto.Message) {
+	if val, ok := m.(interface{ ValidateAll() error }); ok {
+		if err := val.ValidateAll(); err != nil {
+			v.add("%s: %v", path, err)
+		}
+	}
+	v.semantic(path, m)
+	v.walk(path, m.ProtoReflect())
+}
+
+// walk visits every set field of m, unpacking every Any.
+func (v *validator) walk(path string, m protoreflect.Message) {
+	if len(m.GetUnknown()) > 0 {
+		v.add("%s: has unknown fields", path)
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+		p := path + "." + string(fd.Name())
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := val.List()
+			for i := 0; i < l.Len(); i++ {
+				v.child(fmt.Sprintf("%s[%d]", p, i), l.Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			keys := []protoreflect.MapKey{}
+			val.Map().Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+				keys = append(keys, k)
+				return true
+			})
+			sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+			for _, k := range keys {
+				v.child(fmt.Sprintf("%s[%q]", p, k.String()), val.Map().Get(k).Message())
+			}
+		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+			v.child(p, val.Message())
+		}
+		return true
+	})
+}
+
+// child walks a nested message; an Any is unpacked and its content validated as a message.
+func (v *validator) child(path string, m protoreflect.Message) {
+	if m.Descriptor().FullName() != "google.protobuf.Any" {
+		v.semantic(path, m.Interface())
+		v.walk(path, m)
+		return
+	}
+	a, ok := m.Interface().(*anypb.Any)
+	if !ok {
+		a = &anypb.Any{}
+		b, err := proto.Marshal(m.Interface())
+		if err == nil {
+			err = proto.Unmarshal(b, a)
+		}
+		if err != nil {
+			v.add("%s: cannot read Any: %v", path, err)
+			return
+		}
+	}
+	inner, err := a.UnmarshalNew()
+	if err != nil {
+		v.add("%s: cannot unpack Any of type %q: %v", path, a.GetTypeUrl(), err)
+		return
+	}
+	v.message(fmt.Sprintf("%s(%s)", path, inner.ProtoReflect().Descriptor().FullName()), inner)
+}
+
+// semantic runs the checks that depend on the message type.
+func (v *validator) semantic(path string, m proto.Message) {
+	switch x := m.(type) {
+	case *golang.Config:
+		v.golangFilter(path, x)
+	case *golang.ConfigsPerRoute, *golang.RouterPlugin:
+		v.add("%s: route-level golang filter configuration is not supported: a parse error there can kill Envoy at the first request", path)
+	case *hcm.HttpConnectionManager:
+		v.connectionManager(path, x)
+	case *tls.SdsSecretConfig:
+		v.secretRefs[x.GetName()] = append(v.secretRefs[x.GetName()], path)
+		if x.GetSdsConfig().GetAds() == nil {
+			v.add("%s: secret %q must come over ADS", path, x.GetName())
+		}
+	case *route.RouteConfiguration:
+		if !x.GetValidateClusters().GetValue() {
+			v.add("%s: validate_clusters must be true (otherwise a missing cluster only shows as 404s)", path)
+		}
+	case *route.Route:
+		v.route(path, x)
+	case *listener.Listener:
+		for i, fc := range x.GetFilterChains() {
+			if !fc.GetTransportSocket().GetTypedConfig().MessageIs(&tls.DownstreamTlsContext{}) {
+				v.add("%s.filter_chains[%d]: the edge listens with TLS only; transport_socket must hold a DownstreamTlsContext", path, i)
+			}
+		}
+	case *cluster.Cluster:
+		if x.GetType() == cluster.Cluster_EDS && x.GetEdsClusterConfig().GetEdsConfig().GetAds() == nil {
+			v.add("%s: EDS must come over ADS", path)
+		}
+	}
+}
+
+func (v *validator) golangFilter(path string, c *golang.Config) {
+	if c.GetLibraryId() != filterconfig.LibraryID {
+		v.add("%s: library_id %q, want %q (one .so per library id, loaded once)", path, c.GetLibraryId(), filterconfig.LibraryID)
+	}
+	if c.GetPluginName() != filterconfig.PluginName {
+		v.add("%s: plugin_name %q, want %q (a wrong name fails open: no accounting)", path, c.GetPluginName(), filterconfig.PluginName)
+	}
+	if _, err := filterconfig.Parse(c.GetPluginConfig()); err != nil {
+		v.add("%s.plugin_config: the edge filter rejects it: %v", path, err)
+	}
+}
+
+// connectionManager checks invariant 4 for one HTTP connection manager.
+func (v *validator) connectionManager(path string, c *hcm.HttpConnectionManager) {
+	stripped := map[string]bool{}
+	for _, ext := range c.GetEarlyHeaderMutationExtensions() {
+		hm := &earlymutation.HeaderMutation{}
+		if ext.GetTypedConfig().MessageIs(hm) && ext.GetTypedConfig().UnmarshalTo(hm) == nil {
+			for _, mu := range hm.GetMutations() {
+				if r := mu.GetRemove(); r != "" {
+					stripped[strings.ToLower(r)] = true
+				}
+			}
+		}
+	}
+	for _, h := range filterconfig.InternalHeaders() {
+		if !stripped[h] {
+			v.add("%s: early_header_mutation_extensions do not remove client copies of %q before routing", path, h)
+		}
+	}
+	golangAt, routerAt := -1, -1
+	for i, f := range c.GetHttpFilters() {
+		switch f.GetTypedConfig().GetTypeUrl() {
+		case GolangFilterTypeURL:
+			if golangAt < 0 {
+				golangAt = i
+			}
+		case "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router":
+			routerAt = i
+		}
+		if f.GetIsOptional() || f.GetDisabled() {
+			v.add("%s.http_filters[%d] %q must be neither optional nor disabled", path, i, f.GetName())
+		}
+	}
+	switch {
+	case golangAt < 0:
+		v.add("%s: no golang filter (the edge filter) in http_filters", path)
+	case routerAt < 0:
+		v.add("%s: no router in http_filters", path)
+	case golangAt > routerAt:
+		v.add("%s: the golang filter (http_filters[%d]) must run before the router (http_filters[%d])", path, golangAt, routerAt)
+	}
+	if routerAt >= 0 && routerAt != len(c.GetHttpFilters())-1 {
+		v.add("%s: the router (%s) must be the last http filter", path, wellknown.Router)
+	}
+}
+
+// route records the clusters a route uses and checks that a route reaching ingest-v2 requires
+// the filter's marker.
+func (v *validator) route(path string, r *route.Route) {
+	if r.GetName() != "" {
+		path = fmt.Sprintf("%s (route %q)", path, r.GetName())
+	}
+	var clusters []string
+	if a := r.GetRoute(); a != nil {
+		switch {
+		case a.GetCluster() != "":
+			clusters = append(clusters, a.GetCluster())
+		case a.GetWeightedClusters() != nil:
+			for _, w := range a.GetWeightedClusters().GetClusters() {
+				if w.GetName() == "" {
+					v.add("%s: a weighted cluster without a name (cluster_header) cannot be checked", path)
+				}
+				clusters = append(clusters, w.GetName())
+			}
+		default:
+			v.add("%s: route action without a fixed cluster (cluster_header, cluster_specifier_plugin, inline plugin) cannot be checked", path)
+		}
+		for _, m := range a.GetRequestMirrorPolicies() {
+			if m.GetCluster() == "" {
+				v.add("%s: a mirror policy without a fixed cluster cannot be checked", path)
+			}
+			clusters = append(clusters, m.GetCluster())
+		}
+	}
+	for _, c := range clusters {
+		if c != "" {
+			v.clusterRefs[c] = append(v.clusterRefs[c], path)
+		}
+	}
+	if slices.Contains(clusters, ClusterV2) && !requiresMarker(r.GetMatch()) {
+		v.add("%s: reaches %s without requiring %s: %s, so requests the edge filter did not admit could reach it (invariant 4)",
+			path, ClusterV2, filterconfig.DefaultMarkerHeader, filterconfig.MarkerValue)
+	}
+}
+
+func requiresMarker(m *route.RouteMatch) bool {
+	for _, h := range m.GetHeaders() {
+		if h.GetName() == filterconfig.DefaultMarkerHeader && !h.GetInvertMatch() && !h.GetTreatMissingHeaderAsEmpty() &&
+			h.GetStringMatch().GetExact() == filterconfig.MarkerValue && !h.GetStringMatch().GetIgnoreCase() {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) crossReferences(snap *cache.Snapshot) {
+	secrets := snap.GetResources(resource.SecretType)
+	for _, name := range sortedKeys(v.secretRefs) {
+		if _, ok := secrets[name]; !ok {
+			v.add("secret %q is referenced by %s but not in the snapshot", name, strings.Join(v.secretRefs[name], ", "))
+		}
+	}
+	for _, name := range sortedKeys(secrets) {
+		if _, ok := v.secretRefs[name]; !ok {
+			v.add("secret %q is not referenced by any TLS context: under ADS an unreferenced secret stalls SDS and the listener stays warming", name)
+		}
+	}
+	clusters := snap.GetResources(resource.ClusterType)
+	for _, name := range sortedKeys(v.clusterRefs) {
+		if _, ok := clusters[name]; !ok {
+			v.add("cluster %q is used by %s but not in the snapshot", name, strings.Join(v.clusterRefs[name], ", "))
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func shortType(typeURL string) string {
+	switch typeURL {
+	case resource.ListenerType:
+		return "listener"
+	case resource.RouteType:
+		return "route configuration"
+	case resource.ClusterType:
+		return "cluster"
+	case resource.EndpointType:
+		return "endpoints"
+	case resource.SecretType:
+		return "secret"
+	}
+	return typeURL
+}
