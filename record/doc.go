@@ -26,6 +26,9 @@
 //	                                       quantile count (uvarint), count × (quantile (8), value (8))
 //	              span:   duration ns (int64, 8), span kind (1), status code (1), status message
 //
+// Flag bits 4 to 7 are zero in version 1, and a decoder rejects a record with any of them set.
+// Decode accepts uvarints that are longer than needed; Append always writes the shortest form.
+//
 // The event id and received-at sit at fixed offsets so that a [Builder] can derive the id from
 // the encoded content and patch both in place.
 //

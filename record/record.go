@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/zeebo/xxh3"
 )
@@ -140,6 +141,8 @@ const (
 	flagDistribution
 	flagMinMax
 	flagMonotonic
+
+	flagsKnown = flagTrace | flagDistribution | flagMinMax | flagMonotonic
 )
 
 const (
@@ -243,8 +246,12 @@ func appendFloat(dst []byte, f float64) []byte {
 }
 
 // Decode decodes one record from b into r, reusing r's slices. Strings in r are substrings of
-// one copy of b, so b may be reused after Decode returns. Decode never panics on malformed
-// input and bounds every allocation by len(b).
+// one copy of b, so b may be reused after Decode returns; that copy is Decode's only allocation
+// once r's slices have grown. Decode never panics on malformed input, and it allocates no more
+// than a small multiple of len(b) whatever counts the input claims. It returns an error
+// wrapping ErrVersion for a version it does not read, and ErrCorrupt for anything else that is
+// not a valid record: truncated, an unknown signal or flag, a count or length beyond the input,
+// or trailing bytes. After an error r holds no useful data.
 func Decode(b []byte, r *Record) error {
 	if len(b) < 1 {
 		return fmt.Errorf("%w: empty", ErrCorrupt)
@@ -255,28 +262,36 @@ func Decode(b []byte, r *Record) error {
 	if len(b) < headerSize {
 		return fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrCorrupt, len(b), headerSize)
 	}
+	signal, flags := Signal(b[1]), b[2]
+	if signal < SignalLog || signal > SignalSpan {
+		return fmt.Errorf("%w: unknown signal %d", ErrCorrupt, b[1])
+	}
+	if flags&^flagsKnown != 0 {
+		return fmt.Errorf("%w: unknown flags %#02x", ErrCorrupt, flags&^flagsKnown)
+	}
 	d := decoder{s: string(b), off: headerSize}
 	attrs, res, buckets, quantiles := r.Attributes[:0], r.Resource[:0], r.Buckets[:0], r.Quantiles[:0]
-	*r = Record{}
-	r.Signal = Signal(b[1])
-	flags := b[2]
-	copy(r.EventID[:], b[offEventID:])
-	r.Timestamp = int64(binary.LittleEndian.Uint64(b[offTimestamp:]))
-	r.ReceivedAt = int64(binary.LittleEndian.Uint64(b[offReceivedAt:]))
+	*r = Record{
+		Signal:          signal,
+		EventID:         ID(b[offEventID:offTimestamp]),
+		Timestamp:       int64(binary.LittleEndian.Uint64(b[offTimestamp:])),
+		ReceivedAt:      int64(binary.LittleEndian.Uint64(b[offReceivedAt:])),
+		HasTrace:        flags&flagTrace != 0,
+		HasDistribution: flags&flagDistribution != 0,
+		HasMinMax:       flags&flagMinMax != 0,
+		Monotonic:       flags&flagMonotonic != 0,
+	}
 	r.Tenant = d.str()
 	r.Name = d.str()
 	r.Scope = d.str()
 	r.Unit = d.str()
 	r.Attributes = d.kvs(attrs)
 	r.Resource = d.kvs(res)
-	r.HasTrace = flags&flagTrace != 0
-	r.HasDistribution = flags&flagDistribution != 0
-	r.HasMinMax = flags&flagMinMax != 0
-	r.Monotonic = flags&flagMonotonic != 0
+	r.Buckets, r.Quantiles = buckets, quantiles // empty, keeping their capacity for reuse
 	if r.HasTrace {
-		copy(r.TraceID[:], d.bytes(16))
-		copy(r.SpanID[:], d.bytes(8))
-		copy(r.ParentSpanID[:], d.bytes(8))
+		d.read(r.TraceID[:])
+		d.read(r.SpanID[:])
+		d.read(r.ParentSpanID[:])
 	}
 	switch r.Signal {
 	case SignalLog:
@@ -297,12 +312,14 @@ func Decode(b []byte, r *Record) error {
 		}
 		if r.HasDistribution {
 			n := d.count(9)
-			for i := 0; i < n && d.err == nil; i++ {
+			buckets = slices.Grow(buckets, n)
+			for range n {
 				buckets = append(buckets, Bucket{UpperBound: d.float(), Count: d.uvarint()})
 			}
 			r.Buckets = buckets
 			n = d.count(16)
-			for i := 0; i < n && d.err == nil; i++ {
+			quantiles = slices.Grow(quantiles, n)
+			for range n {
 				quantiles = append(quantiles, Quantile{Quantile: d.float(), Value: d.float()})
 			}
 			r.Quantiles = quantiles
@@ -312,11 +329,9 @@ func Decode(b []byte, r *Record) error {
 		r.SpanKind = d.byte()
 		r.StatusCode = d.byte()
 		r.StatusMessage = d.str()
-	default:
-		return fmt.Errorf("%w: unknown signal %d", ErrCorrupt, b[1])
 	}
-	if d.err != nil {
-		return d.err
+	if err := d.err(); err != nil {
+		return err
 	}
 	if d.off != len(d.s) {
 		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.s)-d.off)
@@ -324,21 +339,40 @@ func Decode(b []byte, r *Record) error {
 	return nil
 }
 
-// decoder reads from one string; the first error sticks and later reads return zero values.
+// decoder reads from one string. The first failure sticks: it moves off to the end, so later
+// reads fail too and return zero values, and Decode formats it into an error once, at the end.
+// Lengths and strings have a fast path for the common one-byte length.
 type decoder struct {
 	s   string
 	off int
-	err error
+	// At the first failure: what was read and where.
+	what string
+	at   int
 }
 
 func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated %s at offset %d", ErrCorrupt, what, d.off)
+	if d.what == "" {
+		d.what, d.at = what, d.off
 	}
 	d.off = len(d.s)
 }
 
+func (d *decoder) err() error {
+	if d.what == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: truncated or malformed %s at offset %d", ErrCorrupt, d.what, d.at)
+}
+
 func (d *decoder) uvarint() uint64 {
+	if d.off < len(d.s) && d.s[d.off] < 0x80 {
+		d.off++
+		return uint64(d.s[d.off-1])
+	}
+	return d.uvarintSlow()
+}
+
+func (d *decoder) uvarintSlow() uint64 {
 	var x uint64
 	var shift uint
 	for i := 0; i < binary.MaxVarintLen64; i++ {
@@ -372,6 +406,17 @@ func (d *decoder) count(minSize int) int {
 }
 
 func (d *decoder) str() string {
+	// Fast path: a one-byte length, and the string is there.
+	if d.off < len(d.s) {
+		if n := int(d.s[d.off]); n < 0x80 && n < len(d.s)-d.off {
+			d.off += 1 + n
+			return d.s[d.off-n : d.off]
+		}
+	}
+	return d.strSlow()
+}
+
+func (d *decoder) strSlow() string {
 	n := d.uvarint()
 	if n > uint64(len(d.s)-d.off) {
 		d.fail("string")
@@ -382,14 +427,13 @@ func (d *decoder) str() string {
 	return s
 }
 
-func (d *decoder) bytes(n int) string {
-	if len(d.s)-d.off < n {
+// read fills dst from the input, or leaves it as it is at the end of the input.
+func (d *decoder) read(dst []byte) {
+	if len(d.s)-d.off < len(dst) {
 		d.fail("bytes")
-		return ""
+		return
 	}
-	s := d.s[d.off : d.off+n]
-	d.off += n
-	return s
+	d.off += copy(dst, d.s[d.off:])
 }
 
 func (d *decoder) byte() byte {
@@ -397,16 +441,17 @@ func (d *decoder) byte() byte {
 		d.fail("byte")
 		return 0
 	}
-	c := d.s[d.off]
 	d.off++
-	return c
+	return d.s[d.off-1]
 }
 
 func (d *decoder) uint64() uint64 {
-	s := d.bytes(8)
-	if len(s) < 8 {
+	if len(d.s)-d.off < 8 {
+		d.fail("uint64")
 		return 0
 	}
+	d.off += 8
+	s := d.s[d.off-8 : d.off]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
@@ -415,27 +460,52 @@ func (d *decoder) float() float64 { return math.Float64frombits(d.uint64()) }
 
 func (d *decoder) kvs(dst []KV) []KV {
 	n := d.count(2)
-	for i := 0; i < n && d.err == nil; i++ {
-		dst = append(dst, KV{Key: d.str(), Value: d.str()})
+	dst = slices.Grow(dst, n)
+	for range n {
+		k := d.str()
+		dst = append(dst, KV{Key: k, Value: d.str()})
 	}
 	return dst
 }
 
 // IDFromString maps an event id given by a client to an ID: 32 hex digits or a UUID
-// (8-4-4-4-12 hex digits) are used as they are; any other string is hashed together with the
-// tenant, so the same given id always yields the same ID for that tenant.
+// (8-4-4-4-12 hex digits), in either case, are used as they are; any other string, and the
+// all-zero id (which means "not set"), is hashed together with the tenant, so the same given id
+// always yields the same ID for that tenant. It does not allocate for ids of usual length.
 func IDFromString(tenant, s string) ID {
-	var id ID
-	h := s
-	if len(h) == 36 && h[8] == '-' && h[13] == '-' && h[18] == '-' && h[23] == '-' {
-		h = h[:8] + h[9:13] + h[14:18] + h[19:23] + h[24:]
+	if id, ok := parseHexID(s); ok && !id.IsZero() {
+		return id
 	}
-	if len(h) == 32 {
-		if _, err := hex.Decode(id[:], []byte(h)); err == nil && !id.IsZero() {
-			return id
-		}
+	// The hash input is tenant, NUL, s: unambiguous, since tenant ids are a-z, 0-9 and '-'
+	// (the normalizer rejects others).
+	var buf [128]byte
+	in := buf[:0]
+	if n := len(tenant) + 1 + len(s); n > len(buf) {
+		in = make([]byte, 0, n)
 	}
-	return hashID(xxh3.HashString128Seed(tenant+"\x00"+s, idSeedGiven))
+	in = append(append(append(in, tenant...), 0), s...)
+	return hashID(xxh3.Hash128Seed(in, idSeedGiven))
+}
+
+// parseHexID parses 32 hex digits, or a UUID: 32 hex digits in groups of 8-4-4-4-12 separated
+// by dashes.
+func parseHexID(s string) (id ID, ok bool) {
+	switch len(s) {
+	case 32:
+		return id, unhex(id[:], s)
+	case 36:
+		ok = s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+			unhex(id[0:4], s[0:8]) && unhex(id[4:6], s[9:13]) && unhex(id[6:8], s[14:18]) &&
+			unhex(id[8:10], s[19:23]) && unhex(id[10:16], s[24:36])
+		return id, ok
+	}
+	return id, false
+}
+
+// unhex decodes the hex digits of s into dst, which is half as long.
+func unhex(dst []byte, s string) bool {
+	_, err := hex.Decode(dst, []byte(s)) // s is short: the conversion does not allocate
+	return err == nil
 }
 
 const (
@@ -443,7 +513,10 @@ const (
 	idSeedGiven   = 0x696e67657374_02
 )
 
+// hashID returns h as an ID, big-endian (xxh3's canonical form).
 func hashID(h xxh3.Uint128) ID {
-	b := h.Bytes()
-	return ID(b)
+	var id ID
+	binary.BigEndian.PutUint64(id[:8], h.Hi)
+	binary.BigEndian.PutUint64(id[8:], h.Lo)
+	return id
 }
