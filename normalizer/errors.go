@@ -29,9 +29,3 @@ func errTooManyEvents(n, max int) *requestError {
 	return newRequestError(http.StatusRequestEntityTooLarge, ReasonTooManyEvents,
 		"request holds %d events, more than the limit of %d per request; split it into smaller batches", n, max)
 }
-
-// errTooManyEventsAtLeast is errTooManyEvents for decoders that stop counting at the limit.
-func errTooManyEventsAtLeast(max int) *requestError {
-	return newRequestError(http.StatusRequestEntityTooLarge, ReasonTooManyEvents,
-		"request holds more than the limit of %d events per request; split it into smaller batches", max)
-}

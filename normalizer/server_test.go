@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingestdev/ingest/internal/shed"
+	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/record/recordtest"
 )
 
@@ -395,4 +397,17 @@ func FuzzGzipPath(f *testing.F) {
 		}
 		io.Copy(io.Discard, w.Body)
 	})
+}
+
+func TestEmitClassifiesExtremeTimestampsWithoutOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		ts   int64
+		want Reason
+	}{{math.MinInt64, ReasonTimestampTooOld}, {-1, ReasonTimestampTooOld}, {math.MaxInt64, ReasonTimestampTooNew}} {
+		e := newTestEmitter(Config{})
+		r := record.Record{Signal: record.SignalLog, Timestamp: tc.ts}
+		if e.emit(&r, 0, 0) || len(e.rejections) != 1 || e.rejections[0].Reason != tc.want {
+			t.Errorf("timestamp %d: rejections %+v, want one %s", tc.ts, e.rejections, tc.want)
+		}
+	}
 }
