@@ -166,6 +166,9 @@ func unmarshalOTLP(req otlpUnmarshaler, body []byte, f otlpFormat) error {
 // *requestError when the body cannot be decoded (400) or holds more than
 // max_events_per_request log records (413); then nothing has been emitted.
 func decodeOTLPLogs(body []byte, f otlpFormat, e *emitter) error {
+	if err := checkNesting(msgLogsRequest, body, f); err != nil {
+		return err
+	}
 	req := plogotlp.NewExportRequest()
 	if err := unmarshalOTLP(req, body, f); err != nil {
 		return errMalformed("cannot decode OTLP logs %s: %v", f, err)
@@ -199,6 +202,9 @@ func decodeOTLPLogs(body []byte, f otlpFormat, e *emitter) error {
 // returns a *requestError when the body cannot be decoded (400) or holds more than
 // max_events_per_request data points (413); then nothing has been emitted.
 func decodeOTLPMetrics(body []byte, f otlpFormat, e *emitter) error {
+	if err := checkNesting(msgMetricsRequest, body, f); err != nil {
+		return err
+	}
 	req := pmetricotlp.NewExportRequest()
 	if err := unmarshalOTLP(req, body, f); err != nil {
 		return errMalformed("cannot decode OTLP metrics %s: %v", f, err)
@@ -231,6 +237,9 @@ func decodeOTLPMetrics(body []byte, f otlpFormat, e *emitter) error {
 // *requestError when the body cannot be decoded (400) or holds more than
 // max_events_per_request spans (413); then nothing has been emitted.
 func decodeOTLPTraces(body []byte, f otlpFormat, e *emitter) error {
+	if err := checkNesting(msgTracesRequest, body, f); err != nil {
+		return err
+	}
 	req := ptraceotlp.NewExportRequest()
 	if err := unmarshalOTLP(req, body, f); err != nil {
 		return errMalformed("cannot decode OTLP traces %s: %v", f, err)
