@@ -34,7 +34,8 @@ type Config struct {
 	MaxPast time.Duration `yaml:"max_past"`
 	// MaxFuture is how far after the time of receipt an event's timestamp may be. Default 10 min.
 	MaxFuture time.Duration `yaml:"max_future"`
-	// SinkTimeout bounds one Sink.Write; past it the request gets 503. Default 10 s.
+	// SinkTimeout bounds one Sink.Write; past it the request gets 503. Default 15 s: longer than
+	// the sink writer's kafka_timeout (10 s), so that the writer's own answer reaches the client.
 	SinkTimeout time.Duration `yaml:"sink_timeout"`
 	// MaxInflightBytes bounds the request bytes (raw plus decompressed) held by all requests in
 	// progress. A request that would exceed it gets 429 with Retry-After. Default 256 MiB.
@@ -57,7 +58,7 @@ func DefaultConfig() Config {
 		MaxLogBodyBytes:        256 << 10,
 		MaxPast:                7 * 24 * time.Hour,
 		MaxFuture:              10 * time.Minute,
-		SinkTimeout:            10 * time.Second,
+		SinkTimeout:            15 * time.Second,
 		MaxInflightBytes:       256 << 20,
 		MaxRejectionsInMessage: 10,
 	}

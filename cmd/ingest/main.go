@@ -2,6 +2,8 @@
 //
 //	ingest normalizer     validate and convert telemetry, hand batches to the sink
 //	ingest controlplane   tenant registry, admin API and xDS for the edge
+//	ingest sinkwriter     write path: batches to Kafka, answered once Kafka acknowledged them
+//	ingest kafka          embedded Kafka (kfake) with a data directory, for laptops and CI
 //
 // Each subcommand parses its own flags (ingest <subcommand> -h). main only parses, wires and
 // runs; it stops on SIGINT/SIGTERM, giving every component its shutdown deadline.
@@ -29,6 +31,8 @@ type command struct {
 var commands = map[string]command{
 	"normalizer":   {"validate and convert telemetry, hand batches to the sink", runNormalizer},
 	"controlplane": {"tenant registry, admin API and xDS for the edge", runControlPlane},
+	"sinkwriter":   {"write path: take normalized batches, answer once Kafka acknowledged them", runSinkWriter},
+	"kafka":        {"embedded Kafka (kfake) with a data directory, for laptops and CI", runKafka},
 }
 
 func main() {

@@ -16,12 +16,15 @@ import (
 
 	"github.com/ingestdev/ingest/normalizer"
 	"github.com/ingestdev/ingest/record"
+	"github.com/ingestdev/ingest/sinkwriter/client"
 )
 
 func runNormalizer(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("ingest normalizer", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:4318", "address of the ingest API, /healthz, /readyz and /metrics (reachable from the edge only)")
-	sinkName := fs.String("sink", "log", "where accepted batches go: log (log a summary of each batch; for trying it out) or discard")
+	sinkName := fs.String("sink", "log", "where accepted batches go: log (log a summary of each batch; for trying it out) or discard; ignored with --sink-url")
+	sinkURL := fs.String("sink-url", "", "base URL of the sink writer (e.g. http://127.0.0.1:4320): batches are posted there and answered once Kafka has them")
+	sinkProtocol := fs.String("sink-protocol", "http1", "protocol to the sink writer: http1 (keep-alive) or h2c")
 	cfg := normalizer.DefaultConfig()
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body as sent")
 	fs.Int64Var(&cfg.MaxDecompressedBytes, "max-decompressed-bytes", cfg.MaxDecompressedBytes, "largest gzip body after decompression")
@@ -36,10 +39,19 @@ func runNormalizer(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 
 	var sink normalizer.Sink
-	switch *sinkName {
-	case "log":
+	switch {
+	case *sinkURL != "":
+		// The client's timeout stays above the normalizer's own sink deadline, which answers 503.
+		timeout := max(cfg.SinkTimeout, normalizer.DefaultConfig().SinkTimeout) + 5*time.Second
+		c, err := client.New(client.Config{URL: *sinkURL, Protocol: *sinkProtocol, Timeout: timeout}, log)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		sink = c
+	case *sinkName == "log":
 		sink = &logSink{log: log}
-	case "discard":
+	case *sinkName == "discard":
 		sink = discardSink{}
 	default:
 		return fmt.Errorf("unknown --sink %q: use log or discard", *sinkName)
@@ -57,14 +69,17 @@ func runNormalizer(ctx context.Context, log *slog.Logger, args []string) error {
 	return serveHTTP(ctx, log, *listen, mux, srv.Drain)
 }
 
-// serveHTTP serves h on addr until ctx is done, then calls drain (if any) and shuts down
-// gracefully within 20 s.
+// serveHTTP serves h on addr over HTTP/1.1 and h2c until ctx is done, then calls drain (if
+// any) and shuts down gracefully within 20 s.
 func serveHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handler, drain func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %q: %w", addr, err)
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs.Protocols = new(http.Protocols) // HTTP/1.1 and h2c (prior knowledge): internal traffic has no TLS
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())

@@ -1,0 +1,91 @@
+package sinkwriter
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ingestdev/ingest/internal/shed"
+)
+
+// Reason is a stable id for why a batch was refused. It is the reason label of
+// ingest_sinkwriter_shed_total (sheds) and the "reason" of every error answer. Ids never change
+// meaning; new ones may be added.
+type Reason = string
+
+// Sheds: the batch may succeed later; the answer carries Retry-After.
+const (
+	// ReasonSinkFull (429): the buffer (max_buffer_bytes) is full. Retry after Retry-After; if it
+	// persists, Kafka is slower than the traffic: add sink writers or partitions.
+	ReasonSinkFull Reason = "err-ingest-sink-full"
+	// ReasonTenantShareFull (429): the tenant's batches already hold its share of the buffer
+	// (tenant_share). Other tenants are not affected. Retry after Retry-After.
+	ReasonTenantShareFull Reason = "err-ingest-sink-tenant-share-full"
+	// ReasonKafkaUnavailable (503): Kafka did not acknowledge every record (or create the
+	// tenant's topic) within kafka_timeout, or is known to be unreachable. Some records of the
+	// batch may have been written: a retry is safe, the loader deduplicates by event id.
+	ReasonKafkaUnavailable Reason = "err-ingest-kafka-unavailable"
+	// ReasonShuttingDown (503): the sink writer is shutting down; retry on another instance.
+	ReasonShuttingDown Reason = "err-ingest-sink-shutting-down"
+)
+
+// Refusals of the batch itself: sending it again does not help (status in parentheses).
+const (
+	ReasonInvalidTenant       Reason = "err-ingest-invalid-tenant"        // 400
+	ReasonInvalidRecordCount  Reason = "err-ingest-invalid-record-count"  // 400
+	ReasonRecordCountMismatch Reason = "err-ingest-record-count-mismatch" // 400
+	ReasonCorruptBatch        Reason = "err-ingest-corrupt-batch"         // 400
+	ReasonMethodNotAllowed    Reason = "err-ingest-method-not-allowed"    // 405
+	ReasonLengthRequired      Reason = "err-ingest-length-required"       // 411
+	ReasonBatchTooLarge       Reason = "err-ingest-batch-too-large"       // 413
+	ReasonRecordTooLarge      Reason = "err-ingest-record-too-large"      // 413
+)
+
+// Errors of Ready besides Kafka's.
+var (
+	// ErrDraining is returned by Ready after Drain.
+	ErrDraining = errors.New("the sink writer is draining")
+	// ErrShuttingDown is returned by Ready after Shutdown, and is the cause of the 503 that
+	// batches get then.
+	ErrShuttingDown = errors.New("the sink writer is shutting down")
+)
+
+// BatchError is the refusal of a batch that is invalid as sent: Write returns it for a bad
+// tenant id, a corrupt batch, a count that does not match its frames, or a batch or record
+// over its bound. Nothing of the batch was produced. Match it with errors.As.
+type BatchError struct {
+	Status int    // HTTP status: 400, 405, 411 or 413
+	Reason Reason // stable id
+	Err    error  // what is wrong, for the message
+}
+
+func (e *BatchError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the cause (record.ErrCorrupt for a corrupt batch).
+func (e *BatchError) Unwrap() error { return e.Err }
+
+func batchError(status int, reason Reason, format string, args ...any) *BatchError {
+	return &BatchError{Status: status, Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// statusOf maps an error of Write to its HTTP status, reason and Retry-After: the one place
+// that does. nil is 200.
+func statusOf(err error) (status int, reason Reason, retryAfter time.Duration) {
+	if err == nil {
+		return http.StatusOK, "", 0
+	}
+	var be *BatchError
+	var se *shed.Error
+	switch {
+	case errors.As(err, &be):
+		return be.Status, be.Reason, 0
+	case errors.As(err, &se):
+		status = http.StatusServiceUnavailable
+		if errors.Is(se.Kind, shed.ErrFull) {
+			status = http.StatusTooManyRequests
+		}
+		return status, se.Reason, se.RetryAfter
+	}
+	return http.StatusInternalServerError, "err-ingest-internal", 0
+}
