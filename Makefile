@@ -24,6 +24,9 @@ run: build
 
 ## test: every test, with the race detector (fuzz seed corpora run as tests)
 test:
+	@# Integration tests start private ClickHouse servers: install Debian's package when missing
+	@# (root + apt); elsewhere they skip with the install command, except under CI=true.
+	@scripts/ensure-clickhouse.sh || [ "$$CI" != true ]
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The API-parity check lives in its own module (Envoy 1.33-era protos; see apicheck/).

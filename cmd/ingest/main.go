@@ -33,6 +33,8 @@ var commands = map[string]command{
 	"controlplane": {"tenant registry, admin API and xDS for the edge", runControlPlane},
 	"sinkwriter":   {"write path: take normalized batches, answer once Kafka acknowledged them", runSinkWriter},
 	"kafka":        {"embedded Kafka (kfake) with a data directory, for laptops and CI", runKafka},
+	"loader":       {"load the tenant topics into ClickHouse, exactly once", runLoader},
+	"migrate":      {"apply the ClickHouse schema migrations and exit", runMigrate},
 }
 
 func main() {

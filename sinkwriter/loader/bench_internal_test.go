@@ -1,0 +1,188 @@
+package loader
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ingestdev/ingest/record"
+	"github.com/ingestdev/ingest/sinkwriter/chtest"
+	"github.com/ingestdev/ingest/sinkwriter/schema"
+)
+
+// benchRecords returns n encoded records of signal sig shaped like real telemetry: five
+// attributes, three resource attributes, a trace context on logs and spans, a 60-byte body.
+func benchRecords(sig record.Signal, n int) []*kgo.Record {
+	base := time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC).UnixNano()
+	out := make([]*kgo.Record, n)
+	for i := range n {
+		r := record.Record{
+			Tenant: "acme", Signal: sig, Timestamp: base + int64(i)*1_000_000, ReceivedAt: base + int64(i)*1_000_000 + 3e9,
+			Name: "http.server.request", Scope: "io.opentelemetry.http", Unit: "ns",
+			Attributes: []record.KV{{Key: "http.method", Value: "GET"}, {Key: "http.route", Value: "/api/v1/items/{id}"},
+				{Key: "http.status_code", Value: strconv.Itoa(200 + i%5)}, {Key: "net.peer.ip", Value: "10.0.3." + strconv.Itoa(i%250)},
+				{Key: "user_agent", Value: "curl/8.5.0"}},
+			Resource: []record.KV{{Key: "service.name", Value: "checkout"}, {Key: "host.name", Value: "node-" + strconv.Itoa(i%16)},
+				{Key: "k8s.namespace.name", Value: "prod"}},
+		}
+		r.EventID[0], r.EventID[1], r.EventID[2], r.EventID[3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		switch sig {
+		case record.SignalLog:
+			r.HasTrace = true
+			r.TraceID[0], r.SpanID[0] = byte(i), byte(i)
+			r.SeverityNumber, r.SeverityText = 9, "INFO"
+			r.Body = "request served in 1234 us for client 10.0.3.17 with status 200 OK"
+		case record.SignalMetric:
+			r.MetricKind, r.Value = record.MetricGauge, float64(i%1000)
+		case record.SignalSpan:
+			r.HasTrace = true
+			r.TraceID[0], r.SpanID[0], r.ParentSpanID[0] = byte(i), byte(i+1), byte(i+2)
+			r.Duration, r.SpanKind, r.StatusCode = int64(i%100_000), 2, 1
+		}
+		out[i] = &kgo.Record{Topic: "ingest.acme", Partition: int32(i % 6), Offset: int64(i / 6), Value: record.Append(nil, &r)}
+	}
+	return out
+}
+
+// BenchmarkLoadIntoClickHouse measures the loader's flush of one table: decode the Kafka
+// records, build the columns, INSERT them as one native block into the private ClickHouse
+// (ledger and roll-up views included) and wait for the acknowledgement. rows/s is the loader's
+// throughput into ClickHouse; ch-cpu-s/op is ClickHouse's own CPU time per op.
+func BenchmarkLoadIntoClickHouse(b *testing.B) {
+	ch := chtest.Start(b)
+	ctx := context.Background()
+	if _, err := schema.Migrate(ctx, ch.Conn(), "ingest"); err != nil {
+		b.Fatal(err)
+	}
+	ins := &chInserter{conn: ch.Conn(), database: "ingest", timeout: time.Minute}
+	const rows = 50_000
+	for _, sig := range []record.Signal{record.SignalLog, record.SignalMetric, record.SignalSpan} {
+		recs := benchRecords(sig, rows)
+		t, _ := tableOf(sig)
+		var size int64
+		for _, r := range recs {
+			size += int64(len(r.Value))
+		}
+		b.Run(t.String(), func(b *testing.B) {
+			cols := newColumns(t)
+			var rec record.Record
+			b.SetBytes(size)
+			b.ReportAllocs()
+			cpu0, self0 := ch.CPUTime(), selfCPU()
+			b.ResetTimer()
+			for range b.N {
+				cols.reset()
+				for _, kr := range recs {
+					if err := record.Decode(kr.Value, &rec); err != nil {
+						b.Fatal(err)
+					}
+					cols.add(&rec, kr.Topic, kr.Partition, kr.Offset)
+				}
+				if err := ins.insert(ctx, cols, 0, cols.n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			chCPU, goCPU := (ch.CPUTime() - cpu0).Seconds(), (selfCPU() - self0).Seconds()
+			b.ReportMetric(chCPU/float64(b.N), "ch-cpu-s/op")
+			b.ReportMetric(goCPU/float64(b.N), "go-cpu-s/op")
+			// What one core of each would sustain, independent of other load on the machine.
+			b.ReportMetric(float64(rows)*float64(b.N)/goCPU, "rows/go-cpu-s")
+			b.ReportMetric(float64(rows)*float64(b.N)/chCPU, "rows/ch-cpu-s")
+		})
+	}
+}
+
+// BenchmarkFlushIntoClickHouse measures a whole flush as the loader does it: 50,000 records
+// for each of the three tables, decoded and built, then sent as three concurrent INSERTs into
+// the private ClickHouse (ledger and roll-up views included). rows/s counts all three tables.
+func BenchmarkFlushIntoClickHouse(b *testing.B) {
+	ch := chtest.Start(b)
+	ctx := context.Background()
+	if _, err := schema.Migrate(ctx, ch.Conn(), "ingest"); err != nil {
+		b.Fatal(err)
+	}
+	const perTable = 50_000
+	var recs [numTables][]*kgo.Record
+	var size int64
+	for t := range numTables {
+		recs[t] = benchRecords(record.Signal(t+1), perTable)
+		for _, r := range recs[t] {
+			size += int64(len(r.Value))
+		}
+	}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &run{
+		cfg: DefaultConfig(), m: m, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ins:    &chInserter{conn: ch.Conn(), database: "ingest", timeout: time.Minute},
+		ledger: &chLedger{conn: ch.Conn(), database: "ingest"},
+		parts:  map[topicPartition]*partState{}, hwm: map[topicPartition]int64{},
+	}
+	for t := range numTables {
+		r.bufs[t] = &tableBuf{t: t, cols: newColumns(t)}
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	cpu0, self0 := ch.CPUTime(), selfCPU()
+	b.ResetTimer()
+	for range b.N {
+		for t := range numTables {
+			r.bufs[t].recs = append(r.bufs[t].recs[:0], recs[t]...)
+		}
+		r.firstAt = time.Now()
+		if err := r.flush(ctx, triggerRows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	rows := float64(3*perTable) * float64(b.N)
+	chCPU, goCPU := (ch.CPUTime() - cpu0).Seconds(), (selfCPU() - self0).Seconds()
+	b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(chCPU/float64(b.N), "ch-cpu-s/op")
+	b.ReportMetric(goCPU/float64(b.N), "go-cpu-s/op")
+	b.ReportMetric(rows/(chCPU+goCPU), "rows/cpu-s")
+}
+
+// selfCPU returns this process's CPU time (user plus system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkBuildColumns measures the Go side alone: decode and build the columns of 50,000
+// records, without ClickHouse.
+func BenchmarkBuildColumns(b *testing.B) {
+	recs := benchRecords(record.SignalLog, 50_000)
+	cols := newColumns(tableLogs)
+	var rec record.Record
+	var size int64
+	for _, r := range recs {
+		size += int64(len(r.Value))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for range b.N {
+		cols.reset()
+		for _, kr := range recs {
+			if err := record.Decode(kr.Value, &rec); err != nil {
+				b.Fatal(err)
+			}
+			cols.add(&rec, kr.Topic, kr.Partition, kr.Offset)
+		}
+	}
+	b.ReportMetric(50_000*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

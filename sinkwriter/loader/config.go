@@ -1,0 +1,228 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ingestdev/ingest/sinkwriter"
+	"github.com/ingestdev/ingest/sinkwriter/schema"
+)
+
+// Defaults that a zero Config field stands for.
+const (
+	DefaultGroup           = "ingest-loader"
+	DefaultTopicRegex      = `^ingest\.[a-z0-9][a-z0-9-]*$`
+	DefaultDeadLetterTopic = sinkwriter.DeadLetterTopic
+	DefaultDatabase        = "ingest"
+)
+
+// Config configures the loader. The zero value of every field means its default (see
+// DefaultConfig), except Brokers and ClickHouseAddr, which are required. Validate reports every
+// problem at once, naming its key.
+type Config struct {
+	// Brokers are the Kafka seed brokers, host:port each. Required.
+	Brokers []string `yaml:"brokers"`
+	// Group is the consumer group. Every loader process of one pipeline joins the same group;
+	// Kafka spreads the partitions over them. Default "ingest-loader".
+	Group string `yaml:"group"`
+	// TopicRegex selects the tenant topics to consume (matched against whole names; new
+	// matching topics are picked up within TopicRefreshInterval). It must not match
+	// DeadLetterTopic. Default ^ingest\.[a-z0-9][a-z0-9-]*$ (the write path's "ingest.{tenant}").
+	TopicRegex string `yaml:"topic_regex"`
+	// TopicRefreshInterval is how often topic metadata is refreshed, and so how soon a new
+	// tenant topic is consumed. Default 30 s.
+	TopicRefreshInterval time.Duration `yaml:"topic_refresh_interval"`
+	// DeadLetterTopic receives the records that cannot be loaded, with their reason in headers.
+	// It is created (one partition, replication factor DeadLetterReplicationFactor) when
+	// missing. Default "ingest-deadletter".
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// DeadLetterReplicationFactor is the replication factor the dead-letter topic is created
+	// with; -1 means the broker's default. Default -1.
+	DeadLetterReplicationFactor int16 `yaml:"dead_letter_replication_factor"`
+
+	// ClickHouseAddr are the host:port addresses of ClickHouse's native protocol. Required.
+	ClickHouseAddr []string `yaml:"clickhouse_addr"`
+	// Database is the ClickHouse database of the tables. Default "ingest".
+	Database string `yaml:"database"`
+	// Username and Password authenticate to ClickHouse. Default user "default", no password.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Compression is the ClickHouse wire compression: none or lz4. lz4 saves network at the
+	// cost of CPU on both sides: use it when ClickHouse is not on the same host. Default none.
+	Compression string `yaml:"compression"`
+	// SkipMigrate stops the loader from applying schema migrations at start. Default false:
+	// the loader migrates, as `ingest migrate` does.
+	SkipMigrate bool `yaml:"skip_migrate"`
+
+	// FlushRows flushes the buffers when one table has this many rows. It also bounds one
+	// INSERT, which must stay a single block: keep it under ClickHouse's
+	// min_insert_block_size_rows (1,048,576 by default). Default 50,000.
+	FlushRows int `yaml:"flush_rows"`
+	// FlushBytes flushes the buffers when the encoded records they hold reach this many bytes
+	// (all tables together). It bounds the loader's memory: about twice this, plus the Kafka
+	// fetch buffers (FetchMaxBytes per broker). Default 64 MiB.
+	FlushBytes int `yaml:"flush_bytes"`
+	// FlushInterval flushes the buffers this long after the first record entered them.
+	// Default 1 s.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// FetchMaxBytes bounds one Kafka fetch response. Default 16 MiB.
+	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+
+	// InsertTimeout bounds one INSERT attempt (prepare, send, acknowledgement). It must stay
+	// well under RebalanceTimeout. Default 30 s.
+	InsertTimeout time.Duration `yaml:"insert_timeout"`
+	// RetryMin and RetryMax bound the exponential backoff between attempts of a failed INSERT,
+	// ledger read or dead-letter produce; each wait is drawn with full jitter from
+	// [RetryMin, min(RetryMax, RetryMin×2^attempt)]. Retries never stop while the error is
+	// transient: ClickHouse down means the loader waits and consumption pauses. Defaults
+	// 100 ms and 10 s.
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// RebalanceTimeout is Kafka's rebalance.timeout.ms: how long a rebalance waits for this
+	// member to finish its in-flight INSERT. Default 60 s.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// SessionTimeout is Kafka's session.timeout.ms: how long the group waits for a member that
+	// stopped heartbeating (a killed loader) before moving its partitions. Default 45 s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// HeartbeatInterval is Kafka's heartbeat.interval.ms; at most a third of SessionTimeout.
+	// Default 3 s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// ShutdownTimeout bounds the final flush and offset commit when Run's context ends.
+	// Default 10 s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DefaultConfig returns the defaults that a zero Config field stands for.
+func DefaultConfig() Config {
+	return Config{
+		Group:                       DefaultGroup,
+		TopicRegex:                  DefaultTopicRegex,
+		TopicRefreshInterval:        30 * time.Second,
+		DeadLetterTopic:             DefaultDeadLetterTopic,
+		DeadLetterReplicationFactor: -1,
+		Database:                    DefaultDatabase,
+		Username:                    "default",
+		Compression:                 "none",
+		FlushRows:                   50_000,
+		FlushBytes:                  64 << 20,
+		FlushInterval:               time.Second,
+		FetchMaxBytes:               16 << 20,
+		InsertTimeout:               30 * time.Second,
+		RetryMin:                    100 * time.Millisecond,
+		RetryMax:                    10 * time.Second,
+		RebalanceTimeout:            60 * time.Second,
+		SessionTimeout:              45 * time.Second,
+		HeartbeatInterval:           3 * time.Second,
+		ShutdownTimeout:             10 * time.Second,
+	}
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setDefault(&c.Group, d.Group)
+	setDefault(&c.TopicRegex, d.TopicRegex)
+	setDefault(&c.TopicRefreshInterval, d.TopicRefreshInterval)
+	setDefault(&c.DeadLetterTopic, d.DeadLetterTopic)
+	setDefault(&c.DeadLetterReplicationFactor, d.DeadLetterReplicationFactor)
+	setDefault(&c.Database, d.Database)
+	setDefault(&c.Username, d.Username)
+	setDefault(&c.Compression, d.Compression)
+	setDefault(&c.FlushRows, d.FlushRows)
+	setDefault(&c.FlushBytes, d.FlushBytes)
+	setDefault(&c.FlushInterval, d.FlushInterval)
+	setDefault(&c.FetchMaxBytes, d.FetchMaxBytes)
+	setDefault(&c.InsertTimeout, d.InsertTimeout)
+	setDefault(&c.RetryMin, d.RetryMin)
+	setDefault(&c.RetryMax, d.RetryMax)
+	setDefault(&c.RebalanceTimeout, d.RebalanceTimeout)
+	setDefault(&c.SessionTimeout, d.SessionTimeout)
+	setDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
+	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	return c
+}
+
+func setDefault[T comparable](p *T, d T) {
+	var zero T
+	if *p == zero {
+		*p = d
+	}
+}
+
+// maxFlushRows keeps one INSERT a single block on the server (see FlushRows).
+const maxFlushRows = 1_000_000
+
+// Validate reports every invalid field of c (after defaults), joined.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if len(c.Brokers) == 0 {
+		bad("brokers", "at least one broker is required")
+	}
+	for _, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			bad("brokers", "%q is not host:port", b)
+		}
+	}
+	re, err := regexp.Compile(c.TopicRegex)
+	if err != nil {
+		bad("topic_regex", "%q does not compile: %v", c.TopicRegex, err)
+	} else if re.MatchString(c.DeadLetterTopic) {
+		bad("topic_regex", "%q matches the dead-letter topic %q: the loader would consume what it dead-letters", c.TopicRegex, c.DeadLetterTopic)
+	}
+	if c.DeadLetterReplicationFactor < -1 || c.DeadLetterReplicationFactor == 0 {
+		bad("dead_letter_replication_factor", "%d is not -1 (broker default) or a positive count", c.DeadLetterReplicationFactor)
+	}
+	if len(c.ClickHouseAddr) == 0 {
+		bad("clickhouse_addr", "at least one address is required")
+	}
+	for _, a := range c.ClickHouseAddr {
+		if !strings.Contains(a, ":") {
+			bad("clickhouse_addr", "%q is not host:port", a)
+		}
+	}
+	if !schema.ValidDatabase(c.Database) {
+		bad("database", "%q is not a valid name (^[A-Za-z_][A-Za-z0-9_]*$)", c.Database)
+	}
+	if c.Compression != "none" && c.Compression != "lz4" {
+		bad("compression", "%q is not none or lz4", c.Compression)
+	}
+	if c.FlushRows < 0 || c.FlushRows > maxFlushRows {
+		bad("flush_rows", "%d is outside 1..%d (an INSERT must stay one server-side block)", c.FlushRows, maxFlushRows)
+	}
+	if c.FlushBytes < 0 {
+		bad("flush_bytes", "%d is negative", c.FlushBytes)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"topic_refresh_interval", c.TopicRefreshInterval}, {"flush_interval", c.FlushInterval},
+		{"insert_timeout", c.InsertTimeout}, {"retry_min", c.RetryMin}, {"retry_max", c.RetryMax},
+		{"rebalance_timeout", c.RebalanceTimeout}, {"session_timeout", c.SessionTimeout},
+		{"heartbeat_interval", c.HeartbeatInterval}, {"shutdown_timeout", c.ShutdownTimeout},
+	} {
+		if d.v < 0 {
+			bad(d.key, "%v is negative", d.v)
+		}
+	}
+	if c.FetchMaxBytes < 0 {
+		bad("fetch_max_bytes", "%d is negative", c.FetchMaxBytes)
+	}
+	if c.RetryMax < c.RetryMin {
+		bad("retry_max", "%v is below retry_min %v", c.RetryMax, c.RetryMin)
+	}
+	if c.HeartbeatInterval*3 > c.SessionTimeout {
+		bad("heartbeat_interval", "%v is more than a third of session_timeout %v", c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.InsertTimeout >= c.RebalanceTimeout {
+		bad("insert_timeout", "%v is not below rebalance_timeout %v: an INSERT in flight must end before the group moves its partitions", c.InsertTimeout, c.RebalanceTimeout)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,14 @@
+// Package schema is the ClickHouse schema of the pipeline as versioned migrations, and Migrate,
+// which applies them.
+//
+// Migrations are SQL files embedded from migrations/, named NNNN_name.sql and applied in order
+// of their version NNNN. Each applied migration is recorded in the table schema_migrations of
+// the database (version, name, checksum, applied_at). Migrate is idempotent: it applies only
+// what is not recorded yet, and every statement is written to be re-runnable (IF NOT EXISTS),
+// so that a run interrupted halfway, or two loaders starting at once, leave a complete schema.
+// A migration that was applied with another checksum (its file was edited after it shipped) is
+// refused with ErrChecksumMismatch: ship a new migration instead.
+//
+// The SQL is kept to what both Debian's ClickHouse 18.16 and current releases accept. The tables
+// and the exactly-once design they serve are documented in docs/sinkwriter.md.
+package schema
