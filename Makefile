@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build run test test-short bench lint fuzz clean
+.PHONY: all build filter run test test-short bench lint fuzz clean
 
 all: build
 
@@ -12,6 +12,12 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(wildcard ./cmd/ingest ./cmd/ingestctl)
+
+## filter: build the edge filter as the shared object Envoy's golang filter loads (needs cgo);
+## `make test` builds it too and checks its envoyGo* exports (envoyfilter/sotest)
+filter:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/ingest-edge-filter.so ./cmd/envoyfilter
 
 ## run: start the pipeline locally and print how to send data and where to see it.
 ## Until the sink writer and edge land, this is the normalizer alone with a logging sink.

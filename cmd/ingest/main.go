@@ -4,6 +4,9 @@
 //	ingest controlplane   tenant registry, admin API and xDS for the edge
 //	ingest sinkwriter     write path: batches to Kafka, answered once Kafka acknowledged them
 //	ingest kafka          embedded Kafka (kfake) with a data directory, for laptops and CI
+//	ingest loader         load the tenant topics into ClickHouse, exactly once
+//	ingest migrate        apply the ClickHouse schema migrations and exit
+//	ingest edge           the Go edge: TLS, the edge filter, routes and proxy, driven over xDS
 //
 // Each subcommand parses its own flags (ingest <subcommand> -h). main only parses, wires and
 // runs; it stops on SIGINT/SIGTERM, giving every component its shutdown deadline.
@@ -35,6 +38,7 @@ var commands = map[string]command{
 	"kafka":        {"embedded Kafka (kfake) with a data directory, for laptops and CI", runKafka},
 	"loader":       {"load the tenant topics into ClickHouse, exactly once", runLoader},
 	"migrate":      {"apply the ClickHouse schema migrations and exit", runMigrate},
+	"edge":         {"the Go edge: HTTPS, the edge filter, routes and proxying from the control plane's xDS", runEdge},
 }
 
 func main() {

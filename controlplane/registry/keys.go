@@ -6,64 +6,47 @@ import (
 	"encoding/base32"
 	"fmt"
 	"io"
-	"strings"
 	"time"
+
+	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
 )
 
 // API key format: "ik_" + 8-character public prefix + "_" + 52-character secret, both in
 // lowercase RFC 4648 base32 (a-z, 2-7) without padding. The prefix holds 40 random bits and is
 // unique in the registry (it is also the key's ID); the secret holds 256 random bits from
 // crypto/rand. Only the prefix, a 16-byte random salt and SHA-256(salt || full key) are stored.
+//
+// The format, the hash and the prefix parser are defined in envoyfilter/filterconfig, which the
+// edge filter shares; the names here are aliases.
 const (
 	// KeyScheme starts every API key.
-	KeyScheme = "ik_"
+	KeyScheme = filterconfig.KeyScheme
 	// KeyPrefixLen is the length of the public prefix.
-	KeyPrefixLen = 8
+	KeyPrefixLen = filterconfig.KeyPrefixLen
 	// KeySecretLen is the length of the secret part of keys this registry creates. Parsing
 	// accepts secrets of at least MinKeySecretLen characters.
 	KeySecretLen = 52
 	// MinKeySecretLen is the shortest secret ParseKeyPrefix accepts.
-	MinKeySecretLen = 32
+	MinKeySecretLen = filterconfig.MinKeySecretLen
 	// SaltLen is the length of a key's salt in bytes.
 	SaltLen = 16
-	// maxKeyLen bounds what ParseKeyPrefix looks at, so untrusted input costs little.
-	maxKeyLen = 256
 )
 
 // keyEncoding is lowercase base32 without padding.
 var keyEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-func isKeyChar(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7') }
-
 // HashKey returns SHA-256(salt || key), the hash stored for an API key. The edge computes the
 // same over the key a client presents, with the salt of each candidate key found by prefix.
 func HashKey(salt []byte, key string) []byte {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write([]byte(key))
-	return h.Sum(nil)
+	h := filterconfig.HashKey(salt, key)
+	return h[:]
 }
 
 // ParseKeyPrefix returns the public prefix of an API key in the format this registry issues
 // ("ik_<8 chars>_<at least 32 chars>", lowercase base32). ok is false for anything else; it
 // never allocates and is safe on untrusted input of any length.
 func ParseKeyPrefix(key string) (prefix string, ok bool) {
-	if len(key) > maxKeyLen || !strings.HasPrefix(key, KeyScheme) {
-		return "", false
-	}
-	rest := key[len(KeyScheme):]
-	if len(rest) < KeyPrefixLen+1+MinKeySecretLen || rest[KeyPrefixLen] != '_' {
-		return "", false
-	}
-	for i := 0; i < len(rest); i++ {
-		if i == KeyPrefixLen {
-			continue
-		}
-		if !isKeyChar(rest[i]) {
-			return "", false
-		}
-	}
-	return rest[:KeyPrefixLen], true
+	return filterconfig.ParseKeyPrefix(key)
 }
 
 // Verify reports, in constant time for keys of the same length, whether key is this

@@ -129,10 +129,8 @@ type Key struct {
 // Matches reports, in constant time with respect to the key material, whether key is the
 // secret this Key was hashed from.
 func (k Key) Matches(key string) bool {
-	h := sha256.New()
-	h.Write(k.Salt)
-	h.Write([]byte(key))
-	return subtle.ConstantTimeCompare(h.Sum(nil), k.Hash) == 1
+	h := HashKey(k.Salt, key)
+	return subtle.ConstantTimeCompare(h[:], k.Hash) == 1
 }
 
 // ActiveAt reports whether the key is valid at t: NotAfter is nil or after t.

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ingestdev/ingest/edge"
+)
+
+// runEdge runs `ingest edge`: the Go edge (HTTPS, the edge filter, routing and proxying from
+// the control plane's xDS), for laptops and CI where no Envoy runs.
+func runEdge(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("ingest edge", flag.ContinueOnError)
+	cfg := edge.DefaultConfig()
+	fs.StringVar(&cfg.ListenAddress, "listen", cfg.ListenAddress, "address of the client-facing HTTPS listener (HTTP/1.1 and HTTP/2, TLS 1.2+)")
+	fs.StringVar(&cfg.AdminListenAddress, "admin-listen", cfg.AdminListenAddress, "address of /healthz, /readyz and /metrics")
+	fs.StringVar(&cfg.XDSAddress, "xds", cfg.XDSAddress, "address of the control plane's xDS server (ingest controlplane --xds-listen)")
+	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "xDS node id (the control plane keeps NACK state per node id)")
+	fs.StringVar(&cfg.NodeCluster, "node-cluster", cfg.NodeCluster, "xDS node cluster")
+	fs.StringVar(&cfg.ListenerName, "listener-name", cfg.ListenerName, "LDS listener to serve (empty: the only one)")
+	fs.StringVar(&cfg.CertFile, "tls-cert", "", "PEM certificate chain to serve instead of the control plane's SDS secret (with --tls-key)")
+	fs.StringVar(&cfg.KeyFile, "tls-key", "", "PEM private key for --tls-cert")
+	fs.Int64Var(&cfg.DefaultBufferLimitBytes, "default-buffer-limit-bytes", cfg.DefaultBufferLimitBytes, "largest request body when the listener sets no per_connection_buffer_limit_bytes (Envoy's 1 MiB)")
+	fs.DurationVar(&cfg.DefaultRouteTimeout, "default-route-timeout", cfg.DefaultRouteTimeout, "upstream timeout of a route that sets none (Envoy's 15s)")
+	fs.DurationVar(&cfg.DefaultConnectTimeout, "default-connect-timeout", cfg.DefaultConnectTimeout, "connect timeout of a cluster that sets none (Envoy's 5s)")
+	fs.IntVar(&cfg.MaxIdleConnsPerHost, "max-idle-conns-per-host", cfg.MaxIdleConnsPerHost, "idle keep-alive connections kept per upstream endpoint")
+	fs.IntVar(&cfg.MaxMirrorsInFlight, "max-mirrors-in-flight", cfg.MaxMirrorsInFlight, "mirrored requests in progress before more are dropped (and counted)")
+	fs.Int64Var(&cfg.MaxMirrorBytesInFlight, "max-mirror-bytes-in-flight", cfg.MaxMirrorBytesInFlight, "body bytes of mirrored requests in progress before more are dropped")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long requests in progress may finish at shutdown")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e, err := edge.New(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	return e.Run(ctx)
+}

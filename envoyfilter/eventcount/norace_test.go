@@ -1,0 +1,5 @@
+//go:build !race
+
+package eventcount
+
+const raceEnabled = false
