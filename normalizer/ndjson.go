@@ -31,11 +31,20 @@ const NativeSchemaVersion = 1
 // MaxEventsPerRequest non-blank lines; otherwise nil. p is used for every line and holds no state
 // between calls; it must not be used concurrently.
 func decodeNDJSON(p *fastjson.Parser, body []byte, e *emitter) error {
+	return decodeNDJSONLines(p, body, e, true)
+}
+
+// decodeNDJSONLines is decodeNDJSON; with scan false it leaves out the fast scanner (scanLine)
+// and parses every line with fastjson, which must give the same result: tests compare the two.
+func decodeNDJSONLines(p *fastjson.Parser, body []byte, e *emitter, scan bool) error {
 	body = bytes.TrimPrefix(body, []byte(utf8BOM))
 	if n := countNDJSONEvents(body, e.cfg.MaxEventsPerRequest); n > e.cfg.MaxEventsPerRequest {
 		return errTooManyEvents(n, e.cfg.MaxEventsPerRequest)
 	}
-	d := ndjsonDecoder{p: p, e: e, tenant: e.tenant()}
+	d := ndjsonDecoder{p: p, e: e, tenant: e.tenant(), noScan: !scan}
+	if scan {
+		d.scanned = make([]scannedKV, 0, 32) // enough for the attributes and resource of most lines
+	}
 	index := 0
 	for lineNo, rest := 1, body; len(rest) > 0; lineNo++ {
 		line := rest
@@ -96,7 +105,7 @@ func isBlankLine(line []byte) bool {
 	return true
 }
 
-// Top-level fields of the native schema, indexes into ndjsonDecoder.fields.
+// Top-level fields of the native schema, indexes into ndjsonDecoder.vals.
 const (
 	fType = iota
 	fTS
@@ -130,36 +139,44 @@ type ndjsonDecoder struct {
 	p      *fastjson.Parser
 	e      *emitter
 	tenant string
+	noScan bool // parse every line with fastjson (tests)
 
 	// Current line.
 	index, line int
-	fields      [numNativeFields]*fastjson.Value // nil when absent or null
-	seen        uint32                           // bit i: field i appeared (null included)
-	dup         int                              // a field that appeared twice, or -1
+	// vals[i] is field i where bit i of present is set, that is unless absent or null; read it
+	// with field. (Not pointers into vals: they would move the decoder to the heap.)
+	vals    [numNativeFields]jsonValue
+	present uint32
+	seen    uint32      // bit i: field i appeared (null included)
+	dup     int         // a field that appeared twice, or -1
+	scanned []scannedKV // members of the line's objects, filled by scanLine
 
 	rec record.Record
 	// arena holds the values rendered for the current line (numbers, nested JSON). The strings
-	// of rec point into it or into the parser's buffer, so both are valid only until the next
-	// line; emit copies them into the batch.
+	// of rec point into it, into the parser's buffer or (after scanLine) into the line, so they
+	// are valid only until the next line; emit copies them into the batch.
 	arena []byte
 }
 
 // decodeLine decodes one non-blank line and emits or rejects exactly one event.
 func (d *ndjsonDecoder) decodeLine(line []byte, index, lineNo int) {
 	d.index, d.line = index, lineNo
-	v, err := d.p.ParseBytes(line)
-	if err != nil {
-		d.e.reject(index, lineNo, ReasonInvalidJSON, "line is not valid JSON (%s); send one JSON object per line", shorten(err.Error(), 160))
-		return
+	d.present, d.seen, d.dup = 0, 0, -1
+	if d.noScan || !d.scanLine(line) {
+		// Not the common shape: start over with fastjson, which decides.
+		d.present, d.seen, d.dup = 0, 0, -1
+		v, err := d.p.ParseBytes(line)
+		if err != nil {
+			d.e.reject(index, lineNo, ReasonInvalidJSON, "line is not valid JSON (%s); send one JSON object per line", shorten(err.Error(), 160))
+			return
+		}
+		obj, err := v.Object()
+		if err != nil {
+			d.e.reject(index, lineNo, ReasonInvalidJSON, "line is a JSON %s, not an object; send one JSON object per line", jsonTypeName(v.Type()))
+			return
+		}
+		obj.Visit(d.visitField)
 	}
-	obj, err := v.Object()
-	if err != nil {
-		d.e.reject(index, lineNo, ReasonInvalidJSON, "line is a JSON %s, not an object; send one JSON object per line", jsonTypeName(v))
-		return
-	}
-	d.fields = [numNativeFields]*fastjson.Value{}
-	d.seen, d.dup = 0, -1
-	obj.Visit(d.visitField)
 	if d.dup >= 0 {
 		d.invalid(d.dup, "appears more than once; send it once")
 		return
@@ -172,10 +189,15 @@ func (d *ndjsonDecoder) decodeLine(line []byte, index, lineNo int) {
 	}
 }
 
-// visitField files a top-level field under its index; unknown fields are ignored.
+// visitField files a top-level field parsed by fastjson.
 func (d *ndjsonDecoder) visitField(key []byte, v *fastjson.Value) {
+	d.file(aliasString(key), &jsonValue{fj: v})
+}
+
+// file files a top-level field under its index; unknown fields are ignored.
+func (d *ndjsonDecoder) file(key string, v *jsonValue) {
 	var i int
-	switch aliasString(key) {
+	switch key {
 	case "type":
 		i = fType
 	case "ts":
@@ -216,14 +238,22 @@ func (d *ndjsonDecoder) visitField(key []byte, v *fastjson.Value) {
 	}
 	d.seen |= 1 << i
 	if v.Type() != fastjson.TypeNull {
-		d.fields[i] = v
+		d.vals[i] = *v
+		d.present |= 1 << i
 	}
+}
+
+// field returns top-level field i of the current line, or nil when it is absent or null.
+func (d *ndjsonDecoder) field(i int) *jsonValue {
+	if d.present&(1<<i) == 0 {
+		return nil
+	}
+	return &d.vals[i]
 }
 
 // build fills r from the fields of the current line. It rejects the event and returns false at
 // the first problem.
 func (d *ndjsonDecoder) build(r *record.Record) bool {
-	f := &d.fields
 	typ, ok := d.str(fType)
 	if !ok {
 		return false
@@ -242,7 +272,7 @@ func (d *ndjsonDecoder) build(r *record.Record) bool {
 		d.invalid(fType, "%.64q is not an event type; send \"log\", \"metric\" or \"span\"", typ)
 		return false
 	}
-	if f[fTS] != nil && !d.timestamp(r) {
+	if d.field(fTS) != nil && !d.timestamp(r) {
 		return false
 	}
 	if r.Name, ok = d.str(fName); !ok {
@@ -269,7 +299,7 @@ func (d *ndjsonDecoder) build(r *record.Record) bool {
 	if r.Resource, ok = d.kvs(fResource, r.Resource); !ok {
 		return false
 	}
-	if f[fEventID] != nil {
+	if d.field(fEventID) != nil {
 		id, ok := d.str(fEventID)
 		if !ok {
 			return false
@@ -292,10 +322,10 @@ var (
 
 // timestamp sets r.Timestamp from ts (present) and ts_unit.
 func (d *ndjsonDecoder) timestamp(r *record.Record) bool {
-	ts := d.fields[fTS]
+	ts := d.field(fTS)
 	switch ts.Type() {
 	case fastjson.TypeString:
-		s := aliasString(ts.GetStringBytes())
+		s := ts.str()
 		if ns, ok := parseRFC3339Fast(s); ok {
 			r.Timestamp = ns
 			return true
@@ -313,7 +343,7 @@ func (d *ndjsonDecoder) timestamp(r *record.Record) bool {
 		r.Timestamp = t.UnixNano()
 		return true
 	case fastjson.TypeNumber:
-		if d.fields[fTSUnit] == nil {
+		if d.field(fTSUnit) == nil {
 			d.invalid(fTS, "is a number without \"ts_unit\"; add \"ts_unit\": \"s\", \"ms\", \"us\" or \"ns\", or send an RFC 3339 string")
 			return false
 		}
@@ -515,7 +545,7 @@ func parseUnixTime(raw string, scale int64) (int64, error) {
 
 // log fills the log part of r.
 func (d *ndjsonDecoder) log(r *record.Record) bool {
-	if v := d.fields[fBody]; v != nil {
+	if v := d.field(fBody); v != nil {
 		body, ok := d.render(v)
 		if !ok {
 			d.notJSON(fBody, "")
@@ -523,10 +553,10 @@ func (d *ndjsonDecoder) log(r *record.Record) bool {
 		}
 		r.Body = body
 	}
-	if v := d.fields[fSeverity]; v != nil {
+	if v := d.field(fSeverity); v != nil {
 		switch v.Type() {
 		case fastjson.TypeString:
-			text := aliasString(v.GetStringBytes())
+			text := v.str()
 			n, ok := severityNumber(text)
 			if !ok {
 				d.invalid(fSeverity, "%.32q is not a severity; send trace, debug, info, warn, error or fatal (any case, optionally followed by 2, 3 or 4), or a number 1..24", text)
@@ -549,15 +579,15 @@ func (d *ndjsonDecoder) log(r *record.Record) bool {
 			return false
 		}
 	}
-	if d.fields[fTraceID] != nil {
+	if d.field(fTraceID) != nil {
 		r.HasTrace = true
 		if !d.hexID(fTraceID, r.TraceID[:]) {
 			return false
 		}
-		if d.fields[fSpanID] != nil && !d.hexID(fSpanID, r.SpanID[:]) {
+		if d.field(fSpanID) != nil && !d.hexID(fSpanID, r.SpanID[:]) {
 			return false
 		}
-	} else if d.fields[fSpanID] != nil {
+	} else if d.field(fSpanID) != nil {
 		d.missing(fTraceID, "logs that carry a span_id")
 		return false
 	}
@@ -613,7 +643,7 @@ func severityBase(name string) uint8 {
 
 // metric fills the metric part of r.
 func (d *ndjsonDecoder) metric(r *record.Record) bool {
-	v := d.fields[fValue]
+	v := d.field(fValue)
 	if v == nil {
 		d.missing(fValue, "metric events")
 		return false
@@ -662,7 +692,7 @@ func (d *ndjsonDecoder) metric(r *record.Record) bool {
 func (d *ndjsonDecoder) span(r *record.Record) bool {
 	r.HasTrace = true
 	for _, i := range [...]int{fTraceID, fSpanID} {
-		if d.fields[i] == nil {
+		if d.field(i) == nil {
 			d.missing(i, "span events")
 			return false
 		}
@@ -670,10 +700,10 @@ func (d *ndjsonDecoder) span(r *record.Record) bool {
 	if !d.hexID(fTraceID, r.TraceID[:]) || !d.hexID(fSpanID, r.SpanID[:]) {
 		return false
 	}
-	if d.fields[fParentSpanID] != nil && !d.hexID(fParentSpanID, r.ParentSpanID[:]) {
+	if d.field(fParentSpanID) != nil && !d.hexID(fParentSpanID, r.ParentSpanID[:]) {
 		return false
 	}
-	if v := d.fields[fDuration]; v != nil {
+	if v := d.field(fDuration); v != nil {
 		ns, ok := d.duration(v)
 		if !ok {
 			return false
@@ -685,7 +715,7 @@ func (d *ndjsonDecoder) span(r *record.Record) bool {
 
 // duration parses a span duration: a number of nanoseconds, or a string of a number and a
 // duration unit of the unit table ("150ms", "1.5 s", "2min").
-func (d *ndjsonDecoder) duration(v *fastjson.Value) (int64, bool) {
+func (d *ndjsonDecoder) duration(v *jsonValue) (int64, bool) {
 	var ns float64
 	switch v.Type() {
 	case fastjson.TypeNumber:
@@ -699,7 +729,7 @@ func (d *ndjsonDecoder) duration(v *fastjson.Value) (int64, bool) {
 		}
 		ns = f
 	case fastjson.TypeString:
-		s := aliasString(v.GetStringBytes())
+		s := v.str()
 		// The unit is the trailing run of letters (and the bytes of "µ"); spaces may precede it.
 		i := len(s)
 		for i > 0 && (s[i-1]|0x20 >= 'a' && s[i-1]|0x20 <= 'z' || s[i-1] >= 0x80) {
@@ -729,12 +759,12 @@ func (d *ndjsonDecoder) duration(v *fastjson.Value) (int64, bool) {
 // hexID decodes field i, a string of 2×len(dst) hex digits, into dst. Trace and span ids must
 // not be all zero; a parent span id may (it means "no parent"), or may be "".
 func (d *ndjsonDecoder) hexID(i int, dst []byte) bool {
-	v := d.fields[i]
+	v := d.field(i)
 	if v.Type() != fastjson.TypeString {
 		d.wrongType(i, "a string of "+strconv.Itoa(2*len(dst))+" hex digits")
 		return false
 	}
-	s := v.GetStringBytes()
+	s := v.str()
 	if i == fParentSpanID && len(s) == 0 {
 		return true
 	}
@@ -742,7 +772,7 @@ func (d *ndjsonDecoder) hexID(i int, dst []byte) bool {
 		d.invalid(i, "%.64q is not %d hex digits; send the W3C id in hex", s, 2*len(dst))
 		return false
 	}
-	if _, err := hex.Decode(dst, s); err != nil {
+	if _, err := hex.Decode(dst, []byte(s)); err != nil { // s is short: no allocation
 		d.invalid(i, "%.64q is not %d hex digits; send the W3C id in hex", s, 2*len(dst))
 		return false
 	}
@@ -765,27 +795,35 @@ func allZero(b []byte) bool {
 // kvs appends the key/value pairs of field i (absent: none), in the order given, to dst. Values
 // are rendered by render.
 func (d *ndjsonDecoder) kvs(i int, dst []record.KV) ([]record.KV, bool) {
-	v := d.fields[i]
+	v := d.field(i)
 	if v == nil {
 		return dst, true
 	}
-	obj, err := v.Object()
-	if err != nil {
+	if v.Type() != fastjson.TypeObject {
 		d.wrongType(i, "a JSON object of keys to values")
 		return dst, false
 	}
 	bad := ""
-	obj.Visit(func(key []byte, v *fastjson.Value) {
+	add := func(key string, v *jsonValue) {
 		if bad != "" {
 			return
 		}
 		value, ok := d.render(v)
 		if !ok {
-			bad = aliasString(key)
+			bad = key
 			return
 		}
-		dst = append(dst, record.KV{Key: aliasString(key), Value: value})
-	})
+		dst = append(dst, record.KV{Key: key, Value: value})
+	}
+	if v.fj != nil {
+		v.fj.GetObject().Visit(func(key []byte, v *fastjson.Value) {
+			add(aliasString(key), &jsonValue{fj: v})
+		})
+	} else {
+		for _, kv := range v.kvs {
+			add(kv.key, &jsonValue{t: kv.t, s: kv.s})
+		}
+	}
 	if bad != "" {
 		d.notJSON(i, bad)
 		return dst, false
@@ -804,11 +842,11 @@ func (d *ndjsonDecoder) kvs(i int, dst []record.KV) ([]record.KV, bool) {
 //     numbers as written.
 //
 // It reports false for a number or nested value that is not valid JSON. The result points into
-// d.arena or the parser's buffer: valid until the next line.
-func (d *ndjsonDecoder) render(v *fastjson.Value) (string, bool) {
+// d.arena, the parser's buffer or the line: valid until the next line.
+func (d *ndjsonDecoder) render(v *jsonValue) (string, bool) {
 	switch v.Type() {
 	case fastjson.TypeString:
-		return aliasString(v.GetStringBytes()), true
+		return v.str(), true
 	case fastjson.TypeTrue:
 		return "true", true
 	case fastjson.TypeFalse:
@@ -851,7 +889,7 @@ func (d *ndjsonDecoder) render(v *fastjson.Value) (string, bool) {
 // took for a number but JSON does not (NaN, Infinity, leading zeros or plus signs).
 func (d *ndjsonDecoder) number(i int) (string, bool) {
 	start := len(d.arena)
-	d.arena = d.fields[i].MarshalTo(d.arena)
+	d.arena = d.field(i).MarshalTo(d.arena)
 	raw := aliasString(d.arena[start:])
 	if !isJSONNumber(raw) {
 		d.notJSON(i, "")
@@ -925,7 +963,7 @@ func isPlainDecimal(s string) bool {
 
 // str returns field i as a string ("" when absent); it rejects other types.
 func (d *ndjsonDecoder) str(i int) (string, bool) {
-	v := d.fields[i]
+	v := d.field(i)
 	if v == nil {
 		return "", true
 	}
@@ -933,7 +971,7 @@ func (d *ndjsonDecoder) str(i int) (string, bool) {
 		d.wrongType(i, "a string")
 		return "", false
 	}
-	return aliasString(v.GetStringBytes()), true
+	return v.str(), true
 }
 
 func (d *ndjsonDecoder) missing(i int, requiredBy string) {
@@ -955,12 +993,12 @@ func (d *ndjsonDecoder) notJSON(i int, key string) {
 }
 
 func (d *ndjsonDecoder) wrongType(i int, want string) {
-	d.e.reject(d.index, d.line, ReasonInvalidField, "field %q is a JSON %s; send %s", nativeFieldNames[i], jsonTypeName(d.fields[i]), want)
+	d.e.reject(d.index, d.line, ReasonInvalidField, "field %q is a JSON %s; send %s", nativeFieldNames[i], jsonTypeName(d.field(i).Type()), want)
 }
 
-// jsonTypeName names the JSON type of v for messages.
-func jsonTypeName(v *fastjson.Value) string {
-	switch t := v.Type(); t {
+// jsonTypeName names JSON type t for messages.
+func jsonTypeName(t fastjson.Type) string {
+	switch t {
 	case fastjson.TypeTrue, fastjson.TypeFalse:
 		return "boolean"
 	default:

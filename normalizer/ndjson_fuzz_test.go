@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/valyala/fastjson"
@@ -15,8 +16,8 @@ import (
 // FuzzNDJSON feeds arbitrary bodies to decodeNDJSON. The seed corpus is testdata/ndjson and
 // testdata/fuzz/FuzzNDJSON. It checks that decoding never panics, that every non-blank line is
 // either accepted or rejected exactly once (unless the whole request is refused for holding too
-// many events), that every accepted record decodes and respects the limits, and that decoding is
-// deterministic with a reused parser.
+// many events), that every accepted record decodes and respects the limits, that decoding is
+// deterministic with a reused parser, and that the fast scanner gives what fastjson alone gives.
 func FuzzNDJSON(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "ndjson", "*.ndjson"))
 	for _, path := range paths {
@@ -86,6 +87,15 @@ func FuzzNDJSON(f *testing.F) {
 		}
 		if !bytes.Equal(first, e2.batch.Batch().Data) || e2.rejected() != e.rejected() {
 			t.Fatalf("decoding twice gave different results")
+		}
+		// Without the fast scanner, fastjson alone: the same records and rejections.
+		e3 := &emitter{}
+		e3.reset(&cfg, testTenant, testNow)
+		if err := decodeNDJSONLines(&p, body, e3, false); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(first, e3.batch.Batch().Data) || !slices.Equal(e.rejections, e3.rejections) {
+			t.Fatalf("the fast scanner changed the result:\nwith    %+v\nwithout %+v", e.rejections, e3.rejections)
 		}
 	})
 }
