@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/zeebo/xxh3"
 
@@ -50,12 +51,13 @@ func tableOf(s record.Signal) (table, bool) {
 
 // columns holds the rows of one table, column by column, ready to be appended to a
 // clickhouse-go batch in bulk. A row range [lo, hi) can be inserted on its own (bisection).
-// Buffers are reused across flushes; reset drops the rows (and the references they hold).
+// Buffers are reused across flushes; reset drops the rows. Strings are copied in (strCol), so
+// the columns hold no pointers into the decoded records.
 type columns struct {
 	t table
 	n int
 
-	tenant, name, scope, unit              []string
+	tenant, name, scope, unit              strCol
 	timeSec, timeNano, receivedNano        []int64
 	eventID                                fixed // 16 bytes a row
 	attrKeys, attrValues, resKeys, resVals strArrays
@@ -64,8 +66,8 @@ type columns struct {
 
 	// logs
 	severityNumber []uint8
-	severityText   []string
-	body           []string
+	severityText   strCol
+	body           strCol
 
 	// metrics
 	seriesID                           []uint64
@@ -80,13 +82,14 @@ type columns struct {
 	// spans
 	duration             []int64
 	spanKind, statusCode []uint8
-	statusMessage        []string
+	statusMessage        strCol
 
-	kafkaTopic     []string
+	kafkaTopic     strCol
 	kafkaPartition []int32
 	kafkaOffset    []int64
 
-	scratch []byte // series id input
+	scratch []byte      // series id input
+	ch      []chOffsets // per column: Array offsets kept for the batch (see chLayout)
 }
 
 func newColumns(t table) *columns {
@@ -102,9 +105,8 @@ func newColumns(t table) *columns {
 // reset drops every row, keeping the buffers' capacity.
 func (c *columns) reset() {
 	c.n = 0
-	for _, s := range []*[]string{&c.tenant, &c.name, &c.scope, &c.unit, &c.severityText, &c.body, &c.statusMessage, &c.kafkaTopic} {
-		clear(*s) // drop references to the decoded records' memory
-		*s = (*s)[:0]
+	for _, s := range []*strCol{&c.tenant, &c.name, &c.scope, &c.unit, &c.severityText, &c.body, &c.statusMessage, &c.kafkaTopic} {
+		s.reset()
 	}
 	c.timeSec, c.timeNano, c.receivedNano = c.timeSec[:0], c.timeNano[:0], c.receivedNano[:0]
 	c.eventID.reset()
@@ -135,14 +137,14 @@ func (c *columns) reset() {
 // add appends r, read from topic/partition at offset, as a row.
 func (c *columns) add(r *record.Record, topic string, partition int32, offset int64) {
 	c.n++
-	c.tenant = append(c.tenant, r.Tenant)
+	c.tenant.add(r.Tenant)
 	c.timeSec = append(c.timeSec, dateTime(r.Timestamp))
 	c.timeNano = append(c.timeNano, r.Timestamp)
 	c.eventID.add(r.EventID[:])
 	c.receivedNano = append(c.receivedNano, r.ReceivedAt)
-	c.name = append(c.name, r.Name)
-	c.scope = append(c.scope, r.Scope)
-	c.unit = append(c.unit, r.Unit)
+	c.name.add(r.Name)
+	c.scope.add(r.Scope)
+	c.unit.add(r.Unit)
 	c.attrKeys.addKeys(r.Attributes)
 	c.attrValues.addValues(r.Attributes)
 	c.resKeys.addKeys(r.Resource)
@@ -154,8 +156,8 @@ func (c *columns) add(r *record.Record, topic string, partition int32, offset in
 	switch c.t {
 	case tableLogs:
 		c.severityNumber = append(c.severityNumber, r.SeverityNumber)
-		c.severityText = append(c.severityText, r.SeverityText)
-		c.body = append(c.body, r.Body)
+		c.severityText.add(r.SeverityText)
+		c.body.add(r.Body)
 	case tableMetrics:
 		c.seriesID = append(c.seriesID, c.series(r))
 		c.kind = append(c.kind, uint8(r.MetricKind))
@@ -176,9 +178,9 @@ func (c *columns) add(r *record.Record, topic string, partition int32, offset in
 		c.duration = append(c.duration, r.Duration)
 		c.spanKind = append(c.spanKind, r.SpanKind)
 		c.statusCode = append(c.statusCode, r.StatusCode)
-		c.statusMessage = append(c.statusMessage, r.StatusMessage)
+		c.statusMessage.add(r.StatusMessage)
 	}
-	c.kafkaTopic = append(c.kafkaTopic, topic)
+	c.kafkaTopic.add(topic)
 	c.kafkaPartition = append(c.kafkaPartition, partition)
 	c.kafkaOffset = append(c.kafkaOffset, offset)
 }
@@ -253,35 +255,51 @@ type arrays interface {
 	send(col driver.BatchColumn, lo, hi int) error
 }
 
-// values returns the columns of rows [lo, hi) in the order of columnNames(c.t): slices that
-// clickhouse-go appends in bulk, or arrays.
+// values returns the columns of rows [lo, hi) in the order of columnNames(c.t): slices of
+// those rows that clickhouse-go appends in bulk, or whole columns that send cuts (arrays,
+// *strCol, *fixed).
 func (c *columns) values(lo, hi int) []any {
 	v := []any{
-		c.tenant[lo:hi], c.timeSec[lo:hi], c.timeNano[lo:hi], c.eventID.rows(lo, hi), c.receivedNano[lo:hi],
-		c.name[lo:hi], c.scope[lo:hi], c.unit[lo:hi],
+		&c.tenant, c.timeSec[lo:hi], c.timeNano[lo:hi], &c.eventID, c.receivedNano[lo:hi],
+		&c.name, &c.scope, &c.unit,
 		&c.attrKeys, &c.attrValues, &c.resKeys, &c.resVals,
-		c.hasTrace[lo:hi], c.traceID.rows(lo, hi), c.spanID.rows(lo, hi), c.parentSpanID.rows(lo, hi),
+		c.hasTrace[lo:hi], &c.traceID, &c.spanID, &c.parentSpanID,
 	}
 	switch c.t {
 	case tableLogs:
-		v = append(v, c.severityNumber[lo:hi], c.severityText[lo:hi], c.body[lo:hi])
+		v = append(v, c.severityNumber[lo:hi], &c.severityText, &c.body)
 	case tableMetrics:
 		v = append(v, c.seriesID[lo:hi], c.kind[lo:hi], c.temporality[lo:hi], c.monotonic[lo:hi], c.value[lo:hi],
 			c.hasDist[lo:hi], c.distCount[lo:hi], c.distSum[lo:hi], c.hasMinMax[lo:hi], c.distMin[lo:hi], c.distMax[lo:hi],
 			&c.bucketBounds, &c.bucketCounts, &c.quantiles, &c.quantVals)
 	case tableSpans:
-		v = append(v, c.duration[lo:hi], c.spanKind[lo:hi], c.statusCode[lo:hi], c.statusMessage[lo:hi])
+		v = append(v, c.duration[lo:hi], c.spanKind[lo:hi], c.statusCode[lo:hi], &c.statusMessage)
 	}
-	return append(v, c.kafkaTopic[lo:hi], c.kafkaPartition[lo:hi], c.kafkaOffset[lo:hi])
+	return append(v, &c.kafkaTopic, c.kafkaPartition[lo:hi], c.kafkaOffset[lo:hi])
 }
 
-// send appends rows [lo, hi) to b, whose columns are columnNames(c.t).
+// send appends rows [lo, hi) to b, whose columns are columnNames(c.t): where it can by
+// setting the batch's ch-go columns directly (see chLayout), else through clickhouse-go's
+// Append. b must be done with the rows (sent or aborted) before c changes.
 func (c *columns) send(b driver.Batch, lo, hi int) error {
-	for i, v := range c.values(lo, hi) {
+	cols := b.Columns()
+	values := c.values(lo, hi)
+	if len(c.ch) < len(values) {
+		c.ch = make([]chOffsets, len(values))
+	}
+	for i, v := range values {
+		if i < len(cols) && len(cols) == len(values) && c.sendDirect(cols[i], &c.ch[i], v, lo, hi) {
+			continue
+		}
 		var err error
-		if a, ok := v.(arrays); ok {
-			err = a.send(b.Column(i), lo, hi)
-		} else {
+		switch v := v.(type) {
+		case arrays:
+			err = v.send(b.Column(i), lo, hi)
+		case *fixed:
+			err = b.Column(i).Append(v.rows(lo, hi))
+		case *strCol:
+			err = b.Column(i).Append(v.strings(lo, hi))
+		default:
 			err = b.Column(i).Append(v)
 		}
 		if err != nil {
@@ -310,44 +328,68 @@ func (f *fixed) rows(lo, hi int) [][]byte {
 	return f.view
 }
 
-// strArrays is an Array(String) column: the elements of all rows in one slice, and where each
+// strCol is a String column stored the way clickhouse-go sends it (a proto.ColStr): the bytes
+// of every row in one buffer and where each row is. It holds no pointers, so the garbage
+// collector does not scan it, and the batch takes it without a copy (see chLayout).
+type strCol struct {
+	buf []byte
+	pos []proto.Position
+}
+
+func (s *strCol) add(v string) {
+	start := len(s.buf)
+	s.buf = append(s.buf, v...)
+	s.pos = append(s.pos, proto.Position{Start: start, End: len(s.buf)})
+}
+
+func (s *strCol) reset() { s.buf, s.pos = s.buf[:0], s.pos[:0] }
+
+// row returns row i.
+func (s *strCol) row(i int) string {
+	p := s.pos[i]
+	return string(s.buf[p.Start:p.End])
+}
+
+// strings returns rows [lo, hi), copied, for clickhouse-go's Append.
+func (s *strCol) strings(lo, hi int) []string {
+	out := make([]string, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out = append(out, s.row(i))
+	}
+	return out
+}
+
+// strArrays is an Array(String) column: the elements of all rows in one strCol, and where each
 // row ends.
 type strArrays struct {
-	flat []string
+	flat strCol
 	ends []int
-	ptrs []*string // &flat[i], built by send
 }
 
 func (a *strArrays) reset() {
-	clear(a.flat)
-	clear(a.ptrs)
-	a.flat, a.ends, a.ptrs = a.flat[:0], a.ends[:0], a.ptrs[:0]
+	a.flat.reset()
+	a.ends = a.ends[:0]
 }
 
 func (a *strArrays) addKeys(kvs []record.KV) {
 	for _, kv := range kvs {
-		a.flat = append(a.flat, kv.Key)
+		a.flat.add(kv.Key)
 	}
-	a.ends = append(a.ends, len(a.flat))
+	a.ends = append(a.ends, len(a.flat.pos))
 }
 
 func (a *strArrays) addValues(kvs []record.KV) {
 	for _, kv := range kvs {
-		a.flat = append(a.flat, kv.Value)
+		a.flat.add(kv.Value)
 	}
-	a.ends = append(a.ends, len(a.flat))
+	a.ends = append(a.ends, len(a.flat.pos))
 }
 
-// send appends rows [lo, hi). Rows go as []*string: clickhouse-go appends a []string element
-// by element through an interface, which allocates a copy of each string header, while a
-// pointer fits the interface as it is (a quarter of the loader's CPU before this).
+// send appends rows [lo, hi) through clickhouse-go, row by row: the path when direct fill is
+// off (see chLayout).
 func (a *strArrays) send(col driver.BatchColumn, lo, hi int) error {
-	a.ptrs = a.ptrs[:0]
-	for i := range a.flat {
-		a.ptrs = append(a.ptrs, &a.flat[i])
-	}
 	for r := lo; r < hi; r++ {
-		if err := col.AppendRow(a.ptrs[start(a.ends, r):a.ends[r]]); err != nil {
+		if err := col.AppendRow(a.flat.strings(start(a.ends, r), a.ends[r])); err != nil {
 			return err
 		}
 	}

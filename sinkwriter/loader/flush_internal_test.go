@@ -51,7 +51,7 @@ func (f *fakeCH) insert(_ context.Context, c *columns, lo, hi int) error {
 	for r := lo; r < hi; r++ {
 		off := c.kafkaOffset[r]
 		f.rows = append(f.rows, off)
-		k := ledgerKey{c.t, c.kafkaTopic[r], c.kafkaPartition[r]}
+		k := ledgerKey{c.t, c.kafkaTopic.row(r), c.kafkaPartition[r]}
 		f.ledger[k] = max(offsetIn(f.ledger, k), off)
 	}
 	f.events = append(f.events, fmt.Sprintf("inserted %d..%d", c.kafkaOffset[lo], c.kafkaOffset[hi-1]))
