@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/ingestdev/ingest/internal/config"
 )
 
 // Config configures the Go edge. The zero value of every field means its default (see
@@ -123,34 +125,27 @@ func DefaultConfig() Config {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	setZero(&c.ListenAddress, d.ListenAddress)
-	setZero(&c.AdminListenAddress, d.AdminListenAddress)
-	setZero(&c.XDSAddress, d.XDSAddress)
-	setZero(&c.NodeID, d.NodeID)
-	setZero(&c.NodeCluster, d.NodeCluster)
-	setZero(&c.XDSBackoffBase, d.XDSBackoffBase)
-	setZero(&c.XDSBackoffMax, d.XDSBackoffMax)
-	setZero(&c.DefaultBufferLimitBytes, d.DefaultBufferLimitBytes)
-	setZero(&c.MaxHeaderBytes, d.MaxHeaderBytes)
-	setZero(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
-	setZero(&c.IdleTimeout, d.IdleTimeout)
-	setZero(&c.MaxConcurrentStreams, d.MaxConcurrentStreams)
-	setZero(&c.DefaultRouteTimeout, d.DefaultRouteTimeout)
-	setZero(&c.DefaultConnectTimeout, d.DefaultConnectTimeout)
-	setZero(&c.MaxIdleConnsPerHost, d.MaxIdleConnsPerHost)
-	setZero(&c.UpstreamIdleTimeout, d.UpstreamIdleTimeout)
-	setZero(&c.MaxMirrorsInFlight, d.MaxMirrorsInFlight)
-	setZero(&c.MaxMirrorBytesInFlight, d.MaxMirrorBytesInFlight)
-	setZero(&c.RetryAfter, d.RetryAfter)
-	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
+	config.Default(&c.ListenAddress, d.ListenAddress)
+	config.Default(&c.AdminListenAddress, d.AdminListenAddress)
+	config.Default(&c.XDSAddress, d.XDSAddress)
+	config.Default(&c.NodeID, d.NodeID)
+	config.Default(&c.NodeCluster, d.NodeCluster)
+	config.Default(&c.XDSBackoffBase, d.XDSBackoffBase)
+	config.Default(&c.XDSBackoffMax, d.XDSBackoffMax)
+	config.Default(&c.DefaultBufferLimitBytes, d.DefaultBufferLimitBytes)
+	config.Default(&c.MaxHeaderBytes, d.MaxHeaderBytes)
+	config.Default(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	config.Default(&c.IdleTimeout, d.IdleTimeout)
+	config.Default(&c.MaxConcurrentStreams, d.MaxConcurrentStreams)
+	config.Default(&c.DefaultRouteTimeout, d.DefaultRouteTimeout)
+	config.Default(&c.DefaultConnectTimeout, d.DefaultConnectTimeout)
+	config.Default(&c.MaxIdleConnsPerHost, d.MaxIdleConnsPerHost)
+	config.Default(&c.UpstreamIdleTimeout, d.UpstreamIdleTimeout)
+	config.Default(&c.MaxMirrorsInFlight, d.MaxMirrorsInFlight)
+	config.Default(&c.MaxMirrorBytesInFlight, d.MaxMirrorBytesInFlight)
+	config.Default(&c.RetryAfter, d.RetryAfter)
+	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
 	return c
-}
-
-func setZero[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
 }
 
 // Validate reports every problem at once, naming the key at fault. It validates c as given:

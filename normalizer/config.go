@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ingestdev/ingest/internal/config"
 )
 
 // Config configures the normalizer. The zero value of every field means its default (see
@@ -67,26 +69,20 @@ func DefaultConfig() Config {
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setDefault(&c.MaxBodyBytes, d.MaxBodyBytes)
-	setDefault(&c.MaxDecompressedBytes, d.MaxDecompressedBytes)
-	setDefault(&c.MaxEventsPerRequest, d.MaxEventsPerRequest)
-	setDefault(&c.MaxAttributes, d.MaxAttributes)
-	setDefault(&c.MaxAttributeKeyBytes, d.MaxAttributeKeyBytes)
-	setDefault(&c.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
-	setDefault(&c.MaxNameBytes, d.MaxNameBytes)
-	setDefault(&c.MaxLogBodyBytes, d.MaxLogBodyBytes)
-	setDefault(&c.MaxPast, d.MaxPast)
-	setDefault(&c.MaxFuture, d.MaxFuture)
-	setDefault(&c.SinkTimeout, d.SinkTimeout)
-	setDefault(&c.MaxInflightBytes, d.MaxInflightBytes)
-	setDefault(&c.MaxRejectionsInMessage, d.MaxRejectionsInMessage)
+	config.Default(&c.MaxBodyBytes, d.MaxBodyBytes)
+	config.Default(&c.MaxDecompressedBytes, d.MaxDecompressedBytes)
+	config.Default(&c.MaxEventsPerRequest, d.MaxEventsPerRequest)
+	config.Default(&c.MaxAttributes, d.MaxAttributes)
+	config.Default(&c.MaxAttributeKeyBytes, d.MaxAttributeKeyBytes)
+	config.Default(&c.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
+	config.Default(&c.MaxNameBytes, d.MaxNameBytes)
+	config.Default(&c.MaxLogBodyBytes, d.MaxLogBodyBytes)
+	config.Default(&c.MaxPast, d.MaxPast)
+	config.Default(&c.MaxFuture, d.MaxFuture)
+	config.Default(&c.SinkTimeout, d.SinkTimeout)
+	config.Default(&c.MaxInflightBytes, d.MaxInflightBytes)
+	config.Default(&c.MaxRejectionsInMessage, d.MaxRejectionsInMessage)
 	return c
-}
-
-func setDefault[T int | int64 | time.Duration](v *T, def T) {
-	if *v == 0 {
-		*v = def
-	}
 }
 
 // Validate reports every field out of range at once, naming its key.

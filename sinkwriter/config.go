@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ingestdev/ingest/internal/config"
 )
 
 // Config configures the write path. The zero value of every field means its default (see
@@ -128,25 +130,19 @@ func (c Config) withDefaults() Config {
 	if c.Compression == "" {
 		c.Compression = d.Compression
 	}
-	setDefault(&c.TopicPartitions, d.TopicPartitions)
-	setDefault(&c.TopicReplicationFactor, d.TopicReplicationFactor)
-	setDefault(&c.Linger, d.Linger)
-	setDefault(&c.Producers, min(runtime.GOMAXPROCS(0), 8))
-	setDefault(&c.ProducerBatchMaxBytes, d.ProducerBatchMaxBytes)
-	setDefault(&c.MaxBufferBytes, d.MaxBufferBytes)
-	setDefault(&c.TenantShare, d.TenantShare)
-	setDefault(&c.MaxBatchBytes, d.MaxBatchBytes)
-	setDefault(&c.MaxRecordBytes, d.MaxRecordBytes)
-	setDefault(&c.KafkaTimeout, d.KafkaTimeout)
-	setDefault(&c.RetryAfterFull, d.RetryAfterFull)
-	setDefault(&c.RetryAfterUnavailable, d.RetryAfterUnavailable)
+	config.Default(&c.TopicPartitions, d.TopicPartitions)
+	config.Default(&c.TopicReplicationFactor, d.TopicReplicationFactor)
+	config.Default(&c.Linger, d.Linger)
+	config.Default(&c.Producers, min(runtime.GOMAXPROCS(0), 8))
+	config.Default(&c.ProducerBatchMaxBytes, d.ProducerBatchMaxBytes)
+	config.Default(&c.MaxBufferBytes, d.MaxBufferBytes)
+	config.Default(&c.TenantShare, d.TenantShare)
+	config.Default(&c.MaxBatchBytes, d.MaxBatchBytes)
+	config.Default(&c.MaxRecordBytes, d.MaxRecordBytes)
+	config.Default(&c.KafkaTimeout, d.KafkaTimeout)
+	config.Default(&c.RetryAfterFull, d.RetryAfterFull)
+	config.Default(&c.RetryAfterUnavailable, d.RetryAfterUnavailable)
 	return c
-}
-
-func setDefault[T int | int16 | int32 | int64 | float64 | time.Duration](v *T, def T) {
-	if *v == 0 {
-		*v = def
-	}
 }
 
 // recordOverhead is what a record adds to a Kafka record batch besides its value: the batch

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/internal/config"
 )
 
 // Config configures the xDS server and the resources it serves. The zero value of every field
@@ -113,32 +114,25 @@ func DefaultConfig() Config {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	setZero(&c.ListenAddress, d.ListenAddress)
-	setZero(&c.CertPollInterval, d.CertPollInterval)
-	setZero(&c.ListenerAddress, d.ListenerAddress)
-	setZero(&c.ListenerPort, d.ListenerPort)
-	setZero(&c.FilterLibraryPath, d.FilterLibraryPath)
-	setZero(&c.Edge.MaxInFlightBytes, d.Edge.MaxInFlightBytes)
-	setZero(&c.Edge.MaxRequestBodyBytes, d.Edge.MaxRequestBodyBytes)
-	setZero(&c.Edge.DefaultRetryAfter, d.Edge.DefaultRetryAfter)
+	config.Default(&c.ListenAddress, d.ListenAddress)
+	config.Default(&c.CertPollInterval, d.CertPollInterval)
+	config.Default(&c.ListenerAddress, d.ListenerAddress)
+	config.Default(&c.ListenerPort, d.ListenerPort)
+	config.Default(&c.FilterLibraryPath, d.FilterLibraryPath)
+	config.Default(&c.Edge.MaxInFlightBytes, d.Edge.MaxInFlightBytes)
+	config.Default(&c.Edge.MaxRequestBodyBytes, d.Edge.MaxRequestBodyBytes)
+	config.Default(&c.Edge.DefaultRetryAfter, d.Edge.DefaultRetryAfter)
 	u, du := &c.Upstream, d.Upstream
-	setZero(&u.ConnectTimeout, du.ConnectTimeout)
-	setZero(&u.RequestTimeout, du.RequestTimeout)
-	setZero(&u.NumRetries, du.NumRetries)
-	setZero(&u.MaxRetryAfter, du.MaxRetryAfter)
-	setZero(&u.MaxConnections, du.MaxConnections)
-	setZero(&u.MaxPendingRequests, du.MaxPendingRequests)
-	setZero(&u.MaxRequests, du.MaxRequests)
-	setZero(&u.MaxRetries, du.MaxRetries)
-	setZero(&c.Debounce, d.Debounce)
+	config.Default(&u.ConnectTimeout, du.ConnectTimeout)
+	config.Default(&u.RequestTimeout, du.RequestTimeout)
+	config.Default(&u.NumRetries, du.NumRetries)
+	config.Default(&u.MaxRetryAfter, du.MaxRetryAfter)
+	config.Default(&u.MaxConnections, du.MaxConnections)
+	config.Default(&u.MaxPendingRequests, du.MaxPendingRequests)
+	config.Default(&u.MaxRequests, du.MaxRequests)
+	config.Default(&u.MaxRetries, du.MaxRetries)
+	config.Default(&c.Debounce, d.Debounce)
 	return c
-}
-
-func setZero[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
 }
 
 // Validate reports every problem at once, naming the key at fault. It validates c as given:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/sinkwriter"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
@@ -123,33 +124,26 @@ func DefaultConfig() Config {
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setDefault(&c.Group, d.Group)
-	setDefault(&c.TopicRegex, d.TopicRegex)
-	setDefault(&c.TopicRefreshInterval, d.TopicRefreshInterval)
-	setDefault(&c.DeadLetterTopic, d.DeadLetterTopic)
-	setDefault(&c.DeadLetterReplicationFactor, d.DeadLetterReplicationFactor)
-	setDefault(&c.Database, d.Database)
-	setDefault(&c.Username, d.Username)
-	setDefault(&c.Compression, d.Compression)
-	setDefault(&c.FlushRows, d.FlushRows)
-	setDefault(&c.FlushBytes, d.FlushBytes)
-	setDefault(&c.FlushInterval, d.FlushInterval)
-	setDefault(&c.FetchMaxBytes, d.FetchMaxBytes)
-	setDefault(&c.InsertTimeout, d.InsertTimeout)
-	setDefault(&c.RetryMin, d.RetryMin)
-	setDefault(&c.RetryMax, d.RetryMax)
-	setDefault(&c.RebalanceTimeout, d.RebalanceTimeout)
-	setDefault(&c.SessionTimeout, d.SessionTimeout)
-	setDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
-	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	config.Default(&c.Group, d.Group)
+	config.Default(&c.TopicRegex, d.TopicRegex)
+	config.Default(&c.TopicRefreshInterval, d.TopicRefreshInterval)
+	config.Default(&c.DeadLetterTopic, d.DeadLetterTopic)
+	config.Default(&c.DeadLetterReplicationFactor, d.DeadLetterReplicationFactor)
+	config.Default(&c.Database, d.Database)
+	config.Default(&c.Username, d.Username)
+	config.Default(&c.Compression, d.Compression)
+	config.Default(&c.FlushRows, d.FlushRows)
+	config.Default(&c.FlushBytes, d.FlushBytes)
+	config.Default(&c.FlushInterval, d.FlushInterval)
+	config.Default(&c.FetchMaxBytes, d.FetchMaxBytes)
+	config.Default(&c.InsertTimeout, d.InsertTimeout)
+	config.Default(&c.RetryMin, d.RetryMin)
+	config.Default(&c.RetryMax, d.RetryMax)
+	config.Default(&c.RebalanceTimeout, d.RebalanceTimeout)
+	config.Default(&c.SessionTimeout, d.SessionTimeout)
+	config.Default(&c.HeartbeatInterval, d.HeartbeatInterval)
+	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
 	return c
-}
-
-func setDefault[T comparable](p *T, d T) {
-	var zero T
-	if *p == zero {
-		*p = d
-	}
 }
 
 // maxFlushRows keeps one INSERT a single block on the server (see FlushRows).
