@@ -19,14 +19,12 @@ filter:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/ingest-edge-filter.so ./cmd/envoyfilter
 
-## run: start the pipeline locally and print how to send data and where to see it.
-## Until the sink writer and edge land, this is the normalizer alone with a logging sink.
+## run: the whole pipeline in one process (ingest dev): a private ClickHouse (Debian's package
+## is installed when missing, as for `make test`), Kafka, sink writer, loader, normalizer, control
+## plane and the edge on https://localhost:8443, with a demo tenant; data in ./.data
 run: build
-	@echo "normalizer on http://127.0.0.1:4318 (Ctrl-C stops it). Send an event:"
-	@echo "  curl -XPOST -H 'x-tenant-id: demo' -H 'content-type: application/x-ndjson' \\"
-	@echo "    --data-binary '{\"type\":\"log\",\"body\":\"hello\"}' http://127.0.0.1:4318/v1/events"
-	@echo "Metrics: curl -s http://127.0.0.1:4318/metrics | grep ^ingest_normalizer"
-	./$(BIN)/ingest normalizer --listen 127.0.0.1:4318 --sink log
+	@scripts/ensure-clickhouse.sh
+	./$(BIN)/ingest dev
 
 ## test: every test, with the race detector (fuzz seed corpora run as tests)
 test:

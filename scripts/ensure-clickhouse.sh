@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ensure-clickhouse.sh makes sure a ClickHouse server binary is there for the integration tests
-# (sinkwriter/chtest starts private servers from it; it never uses a system service).
+# ensure-clickhouse.sh makes sure a ClickHouse server binary is there for the integration tests and
+# make run
+# (sinkwriter/chserver starts private servers from it; it never uses a system service).
 #
 # Found (clickhouse-server on PATH or in /usr/sbin, clickhouse on PATH, or $INGEST_CLICKHOUSE_BINARY):
 #   prints its version and exits 0.
@@ -8,7 +9,7 @@
 #   (18.16 on Debian 12), keeping the package from starting its system service, and exits 0.
 # Missing otherwise: prints what to install and exits 1.
 #
-# Usage: scripts/ensure-clickhouse.sh        (make test runs it; under CI=true a failure is fatal)
+# Usage: scripts/ensure-clickhouse.sh        (make test and make run run it; under CI=true a test failure is fatal)
 set -euo pipefail
 
 find_server() {

@@ -7,6 +7,7 @@
 //	ingest loader         load the tenant topics into ClickHouse, exactly once
 //	ingest migrate        apply the ClickHouse schema migrations and exit
 //	ingest edge           the Go edge: TLS, the edge filter, routes and proxy, driven over xDS
+//	ingest dev            every service in one process over loopback, for a laptop (make run)
 //
 // Each subcommand parses its own flags (ingest <subcommand> -h). main only parses, wires and
 // runs; it stops on SIGINT/SIGTERM, giving every component its shutdown deadline.
@@ -39,6 +40,8 @@ var commands = map[string]command{
 	"loader":       {"load the tenant topics into ClickHouse, exactly once", runLoader},
 	"migrate":      {"apply the ClickHouse schema migrations and exit", runMigrate},
 	"edge":         {"the Go edge: HTTPS, the edge filter, routes and proxying from the control plane's xDS", runEdge},
+	"dev":          {"every service in one process, wired over loopback, with a demo tenant (make run)", runDev},
+	"loadgen":      {"drive the pipeline over HTTPS with N tenants and report answers and latencies", runLoadgen},
 }
 
 func main() {

@@ -1,5 +1,6 @@
 // Package chtest starts a private ClickHouse server for integration tests: its own temporary
 // directory, free loopback ports and a generated configuration, stopped when the test ends.
+// It is a thin wrapper over package chserver, which `ingest dev` uses outside tests.
 //
 // It runs the Debian package's clickhouse-server (18.16, what CI has) or a current single-binary
 // clickhouse. When neither is installed a test is skipped with the command that installs it, or

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/ingestdev/ingest/internal/devstack"
+)
+
+// runDev runs `ingest dev`: the whole pipeline in one process for a laptop (make run), each
+// service on its own loopback port and wired as in production; see package devstack.
+func runDev(ctx context.Context, _ *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("ingest dev", flag.ContinueOnError)
+	cfg := devstack.DefaultConfig()
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of everything kept across restarts: ClickHouse, Kafka, registry, TLS, tokens")
+	fs.StringVar(&cfg.EdgeAddr, "edge-listen", cfg.EdgeAddr, "the edge's HTTPS listener (clients send here)")
+	fs.StringVar(&cfg.EdgeAdminAddr, "edge-admin-listen", cfg.EdgeAdminAddr, "the edge's /healthz, /readyz and /metrics")
+	fs.StringVar(&cfg.ControlPlaneAddr, "controlplane-listen", cfg.ControlPlaneAddr, "the control plane's admin API (ingestctl's server)")
+	fs.StringVar(&cfg.XDSAddr, "xds-listen", cfg.XDSAddr, "the control plane's xDS server")
+	fs.StringVar(&cfg.NormalizerAddr, "normalizer-listen", cfg.NormalizerAddr, "the normalizer (ingest-v2)")
+	fs.StringVar(&cfg.LegacyAddr, "legacy-listen", cfg.LegacyAddr, "the legacy stand-in (ingest-v1), counting what it receives at /stats")
+	fs.StringVar(&cfg.SinkWriterAddr, "sinkwriter-listen", cfg.SinkWriterAddr, "the sink writer's internal API")
+	fs.StringVar(&cfg.LoaderAddr, "loader-listen", cfg.LoaderAddr, "the loader's /metrics and /healthz")
+	fs.StringVar(&cfg.KafkaAddr, "kafka-listen", cfg.KafkaAddr, "the embedded Kafka broker")
+	fs.IntVar(&cfg.ClickHouseTCPPort, "clickhouse-port", cfg.ClickHouseTCPPort, "native port of the private ClickHouse (clickhouse-client --port)")
+	fs.IntVar(&cfg.ClickHouseHTTPPort, "clickhouse-http-port", cfg.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
+	fs.StringVar(&cfg.DemoTenant, "demo-tenant", cfg.DemoTenant, "tenant created at stage v2 on first start")
+	level := fs.String("log-level", "warn", "log level of the services: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	fmt.Fprintf(os.Stderr, "ingest dev: starting ClickHouse, Kafka, sink writer, loader, normalizer, legacy stand-in, control plane and edge (data in %s)...\n", strings.TrimSuffix(cfg.DataDir, "/"))
+	return devstack.Run(ctx, cfg, log, os.Stdout)
+}
