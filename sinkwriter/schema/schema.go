@@ -28,6 +28,14 @@ var ErrChecksumMismatch = errors.New("applied migration has another checksum")
 // Placeholder is replaced in migration SQL by the database, as a quoted identifier.
 const Placeholder = "{db}"
 
+// TableSetPlaceholder marks a statement that is applied once per table set: it is replaced by
+// each of TableSets in turn.
+const TableSetPlaceholder = "{set}"
+
+// TableSets are the suffixes of the table sets: the live tables, and the shadow tables that
+// replay writes to without touching the live path.
+var TableSets = []string{"", "_shadow"}
+
 // MigrationsTable records the applied migrations in each database.
 const MigrationsTable = "schema_migrations"
 
@@ -40,7 +48,8 @@ type Migration struct {
 }
 
 // Statements returns the migration's statements for database: comment lines dropped, the
-// statements split at lines ending with ';', and Placeholder replaced.
+// statements split at lines ending with ';', Placeholder replaced, and each statement that names
+// TableSetPlaceholder repeated once per table set.
 func (m Migration) Statements(database string) []string {
 	var out []string
 	var cur strings.Builder
@@ -52,12 +61,23 @@ func (m Migration) Statements(database string) []string {
 		cur.WriteString(line)
 		cur.WriteByte('\n')
 		if strings.HasSuffix(trimmed, ";") {
-			out = append(out, finish(cur.String(), database))
+			out = appendStatement(out, cur.String(), database)
 			cur.Reset()
 		}
 	}
 	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, finish(s, database))
+		out = appendStatement(out, s, database)
+	}
+	return out
+}
+
+// appendStatement appends stmt, once per table set when it names TableSetPlaceholder.
+func appendStatement(out []string, stmt, database string) []string {
+	if !strings.Contains(stmt, TableSetPlaceholder) {
+		return append(out, finish(stmt, database))
+	}
+	for _, set := range TableSets {
+		out = append(out, finish(strings.ReplaceAll(stmt, TableSetPlaceholder, set), database))
 	}
 	return out
 }
