@@ -11,7 +11,7 @@ all: build
 ## build: compile bin/ingest and bin/ingestctl
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(wildcard ./cmd/ingest ./cmd/ingestctl)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/ingest ./cmd/ingestctl
 
 ## filter: build the edge filter as the shared object Envoy's golang filter loads (needs cgo);
 ## `make test` builds it too and checks its envoyGo* exports (envoyfilter/sotest)
