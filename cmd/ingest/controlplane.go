@@ -24,6 +24,8 @@ func runControlPlane(ctx context.Context, log *slog.Logger, args []string) error
 	fs.StringVar(&cfg.XDS.ListenAddress, "xds-listen", "127.0.0.1:18000", "address of the xDS gRPC server (ADS, SotW and delta)")
 	fs.StringVar(&cfg.XDS.CertFile, "tls-cert", "", "PEM certificate chain of the edge listener, served to edges over SDS (reloaded on change); xDS runs only with --tls-cert and --tls-key")
 	fs.StringVar(&cfg.XDS.KeyFile, "tls-key", "", "PEM private key of the edge listener")
+	fs.Int64Var(&cfg.XDS.Edge.MaxInFlightBytes, "edge-max-inflight-bytes", 0, "request bytes the edge holds at once before it answers 503 err-ingest-edge-full (0: 256 MiB)")
+	fs.Int64Var(&cfg.XDS.Edge.MaxRequestBodyBytes, "edge-max-request-body-bytes", 0, "largest request body at the edge, 413 above it; at most --edge-max-inflight-bytes (0: 8 MiB)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

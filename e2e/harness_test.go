@@ -1,0 +1,436 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ingestdev/ingest/controlplane/api"
+	cpclient "github.com/ingestdev/ingest/controlplane/client"
+	"github.com/ingestdev/ingest/controlplane/registry"
+)
+
+// readyTimeout bounds the wait for one service to be ready.
+const readyTimeout = 60 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// ingestBinary builds cmd/ingest once per test run and returns its path.
+func ingestBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "ingest-e2e-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(buildDir, "ingest")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/ingestdev/ingest/cmd/ingest")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("cannot build cmd/ingest: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is one service process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+}
+
+// harness starts processes of the ingest binary and stops them all when the test ends,
+// printing their output when it failed.
+type harness struct {
+	t     *testing.T
+	bin   string
+	dir   string
+	mu    sync.Mutex
+	procs []*proc
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping the end-to-end test in -short mode")
+	}
+	h := &harness{t: t, bin: ingestBinary(t), dir: t.TempDir()}
+	t.Cleanup(h.stop)
+	return h
+}
+
+// start runs `ingest <args...>` as process name with env added to the test's environment.
+func (h *harness) start(name string, env []string, args ...string) *proc {
+	h.t.Helper()
+	cmd := exec.Command(h.bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{name: name, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		h.t.Fatalf("cannot start %s: %v", name, err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	h.mu.Lock()
+	h.procs = append(h.procs, p)
+	h.mu.Unlock()
+	return p
+}
+
+// run runs `ingest <args...>` to completion and fails the test when it does not exit 0.
+func (h *harness) run(name string, args ...string) {
+	h.t.Helper()
+	p := h.start(name, nil, args...)
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Minute):
+		h.t.Fatalf("%s did not finish within 2 minutes", name)
+	}
+	if !p.cmd.ProcessState.Success() {
+		h.t.Fatalf("%s failed: %v", name, p.cmd.ProcessState)
+	}
+}
+
+// pause stops p (SIGSTOP) until the test ends.
+func (p *proc) pause(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("cannot pause %s: %v", p.name, err)
+	}
+}
+
+func (h *harness) stop() {
+	h.mu.Lock()
+	procs := h.procs
+	h.procs = nil
+	h.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		_ = p.cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	if h.t.Failed() {
+		for _, p := range procs {
+			out := p.out.String()
+			if len(out) > 16<<10 {
+				out = "…" + out[len(out)-16<<10:]
+			}
+			h.t.Logf("---- output of %s (%s) ----\n%s", p.name, strings.Join(p.cmd.Args[1:], " "), out)
+		}
+	}
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitHTTP polls url until it answers 200, failing the test when p exits or after readyTimeout.
+func (h *harness) waitHTTP(p *proc, url string) {
+	h.t.Helper()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(readyTimeout)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		resp, err := hc.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status + ": " + strings.TrimSpace(string(body))
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-p.done:
+			h.t.Fatalf("%s exited before %s answered 200: %v", p.name, url, p.cmd.ProcessState)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	h.t.Fatalf("%s is not ready within %v (%s: %s)", p.name, readyTimeout, url, last)
+}
+
+// waitTCP waits until addr accepts connections.
+func (h *harness) waitTCP(p *proc, addr string) {
+	h.t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.done:
+			h.t.Fatalf("%s exited before it listened on %s: %v", p.name, addr, p.cmd.ProcessState)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	h.t.Fatalf("%s does not listen on %s within %v", p.name, addr, readyTimeout)
+}
+
+// startKafka starts `ingest kafka` with one partition per topic and returns its address.
+func (h *harness) startKafka(name string) (*proc, string) {
+	addr := freeAddr(h.t)
+	p := h.start(name, nil, "kafka", "--data-dir", filepath.Join(h.dir, name), "--listen", addr, "--default-partitions", "1")
+	h.waitTCP(p, addr)
+	return p, addr
+}
+
+// startSinkWriter starts `ingest sinkwriter` on kafka with extra flags and returns its URL.
+func (h *harness) startSinkWriter(name, kafka string, extra ...string) string {
+	addr := freeAddr(h.t)
+	p := h.start(name, nil, append([]string{"sinkwriter", "--listen", addr, "--brokers", kafka, "--topic-partitions", "1"}, extra...)...)
+	h.waitHTTP(p, "http://"+addr+"/readyz")
+	return "http://" + addr
+}
+
+// startNormalizer starts `ingest normalizer` writing to the sink writer at sinkURL and returns
+// its address.
+func (h *harness) startNormalizer(name, sinkURL string) string {
+	addr := freeAddr(h.t)
+	p := h.start(name, nil, "normalizer", "--listen", addr, "--sink-url", sinkURL)
+	h.waitHTTP(p, "http://"+addr+"/readyz")
+	return addr
+}
+
+// edgeStack is a control plane and an edge serving its xDS configuration over TLS.
+type edgeStack struct {
+	h      *harness
+	cp     *cpclient.Client
+	url    string // https://127.0.0.1:<port>
+	client *http.Client
+}
+
+// startEdge starts `ingest controlplane` (with cpFlags added), sets the upstreams v1 and v2
+// (host:port), then starts `ingest edge` and waits until it is ready.
+func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
+	t := h.t
+	t.Helper()
+	dir := filepath.Join(h.dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, pool := writeTLS(t, dir)
+	tokenBytes := make([]byte, 24)
+	_, _ = rand.Read(tokenBytes)
+	token := hex.EncodeToString(tokenBytes)
+	adminAddr, xdsAddr := freeAddr(t), freeAddr(t)
+	cpProc := h.start(name+"-controlplane", []string{"INGEST_ADMIN_TOKEN=" + token}, append([]string{"controlplane",
+		"--admin-listen", adminAddr, "--data", filepath.Join(dir, "controlplane.db"), "--xds-listen", xdsAddr,
+		"--tls-cert", certFile, "--tls-key", keyFile}, cpFlags...)...)
+	h.waitHTTP(cpProc, "http://"+adminAddr+"/healthz")
+	cl, err := cpclient.New("http://"+adminAddr, token, cpclient.WithActor("e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{endpointOf(t, v1)}, []registry.Endpoint{endpointOf(t, v2)}); err != nil {
+		t.Fatalf("cannot set the upstreams: %v", err)
+	}
+	edgeAddr, edgeAdmin := freeAddr(t), freeAddr(t)
+	edgeProc := h.start(name+"-edge", nil, "edge", "--listen", edgeAddr, "--admin-listen", edgeAdmin, "--xds", xdsAddr, "--node-id", name)
+	h.waitHTTP(edgeProc, "http://"+edgeAdmin+"/readyz")
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: "localhost"},
+		MaxIdleConnsPerHost: 64,
+	}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &edgeStack{h: h, cp: cl, url: "https://" + edgeAddr, client: hc}
+}
+
+func endpointOf(t *testing.T, hostport string) registry.Endpoint {
+	t.Helper()
+	ap, err := net.ResolveTCPAddr("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return registry.Endpoint{Host: ap.IP.String(), Port: uint32(ap.Port)}
+}
+
+// tenant creates a tenant at stage with quotas (nil: unlimited) and an API key, and waits
+// until the edge routes the key to an upstream (a GET is answered 405 there, 401 while the
+// edge does not know the key yet).
+func (s *edgeStack) tenant(id, stage string, q *registry.Quotas) string {
+	t := s.h.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.cp.CreateTenant(ctx, api.CreateTenantRequest{ID: id, Stage: stage, Quotas: q}); err != nil {
+		t.Fatalf("cannot create tenant %q: %v", id, err)
+	}
+	k, err := s.cp.CreateKey(ctx, id)
+	if err != nil {
+		t.Fatalf("cannot create a key for tenant %q: %v", id, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+k.Key)
+		resp, err := s.client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusMethodNotAllowed {
+				return k.Key
+			}
+			last = resp.Status + ": " + strings.TrimSpace(string(body))
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the edge does not route tenant %q's key within 20s (last answer: %s)", id, last)
+	return ""
+}
+
+// answer is what the edge answered to one request.
+type answer struct {
+	status     int
+	retryAfter string
+	body       string
+	err        error
+}
+
+func (a answer) String() string {
+	if a.err != nil {
+		return a.err.Error()
+	}
+	return fmt.Sprintf("%d (Retry-After %q): %s", a.status, a.retryAfter, strings.TrimSpace(a.body))
+}
+
+// send posts body as NDJSON with key to the edge.
+func (s *edgeStack) send(ctx context.Context, key string, body []byte) answer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: string(b)}
+}
+
+// ndjson returns n log events of tenant, each body padded to at least pad bytes.
+func ndjson(tenant string, n, pad int) []byte {
+	var b bytes.Buffer
+	filler := strings.Repeat("x", pad)
+	for i := range n {
+		fmt.Fprintf(&b, "{\"type\":\"log\",\"severity_text\":\"INFO\",\"body\":\"e2e %s %d %s\"}\n", tenant, i, filler)
+	}
+	return b.Bytes()
+}
+
+// writeTLS writes a self-signed certificate for localhost, 127.0.0.1 and ::1 (its own CA) to
+// dir and returns the files and a pool that trusts it.
+func writeTLS(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "ingest e2e"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certFile, keyFile = filepath.Join(dir, "edge.pem"), filepath.Join(dir, "edge-key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return certFile, keyFile, pool
+}
