@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build filter run test test-short bench lint fuzz clean
+.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline lint fuzz clean
 
 all: build
 
@@ -40,9 +40,17 @@ test:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-## bench: hot-path benchmarks (see BENCHMARKS.md for recorded results)
-bench:
+## bench: hot-path benchmarks, then the standard whole-pipeline scenario (BENCHMARKS.md)
+bench: bench-hotpath bench-pipeline
+
+bench-hotpath:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-pipeline: the standard scenario, every process separate on loopback (needs ClickHouse,
+## as `make test`); INGEST_BENCH_DURATION (60s), INGEST_BENCH_RATE, INGEST_BENCH_OUT (JSON file)
+bench-pipeline:
+	@scripts/ensure-clickhouse.sh
+	INGEST_BENCH=1 $(GO) test -run TestStandardBenchmarkScenario -count=1 -timeout 15m -v ./e2e
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 5m)
 FUZZTIME ?= 5m

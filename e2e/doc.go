@@ -5,4 +5,7 @@
 //
 // The tests need the ClickHouse server binary for the ClickHouse checks (they skip without it,
 // except under CI=true) and are skipped with -short. The package has no non-test code.
+//
+// TestStandardBenchmarkScenario is the whole-pipeline benchmark of `make bench-pipeline`
+// (BENCHMARKS.md): it runs only with INGEST_BENCH=1.
 package e2e

@@ -265,6 +265,7 @@ type edgeStack struct {
 	h      *harness
 	cp     *cpclient.Client
 	url    string // https://127.0.0.1:<port>
+	caFile string // PEM of the edge's self-signed certificate, for clients in other processes
 	client *http.Client
 }
 
@@ -303,7 +304,7 @@ func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
 		MaxIdleConnsPerHost: 64,
 	}}
 	t.Cleanup(hc.CloseIdleConnections)
-	return &edgeStack{h: h, cp: cl, url: "https://" + edgeAddr, client: hc}
+	return &edgeStack{h: h, cp: cl, url: "https://" + edgeAddr, caFile: certFile, client: hc}
 }
 
 func endpointOf(t *testing.T, hostport string) registry.Endpoint {
