@@ -1,14 +1,7 @@
 package xds
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +14,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/testcert"
 )
 
 // testNow is the build time of every golden snapshot.
@@ -150,31 +144,17 @@ func (f *fakeSource) update(fn func(*registry.State)) {
 	}
 }
 
-// writeCert writes a fresh self-signed certificate and key for cn to dir, returning paths.
+// writeCert writes a fresh self-signed certificate and key for cn to dir, returning paths. The
+// files are replaced atomically, as the server may be polling them.
 func writeCert(t testing.TB, dir, cn string) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	certPEM, keyPEM, err := testcert.Generate(cn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeAtomically(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeAtomically(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	writeAtomically(t, certFile, certPEM)
+	writeAtomically(t, keyFile, keyPEM)
 	return certFile, keyFile
 }
 
