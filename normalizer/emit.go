@@ -17,7 +17,8 @@ type emitter struct {
 
 	batch      record.Builder
 	rejections []Rejection
-	// rejectedBy counts rejections per reason (all of them, including those past the list).
+	// rejectedBy counts rejections per reason, so that the metrics are updated once per reason
+	// and request rather than once per rejected event.
 	rejectedBy map[Reason]int
 	// acceptedBy counts accepted events per record.Signal.
 	acceptedBy [4]int
