@@ -14,10 +14,10 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/ingest ./cmd/ingestctl
 
 ## filter: build the edge filter as the shared object Envoy's golang filter loads (needs cgo);
-## `make test` builds it too and checks its envoyGo* exports (envoyfilter/sotest)
+## `make test` builds it too and checks its envoyGo* exports (edge/filter/sotest)
 filter:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/ingest-edge-filter.so ./cmd/envoyfilter
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/ingest-edge.so ./edge/filter/so
 
 ## run: the whole pipeline in one process (ingest dev): a private ClickHouse (Debian's package
 ## is installed when missing, as for `make test`), Kafka, sink writer, loader, normalizer, control

@@ -65,10 +65,10 @@ func resourceName(m proto.Message) string {
 	return ""
 }
 
-// TestBootstrapIsKnownToEnvoy133 parses envoy/bootstrap.yaml with the 1.33-era protos,
+// TestBootstrapIsKnownToEnvoy133 parses edge/envoy/bootstrap.yaml with the 1.33-era protos,
 // rejecting unknown fields, and checks it like the served resources.
 func TestBootstrapIsKnownToEnvoy133(t *testing.T) {
-	y, err := os.ReadFile(filepath.Join("..", "envoy", "bootstrap.yaml"))
+	y, err := os.ReadFile(filepath.Join("..", "edge", "envoy", "bootstrap.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestBootstrapIsKnownToEnvoy133(t *testing.T) {
 	}
 	bs := &bootstrap.Bootstrap{}
 	if err := protojson.Unmarshal(js, bs); err != nil {
-		t.Fatalf("Envoy 1.33 cannot read envoy/bootstrap.yaml: %v", err)
+		t.Fatalf("Envoy 1.33 cannot read edge/envoy/bootstrap.yaml: %v", err)
 	}
 	if errs := Check("bootstrap", bs); len(errs) > 0 {
 		t.Fatal(errors.Join(errs...))

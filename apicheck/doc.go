@@ -10,7 +10,7 @@
 // module at all (requiring it would also pull the newer protos in by minimal version
 // selection); it reads what the main module writes: the binary resources of
 // controlplane/xds/testdata/golden/*.binpb (one DiscoveryResponse per golden case, kept
-// current by the main module's golden test) and envoy/bootstrap.yaml.
+// current by the main module's golden test) and edge/envoy/bootstrap.yaml.
 //
 // Run it with: cd apicheck && go test ./...
 package apicheck

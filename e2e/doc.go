@@ -1,6 +1,6 @@
 // Package e2e holds the end-to-end tests of the pipeline: every service runs as its own process
 // of the ingest binary (built once per test run) on free loopback ports, with a private
-// ClickHouse (sinkwriter/chtest) and the embedded Kafka (`ingest kafka`), configured through the
+// ClickHouse (internal/chtest) and the embedded Kafka (`ingest kafka`), configured through the
 // control plane's admin API, and driven over TLS through `ingest edge` as a client would.
 //
 // The tests need the ClickHouse server binary for the ClickHouse checks (they skip without it,

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
-	"github.com/ingestdev/ingest/sinkwriter/chtest"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/chtest"
 )
 
 // upstream is an in-test HTTP server (HTTP/1.1 and h2c, as the services) standing in for an

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ingestdev/ingest/sinkwriter/chtest"
+	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ensure-clickhouse.sh makes sure a ClickHouse server binary is there for the integration tests and
 # make run
-# (sinkwriter/chserver starts private servers from it; it never uses a system service).
+# (internal/chserver starts private servers from it; it never uses a system service).
 #
 # Found (clickhouse-server on PATH or in /usr/sbin, clickhouse on PATH, or $INGEST_CLICKHOUSE_BINARY):
 #   prints its version and exits 0.

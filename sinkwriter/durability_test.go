@@ -16,7 +16,7 @@ import (
 
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/record"
-	"github.com/ingestdev/ingest/sinkwriter/embedkafka"
+	"github.com/ingestdev/ingest/internal/embedkafka"
 )
 
 // kafkaChildEnv makes the test binary run an embedded Kafka instead of the tests (see

@@ -8,14 +8,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/ingestdev/ingest/edge"
+	"github.com/ingestdev/ingest/edge/goedge"
 )
 
 // runEdge runs `ingest edge`: the Go edge (HTTPS, the edge filter, routing and proxying from
 // the control plane's xDS), for laptops and CI where no Envoy runs.
 func runEdge(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("ingest edge", flag.ContinueOnError)
-	cfg := edge.DefaultConfig()
+	cfg := goedge.DefaultConfig()
 	fs.StringVar(&cfg.ListenAddress, "listen", cfg.ListenAddress, "address of the client-facing HTTPS listener (HTTP/1.1 and HTTP/2, TLS 1.2+)")
 	fs.StringVar(&cfg.AdminListenAddress, "admin-listen", cfg.AdminListenAddress, "address of /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.XDSAddress, "xds", cfg.XDSAddress, "address of the control plane's xDS server (ingest controlplane --xds-listen)")
@@ -36,7 +36,7 @@ func runEdge(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	e, err := edge.New(cfg, reg, log)
+	e, err := goedge.New(cfg, reg, log)
 	if err != nil {
 		return err
 	}

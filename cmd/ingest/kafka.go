@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/ingestdev/ingest/sinkwriter/embedkafka"
+	"github.com/ingestdev/ingest/internal/embedkafka"
 )
 
 // runKafka runs `ingest kafka`: an embedded Kafka (franz-go's kfake) keeping its log in a data

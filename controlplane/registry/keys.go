@@ -8,7 +8,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
 // API key format: "ik_" + 8-character public prefix + "_" + 52-character secret, both in
@@ -16,7 +16,7 @@ import (
 // unique in the registry (it is also the key's ID); the secret holds 256 random bits from
 // crypto/rand. Only the prefix, a 16-byte random salt and SHA-256(salt || full key) are stored.
 //
-// The format, the hash and the prefix parser are defined in envoyfilter/filterconfig, which the
+// The format, the hash and the prefix parser are defined in edge/filter/filterconfig, which the
 // edge filter shares; the names here are aliases.
 const (
 	// KeyScheme starts every API key.

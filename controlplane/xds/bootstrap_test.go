@@ -17,27 +17,27 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// TestEnvoyBootstrapParsesValidatesAndMatchesTheControlPlane reads envoy/bootstrap.yaml into
+// TestEnvoyBootstrapParsesValidatesAndMatchesTheControlPlane reads edge/envoy/bootstrap.yaml into
 // the Bootstrap proto (unknown fields rejected), validates it deeply (every Any unpacked), and
 // checks it agrees with the control plane's defaults. The apicheck module decodes the same
 // file with the Envoy 1.33-era protos.
 func TestEnvoyBootstrapParsesValidatesAndMatchesTheControlPlane(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("..", "..", "envoy", "bootstrap.yaml"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "edge", "envoy", "bootstrap.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	js, err := yamlToJSON(src)
 	if err != nil {
-		t.Fatalf("cannot read envoy/bootstrap.yaml: %v", err)
+		t.Fatalf("cannot read edge/envoy/bootstrap.yaml: %v", err)
 	}
 	bs := &bootstrap.Bootstrap{}
 	if err := protojson.Unmarshal(js, bs); err != nil {
-		t.Fatalf("envoy/bootstrap.yaml is not a Bootstrap: %v", err)
+		t.Fatalf("edge/envoy/bootstrap.yaml is not a Bootstrap: %v", err)
 	}
 	v := &validator{secretRefs: map[string][]string{}, clusterRefs: map[string][]string{}}
 	v.message("bootstrap", bs)
 	if err := errors.Join(v.errs...); err != nil {
-		t.Fatalf("envoy/bootstrap.yaml fails validation: %v", err)
+		t.Fatalf("edge/envoy/bootstrap.yaml fails validation: %v", err)
 	}
 
 	if a := bs.GetAdmin().GetAddress().GetSocketAddress().GetAddress(); !net.ParseIP(a).IsLoopback() {
@@ -105,7 +105,7 @@ empty: []
 	}
 }
 
-// yamlToJSON converts the block-style YAML subset of envoy/bootstrap.yaml to JSON: block
+// yamlToJSON converts the block-style YAML subset of edge/envoy/bootstrap.yaml to JSON: block
 // mappings and sequences, plain and double-quoted scalars, "{}", "[]" and # comments. Plain
 // scalars are booleans, null, numbers or strings as in YAML 1.2's core schema. Anything else
 // (flow collections with content, anchors, multi-line scalars, tabs) is an error, so that a

@@ -32,7 +32,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
 // Names of the resources the control plane serves. Every snapshot has exactly one listener,

@@ -14,7 +14,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
 func routeConfigOf(t testing.TB, snap *cache.Snapshot) *route.RouteConfiguration {

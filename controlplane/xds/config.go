@@ -6,7 +6,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 	"github.com/ingestdev/ingest/internal/config"
 )
 

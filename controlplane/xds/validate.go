@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/ingestdev/ingest/envoyfilter"
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/edge/filter"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
 // served reports whether a snapshot may hold resources of typeURL.
@@ -45,7 +45,7 @@ func served(typeURL resource.Type) bool {
 //     every secret is named (an unreferenced secret stalls SDS under ADS);
 //   - checks that every listener filter chain terminates TLS and every EDS cluster uses ADS;
 //   - checks every golang filter configuration: library id, plugin name, and the filter's own
-//     parser (envoyfilter.ConfigParser.Parse) on its plugin_config; route-level golang configuration is
+//     parser (filter.ConfigParser.Parse) on its plugin_config; route-level golang configuration is
 //     rejected (a parse error there can kill Envoy at the first request);
 //   - checks invariant 4: every connection manager strips client copies of the internal
 //     headers before routing and runs the edge filter before the router, and no route that can
@@ -210,7 +210,7 @@ func (v *validator) golangFilter(path string, c *golang.Config) {
 	}
 	// The filter's own config parser, as Envoy runs it on the listener; nil callbacks define no
 	// counters.
-	if _, err := (envoyfilter.ConfigParser{}).Parse(c.GetPluginConfig(), nil); err != nil {
+	if _, err := (filter.ConfigParser{}).Parse(c.GetPluginConfig(), nil); err != nil {
 		v.add("%s.plugin_config: the edge filter rejects it: %v", path, err)
 	}
 }

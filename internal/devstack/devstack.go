@@ -28,12 +28,12 @@ import (
 	cpclient "github.com/ingestdev/ingest/controlplane/client"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
-	"github.com/ingestdev/ingest/edge"
+	"github.com/ingestdev/ingest/edge/goedge"
 	"github.com/ingestdev/ingest/normalizer"
 	"github.com/ingestdev/ingest/sinkwriter"
-	"github.com/ingestdev/ingest/sinkwriter/chserver"
+	"github.com/ingestdev/ingest/internal/chserver"
 	swclient "github.com/ingestdev/ingest/sinkwriter/client"
-	"github.com/ingestdev/ingest/sinkwriter/embedkafka"
+	"github.com/ingestdev/ingest/internal/embedkafka"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
@@ -511,7 +511,7 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 
 	// The edge.
-	e, err := edge.New(edge.Config{ListenAddress: edgeAddr, AdminListenAddress: cfg.EdgeAdminAddr, XDSAddress: xdsAddr, NodeID: "ingest-dev"},
+	e, err := goedge.New(goedge.Config{ListenAddress: edgeAddr, AdminListenAddress: cfg.EdgeAdminAddr, XDSAddress: xdsAddr, NodeID: "ingest-dev"},
 		prometheus.NewRegistry(), s.log.With("service", "edge"))
 	if err != nil {
 		return err

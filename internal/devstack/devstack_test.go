@@ -19,8 +19,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/ingestdev/ingest/internal/devstack"
-	"github.com/ingestdev/ingest/sinkwriter/chserver"
-	"github.com/ingestdev/ingest/sinkwriter/embedkafka"
+	"github.com/ingestdev/ingest/internal/chserver"
+	"github.com/ingestdev/ingest/internal/embedkafka"
 )
 
 // syncBuffer collects the stack's logs, shown when a test fails.

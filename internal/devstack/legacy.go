@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/ingestdev/ingest/envoyfilter/filterconfig"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
 // maxLegacyTenants bounds the tenants the legacy stand-in keeps counts for; requests of

@@ -10,7 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/ingestdev/ingest/record"
-	"github.com/ingestdev/ingest/sinkwriter/chtest"
+	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 

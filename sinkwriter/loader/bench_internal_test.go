@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/record"
-	"github.com/ingestdev/ingest/sinkwriter/chtest"
+	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 

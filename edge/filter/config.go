@@ -1,0 +1,147 @@
+package filter
+
+import (
+	"strings"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/ingestdev/ingest/edge/filter/admission"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+)
+
+// Names of the filter's Envoy metrics (see the package documentation). Envoy uses them as
+// given, at the root of its stats.
+const (
+	MetricRequests          = "ingest_edge_requests"
+	MetricAdmittedRequests  = "ingest_edge_admitted_requests"
+	MetricAdmittedEvents    = "ingest_edge_admitted_events"
+	MetricAdmittedBytes     = "ingest_edge_admitted_bytes"
+	MetricUncountedRequests = "ingest_edge_uncounted_requests"
+	// MetricInflightBytes is a gauge: the request bytes the edge holds now.
+	MetricInflightBytes = "ingest_edge_inflight_bytes"
+)
+
+// RejectedMetric returns the name of the counter of requests refused with reason (an
+// err-ingest-... id): ingest_edge_rejected_ and the id without "err-ingest-", dashes as
+// underscores.
+func RejectedMetric(reason string) string {
+	return "ingest_edge_rejected_" + strings.ReplaceAll(strings.TrimPrefix(reason, "err-ingest-"), "-", "_")
+}
+
+// ConfigParser is the filter's api.StreamFilterConfigParser, registered with Envoy under
+// filterconfig.PluginName. Its zero value is ready; it has no state and is safe for concurrent
+// use.
+type ConfigParser struct{}
+
+var _ api.StreamFilterConfigParser = ConfigParser{}
+
+// Parse strictly decodes a plugin_config made by filterconfig.Encode (filterconfig.Parse:
+// every problem is an error, which makes Envoy reject the listener), indexes its keys, and,
+// when callbacks is not nil (filter level), defines the filter's counters. It returns a
+// *ParsedConfig.
+func (ConfigParser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (interface{}, error) {
+	cfg, err := filterconfig.Parse(any)
+	if err != nil {
+		return nil, err
+	}
+	return &ParsedConfig{cfg: cfg, resolver: admission.NewResolver(cfg), metrics: newMetrics(callbacks)}, nil
+}
+
+// Merge returns a new *ParsedConfig for a route whose child config (route, virtual host or
+// weighted cluster level) overrides the parent: the child's tenants, keys and limits, with the
+// parent's counters when the child has none (route-level configs are parsed without
+// callbacks). Neither argument is modified. A side that is not a *ParsedConfig is ignored.
+func (ConfigParser) Merge(parent, child interface{}) interface{} {
+	p, _ := parent.(*ParsedConfig)
+	c, _ := child.(*ParsedConfig)
+	switch {
+	case c == nil && p == nil:
+		return child
+	case c == nil:
+		out := *p
+		return &out
+	case p == nil:
+		out := *c
+		return &out
+	}
+	out := *c
+	if out.metrics == nil {
+		out.metrics = p.metrics
+	}
+	return &out
+}
+
+// ParsedConfig is one parsed configuration, shared by every request and worker until the next
+// push. It is immutable and safe for concurrent use.
+type ParsedConfig struct {
+	cfg      *filterconfig.Config
+	resolver *admission.Resolver
+	metrics  *metrics // nil at route level
+}
+
+// Config returns the decoded configuration; callers must not modify it.
+func (c *ParsedConfig) Config() *filterconfig.Config { return c.cfg }
+
+// HasMetrics reports whether the config defined the filter's counters (filter level).
+func (c *ParsedConfig) HasMetrics() bool { return c.metrics != nil }
+
+// metrics are the filter's Envoy metrics. A nil *metrics counts nothing.
+type metrics struct {
+	requests, admittedRequests, admittedEvents, admittedBytes, uncounted api.CounterMetric
+	rejected                                                             map[string]api.CounterMetric
+	inflight                                                             api.GaugeMetric
+}
+
+func newMetrics(cb api.ConfigCallbackHandler) *metrics {
+	if cb == nil {
+		return nil
+	}
+	m := &metrics{
+		requests:         cb.DefineCounterMetric(MetricRequests),
+		admittedRequests: cb.DefineCounterMetric(MetricAdmittedRequests),
+		admittedEvents:   cb.DefineCounterMetric(MetricAdmittedEvents),
+		admittedBytes:    cb.DefineCounterMetric(MetricAdmittedBytes),
+		uncounted:        cb.DefineCounterMetric(MetricUncountedRequests),
+		rejected:         make(map[string]api.CounterMetric, len(reasons)),
+		inflight:         cb.DefineGaugeMetric(MetricInflightBytes),
+	}
+	for _, r := range reasons {
+		m.rejected[r] = cb.DefineCounterMetric(RejectedMetric(r))
+	}
+	return m
+}
+
+func (m *metrics) request() {
+	if m != nil {
+		m.requests.Increment(1)
+	}
+}
+
+func (m *metrics) admitted(events, bytes int64) {
+	if m != nil {
+		m.admittedRequests.Increment(1)
+		m.admittedEvents.Increment(events)
+		m.admittedBytes.Increment(bytes)
+	}
+}
+
+func (m *metrics) uncountedRequest() {
+	if m != nil {
+		m.uncounted.Increment(1)
+	}
+}
+
+func (m *metrics) reject(reason string) {
+	if m != nil {
+		if c := m.rejected[reason]; c != nil {
+			c.Increment(1)
+		}
+	}
+}
+
+func (m *metrics) setInflight(n int64) {
+	if m != nil && n >= 0 {
+		m.inflight.Record(uint64(n))
+	}
+}

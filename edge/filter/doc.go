@@ -1,0 +1,74 @@
+// Package filter is the edge filter: the Go HTTP filter that Envoy's golang filter (and the
+// Go edge, through package edge/filter/envoyhost) runs on every client request. It authenticates the
+// API key, stamps the request with its tenant for routing, counts its events and admits it
+// under the tenant's quotas and the edge's in-flight bound, or answers it itself. It imports
+// only Envoy's pure-Go api package, never pkg/http (which cannot load outside Envoy), so it is
+// tested through envoyhost and the control plane can run its Parse (invariant 6).
+//
+// # Per request
+//
+// DecodeHeaders: removes every client-sent header starting with x-ingest- and x-tenant-id
+// (invariant 4: identity comes from credentials only); takes the key from "authorization:
+// Bearer <key>" or else "x-api-key"; an unknown, revoked or missing key gets 401. Then it sets
+// x-tenant-id to the key's tenant and the marker header (x-ingest-edge: 1) that tenant routes
+// require, and calls RefreshRouteCache so that routing sees them. A Content-Length above
+// limits.max_request_body_bytes gets 413 at once. A request without body is accounted now;
+// otherwise the filter returns StopAndBuffer and Envoy buffers the whole body.
+//
+// DecodeData (the whole body; endStream is false when trailers follow, and the decision is
+// still made here, since Envoy passes the data on before DecodeTrailers), or DecodeTrailers for
+// a request with trailers and an empty body, accounts the request, in the order of package
+// admission:
+//
+//  1. a body above limits.max_request_body_bytes gets 413;
+//  2. its bytes are added to the edge's in-flight bytes; above limits.max_in_flight_bytes the
+//     edge is full: 503 with Retry-After limits.default_retry_after_seconds;
+//  3. its events are counted with package eventcount, after bounded decompression of a gzip
+//     body: a malformed body gets 400, one that decompresses above
+//     [DefaultMaxDecompressedBytes] 413, neither charged to the tenant;
+//  4. the tenant's token buckets are charged (events and bytes as received): over the rate
+//     gets 429 with a Retry-After computed from the bucket, more than the burst can ever
+//     hold gets 413;
+//  5. x-ingest-event-count is set and the request continues, body unchanged.
+//
+// A request whose path and Content-Type are not an ingest format of the client API
+// (eventcount.KindFor), or whose Content-Encoding is neither gzip nor identity, is passed
+// through uncounted (charged its bytes only, no x-ingest-event-count, counted in
+// ingest_edge_uncounted_requests): ingest-v2's normalizer answers such requests with 404 or
+// 415, and tenants still on ingest-v1 may use paths of the legacy API.
+//
+// The in-flight bytes are released when the stream completes (OnStreamComplete or OnDestroy),
+// after the upstream exchange, since Envoy holds the body until then (retries resend it).
+//
+// # Replies
+//
+// Every refusal is a local reply with a JSON body {"error":{"reason":"<id>","message":"..."}}
+// (the normalizer's shape), content-type application/json, the reason id as Envoy's response
+// code details, and the gRPC status that matches the HTTP status (for gRPC clients):
+//
+//	401 err-ingest-unknown-api-key                (also www-authenticate: Bearer realm="ingest")
+//	400 err-ingest-malformed-request
+//	413 err-ingest-body-too-large, err-ingest-decompressed-too-large,
+//	    err-ingest-request-exceeds-burst-events, err-ingest-request-exceeds-burst-bytes
+//	429 err-ingest-tenant-rate-limited-events, err-ingest-tenant-rate-limited-bytes (Retry-After)
+//	503 err-ingest-edge-full                      (Retry-After)
+//	500 err-ingest-edge-filter-unconfigured       (the factory got no parsed config: a bug)
+//
+// # Metrics
+//
+// Parse defines Envoy counters when Envoy gives it callbacks (filter level; at route level they
+// are nil): ingest_edge_requests, ingest_edge_admitted_requests, ingest_edge_admitted_events,
+// ingest_edge_admitted_bytes, ingest_edge_uncounted_requests, one ingest_edge_rejected_<reason>
+// per reason id above but the last (the id without "err-ingest-", dashes as underscores, e.g.
+// ingest_edge_rejected_unknown_api_key), and the gauge ingest_edge_inflight_bytes. Envoy
+// counters have no labels, so there is no per-tenant breakdown here; the normalizer counts per
+// tenant.
+//
+// # State that outlives a configuration
+//
+// Envoy parses a new configuration on every xDS push and shares it between its workers, so the
+// parsed config ([ParsedConfig]: the configuration, its key resolver and the counters) is
+// immutable, and the state that must survive pushes (the tenants' token buckets, the in-flight
+// bytes, decompressors) lives in a [Shared] that the filter factory closes over. edge/filter/so
+// makes the one Shared of the .so; tests and the Go edge make their own.
+package filter

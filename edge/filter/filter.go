@@ -1,0 +1,296 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/ingestdev/ingest/edge/filter/admission"
+	"github.com/ingestdev/ingest/edge/filter/eventcount"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/shed"
+)
+
+// DefaultMaxDecompressedBytes bounds a gzip body after decompression when the filter counts its
+// events (64 MiB): the normalizer's default max_decompressed_bytes, so that both refuse the
+// same bodies. The filter configuration does not carry this bound yet.
+const DefaultMaxDecompressedBytes = 64 << 20
+
+// Shared is the filter's state that outlives configuration pushes: the tenants' token buckets,
+// the edge's in-flight bytes, and a pool of gzip decompressors. One Shared serves a process
+// (the .so, or one Go edge); it is safe for concurrent use.
+type Shared struct {
+	limiter  *admission.Limiter
+	inflight *admission.Inflight
+	gunzips  sync.Pool // of *eventcount.Gunzip
+	now      func() time.Time
+}
+
+// NewShared returns the state for one process. now is the clock (nil means time.Now).
+func NewShared(now func() time.Time) *Shared {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Shared{limiter: admission.NewLimiter(), inflight: admission.NewInflight(0), now: now}
+	s.gunzips.New = func() any { return new(eventcount.Gunzip) }
+	return s
+}
+
+// InflightBytes returns the request bytes the filter holds now, across all requests.
+func (s *Shared) InflightBytes() int64 { return s.inflight.InUse() }
+
+// FilterFactory is the filter's api.StreamFilterFactory: it makes the filter of one request
+// with config, the *ParsedConfig from ConfigParser.Parse or Merge, and applies the config's
+// in-flight bound to the shared in-flight bytes. A config of another type gives a filter that
+// answers 500 (err-ingest-edge-filter-unconfigured).
+func (s *Shared) FilterFactory(config interface{}, callbacks api.FilterCallbackHandler) api.StreamFilter {
+	c, _ := config.(*ParsedConfig)
+	if c != nil {
+		if max := c.cfg.Limits.MaxInFlightBytes; s.inflight.Max() != max {
+			s.inflight.SetMax(max)
+		}
+	}
+	return &filter{cb: callbacks, cfg: c, shared: s}
+}
+
+// filter is the filter of one request. Envoy calls it from one worker thread at a time.
+type filter struct {
+	api.PassThroughStreamFilter
+
+	cb     api.FilterCallbackHandler
+	cfg    *ParsedConfig
+	shared *Shared
+
+	headers api.RequestHeaderMap
+	now     time.Time
+	tenant  string
+	kind    eventcount.Kind // 0: not an ingest format, passed through uncounted
+	gzip    bool
+	decided bool  // admitted or refused
+	held    int64 // in-flight bytes to release at the end of the stream
+}
+
+// DecodeHeaders authenticates the request and stamps it with its tenant; see the package
+// documentation.
+func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.StatusType {
+	if f.cfg == nil {
+		return f.refuse(http.StatusInternalServerError, ReasonUnconfigured,
+			"the edge filter has no configuration; this is a bug of the edge, report it to the operator", "")
+	}
+	m, cfg := f.cfg.metrics, f.cfg.cfg
+	m.request()
+	f.headers = h
+	f.now = f.shared.now()
+	stripInternal(h, cfg.MarkerHeader)
+
+	tenant, ok := f.cfg.resolver.Resolve(credentials(h), f.now)
+	if !ok {
+		return f.refuse(http.StatusUnauthorized, ReasonUnknownAPIKey,
+			`the API key is missing, unknown or revoked: send a valid key as "authorization: Bearer <key>" or "x-api-key: <key>"; `+
+				"an operator creates keys with `ingestctl keys create <tenant>`", "")
+	}
+	f.tenant = tenant
+	h.Set(filterconfig.HeaderTenantID, tenant)
+	h.Set(cfg.MarkerHeader, filterconfig.MarkerValue)
+	f.cb.RefreshRouteCache()
+
+	if cl, ok := h.Get("content-length"); ok {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > cfg.Limits.MaxRequestBodyBytes {
+			return f.bodyTooLarge(n)
+		}
+	}
+	ct, _ := h.Get("content-type")
+	f.kind, _ = eventcount.KindFor(h.Path(), ct)
+	enc, _ := h.Get("content-encoding")
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		f.gzip = true
+	default:
+		f.kind = 0 // the normalizer refuses other encodings (415)
+	}
+	if endStream {
+		return f.account(nil)
+	}
+	return api.StopAndBuffer
+}
+
+// DecodeData accounts the whole body: Envoy calls it once, after StopAndBuffer, with
+// endStream=false when trailers follow.
+func (f *filter) DecodeData(buf api.BufferInstance, _ bool) api.StatusType {
+	if f.decided {
+		return api.Continue
+	}
+	return f.account(buf.Bytes())
+}
+
+// DecodeTrailers accounts a request with trailers and an empty body, for which Envoy skips
+// DecodeData.
+func (f *filter) DecodeTrailers(api.RequestTrailerMap) api.StatusType {
+	if f.decided {
+		return api.Continue
+	}
+	return f.account(nil)
+}
+
+// account admits or refuses the request with its whole body.
+func (f *filter) account(body []byte) api.StatusType {
+	m, cfg, s := f.cfg.metrics, f.cfg.cfg, f.shared
+	n := int64(len(body))
+	if n > cfg.Limits.MaxRequestBodyBytes {
+		return f.bodyTooLarge(n)
+	}
+	if !s.inflight.Acquire(n) {
+		return f.refuse(http.StatusServiceUnavailable, ReasonEdgeFull,
+			fmt.Sprintf("the edge holds as many request bytes as it may (%d); retry after the Retry-After delay", s.inflight.Max()),
+			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
+	}
+	f.held = n
+	m.setInflight(s.inflight.InUse())
+
+	events := 0
+	if f.kind != 0 {
+		var err error
+		if events, err = f.count(body); err != nil {
+			f.release()
+			var tooLarge *eventcount.DecompressedTooLargeError
+			if errors.As(err, &tooLarge) {
+				return f.refuse(http.StatusRequestEntityTooLarge, ReasonDecompressedTooLarge, err.Error()+"; send smaller batches", "")
+			}
+			return f.refuse(http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("%v; send a valid %s body", err, f.kind), "")
+		}
+	}
+
+	q, _ := f.cfg.resolver.Quotas(f.tenant)
+	d := s.limiter.Admit(f.tenant, q, int64(events), n, f.now)
+	if !d.OK {
+		f.release()
+		return f.refuseAdmission(d, q, events, n)
+	}
+	if f.kind != 0 {
+		f.headers.Set(filterconfig.HeaderEventCount, strconv.Itoa(events))
+	} else {
+		m.uncountedRequest()
+	}
+	m.admitted(int64(events), n)
+	f.decided = true
+	return api.Continue
+}
+
+// count counts the body's events, decompressing a gzip body within DefaultMaxDecompressedBytes.
+func (f *filter) count(body []byte) (int, error) {
+	if !f.gzip {
+		return eventcount.Count(f.kind, body)
+	}
+	g := f.shared.gunzips.Get().(*eventcount.Gunzip)
+	defer f.shared.gunzips.Put(g)
+	events, _, err := g.Count(f.kind, body, DefaultMaxDecompressedBytes)
+	return events, err
+}
+
+// refuseAdmission answers a request the limiter refused: 429 with Retry-After, or 413 when the
+// request exceeds the tenant's burst.
+func (f *filter) refuseAdmission(d admission.Decision, q filterconfig.Quotas, events int, bytes int64) api.StatusType {
+	var msg, retryAfter string
+	switch d.Reason {
+	case admission.ReasonRateLimitedEvents:
+		retryAfter = shed.RetryAfterSeconds(d.RetryAfter)
+		msg = fmt.Sprintf("tenant %q is over its rate of %g events/s (%d events in this request); retry after %s s, "+
+			"or ask the operator for a higher events_per_second", f.tenant, q.EventsPerSecond, events, retryAfter)
+	case admission.ReasonRateLimitedBytes:
+		retryAfter = shed.RetryAfterSeconds(d.RetryAfter)
+		msg = fmt.Sprintf("tenant %q is over its rate of %g bytes/s (%d bytes in this request); retry after %s s, "+
+			"or ask the operator for a higher bytes_per_second", f.tenant, q.BytesPerSecond, bytes, retryAfter)
+	case admission.ReasonExceedsBurstEvents:
+		msg = fmt.Sprintf("the request has %d events, more than tenant %q can ever send at once (burst_events %g); "+
+			"split it into smaller batches, or ask the operator for a higher burst_events", events, f.tenant, burst(q.BurstEvents, q.EventsPerSecond))
+	case admission.ReasonExceedsBurstBytes:
+		msg = fmt.Sprintf("the request body has %d bytes, more than tenant %q can ever send at once (burst_bytes %g); "+
+			"split it into smaller batches, or ask the operator for a higher burst_bytes", bytes, f.tenant, burst(q.BurstBytes, q.BytesPerSecond))
+	default:
+		msg = "the request was refused by the tenant's quota"
+	}
+	status := d.Status()
+	if status == http.StatusTooManyRequests && retryAfter == "" {
+		retryAfter = strconv.FormatInt(f.cfg.cfg.Limits.DefaultRetryAfterSeconds, 10)
+	}
+	return f.refuse(status, d.Reason, msg, retryAfter)
+}
+
+// burst returns the effective burst: one second of the rate when the burst is 0.
+func burst(b, rate float64) float64 {
+	if b <= 0 {
+		return rate
+	}
+	return b
+}
+
+func (f *filter) bodyTooLarge(n int64) api.StatusType {
+	return f.refuse(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge,
+		fmt.Sprintf("the request body of %d bytes exceeds the %d-byte limit; send smaller batches", n, f.cfg.cfg.Limits.MaxRequestBodyBytes), "")
+}
+
+// refuse answers the request with a local reply and counts it.
+func (f *filter) refuse(status int, reason, message, retryAfter string) api.StatusType {
+	f.decided = true
+	h := map[string][]string{"content-type": {"application/json"}}
+	if retryAfter != "" {
+		h["retry-after"] = []string{retryAfter}
+	}
+	if status == http.StatusUnauthorized {
+		h["www-authenticate"] = []string{`Bearer realm="ingest"`}
+	}
+	if f.cfg != nil {
+		f.cfg.metrics.reject(reason)
+	}
+	f.cb.DecoderFilterCallbacks().SendLocalReply(status, replyBody(reason, message), h, grpcStatus(status), reason)
+	return api.LocalReply
+}
+
+// release gives back the request's in-flight bytes.
+func (f *filter) release() {
+	if f.held == 0 {
+		return
+	}
+	f.shared.inflight.Release(f.held)
+	f.held = 0
+	f.cfg.metrics.setInflight(f.shared.inflight.InUse())
+}
+
+// OnStreamComplete releases the in-flight bytes once the upstream exchange is over.
+func (f *filter) OnStreamComplete() { f.release() }
+
+// OnDestroy releases the in-flight bytes if OnStreamComplete did not (a reset stream).
+func (f *filter) OnDestroy(api.DestroyReason) { f.release() }
+
+// credentials returns the API key of "authorization: Bearer <key>", or else of "x-api-key".
+func credentials(h api.RequestHeaderMap) string {
+	if v, ok := h.Get("authorization"); ok {
+		if scheme, token, found := strings.Cut(strings.TrimSpace(v), " "); found && strings.EqualFold(scheme, "bearer") {
+			return strings.TrimSpace(token)
+		}
+	}
+	v, _ := h.Get("x-api-key")
+	return strings.TrimSpace(v)
+}
+
+// stripInternal removes every client copy of an internal header: x-tenant-id, the marker and
+// every x-ingest-* header.
+func stripInternal(h api.RequestHeaderMap, marker string) {
+	var drop []string
+	h.Range(func(k, _ string) bool {
+		if k == filterconfig.HeaderTenantID || k == marker || strings.HasPrefix(k, filterconfig.InternalHeaderPrefix) {
+			drop = append(drop, k)
+		}
+		return true
+	})
+	for _, k := range drop {
+		h.Del(k) // not inside Range: in Envoy a map method called there deadlocks
+	}
+}

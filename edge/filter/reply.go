@@ -1,0 +1,64 @@
+package filter
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/ingestdev/ingest/edge/filter/admission"
+)
+
+// Reason ids of the filter's own refusals (stable; also the suffix of the rejection counters).
+// The limiter's are admission.Reason*.
+const (
+	// ReasonUnknownAPIKey: no key, a key in the wrong format, unknown, or revoked (401).
+	ReasonUnknownAPIKey = "err-ingest-unknown-api-key"
+	// ReasonBodyTooLarge: the body is above limits.max_request_body_bytes (413).
+	ReasonBodyTooLarge = "err-ingest-body-too-large"
+	// ReasonDecompressedTooLarge: a gzip body decompresses above DefaultMaxDecompressedBytes (413).
+	ReasonDecompressedTooLarge = "err-ingest-decompressed-too-large"
+	// ReasonMalformed: the body's structure cannot be walked to count its events, or it is not
+	// valid gzip (400).
+	ReasonMalformed = "err-ingest-malformed-request"
+	// ReasonEdgeFull: the edge holds limits.max_in_flight_bytes of request bodies (503).
+	ReasonEdgeFull = "err-ingest-edge-full"
+	// ReasonUnconfigured: the filter factory got no parsed configuration, a bug (500).
+	ReasonUnconfigured = "err-ingest-edge-filter-unconfigured"
+)
+
+// reasons are every reason id a request can be refused with, each with its counter.
+var reasons = []string{
+	ReasonUnknownAPIKey, ReasonBodyTooLarge, ReasonDecompressedTooLarge, ReasonMalformed, ReasonEdgeFull,
+	admission.ReasonRateLimitedEvents, admission.ReasonRateLimitedBytes,
+	admission.ReasonExceedsBurstEvents, admission.ReasonExceedsBurstBytes,
+}
+
+// grpcStatus maps the filter's HTTP statuses to gRPC codes, used when the client speaks gRPC
+// (Envoy always sends the code it is given: 0 would read as OK).
+func grpcStatus(httpStatus int) int64 {
+	switch httpStatus {
+	case http.StatusBadRequest:
+		return 3 // INVALID_ARGUMENT
+	case http.StatusUnauthorized:
+		return 16 // UNAUTHENTICATED
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return 8 // RESOURCE_EXHAUSTED
+	case http.StatusServiceUnavailable:
+		return 14 // UNAVAILABLE
+	}
+	return 13 // INTERNAL
+}
+
+// errorBody is the JSON body of a refusal, in the normalizer's shape.
+type errorBody struct {
+	Error struct {
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func replyBody(reason, message string) string {
+	var b errorBody
+	b.Error.Reason, b.Error.Message = reason, message
+	js, _ := json.Marshal(b) // two strings: cannot fail
+	return string(js) + "\n"
+}

@@ -1,0 +1,33 @@
+// Package goedge is the Go edge: an HTTPS server that stands in for Envoy where no Envoy runs
+// (laptops, CI). It takes the same configuration from the control plane over ADS as Envoy
+// does, runs the same edge filter (package edge/filter, through the Envoy Go filter API of
+// package edge/filter/envoyhost), routes with the same route table and proxies to the same clusters.
+// docs/edge.md lists what of Envoy it implements and what not.
+//
+// # Configuration
+//
+// An ADS stream (state of the world) subscribes to CDS and LDS as wildcards, then to EDS, RDS
+// and SDS by the names the accepted clusters and listener reference. Each response is decoded,
+// validated (protoc-gen-validate rules, and every typed config it unpacks) and compiled; a
+// response that does not compile (the filter's own Parse fails, a field the edge cannot honour
+// is set) is NACKed with the last accepted version and an error_detail, and changes nothing.
+// Whenever the accepted resources form a complete configuration (a listener with its route
+// configuration, certificate, clusters and their endpoints), it becomes an immutable snapshot
+// that replaces the current one atomically: a request keeps the snapshot it started with, so a
+// stage change never fails a request in flight. State that outlives snapshots — the filter's
+// token buckets and in-flight bytes (one envoyfilter.Shared), the clusters' circuit breaker
+// counts and connection pools — lives outside them.
+//
+// # Requests
+//
+// For each request, in Envoy's order: the connection manager's work (early header mutation,
+// connection-specific headers, headers with underscores, path normalization, x-forwarded-for,
+// x-forwarded-proto, x-request-id), the route match, the golang filter (a local reply ends the
+// request), the route match again if the filter refreshed the route cache, then the route: a
+// direct response, or header changes (weighted cluster, route, virtual host, route
+// configuration), mirrors (asynchronous, bounded, the authority suffixed "-shadow"), and the
+// upstream exchange with the cluster's circuit breakers and the route's retry policy; the
+// response is streamed back, the filter's stream finished at its end.
+//
+// An Edge is safe for concurrent use.
+package goedge

@@ -1,0 +1,114 @@
+package goedge
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Values of the cluster label for requests that reached no cluster.
+const (
+	labelLocalReply     = "local_reply"     // the filter (or the host) answered
+	labelDirectResponse = "direct_response" // a direct_response route answered
+	labelNoRoute        = "no_route"        // no route matched: 404
+	labelNone           = "none"            // the edge answered before routing (no config, bad request)
+)
+
+// metrics are the edge's own Prometheus metrics (the filter's are envoyhost.Metrics).
+type metrics struct {
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	upstreamErrors *prometheus.CounterVec
+	retries        *prometheus.CounterVec
+	mirrors        *prometheus.CounterVec
+	xdsUpdates     *prometheus.CounterVec
+	xdsVersion     *prometheus.GaugeVec
+	xdsConnected   prometheus.Gauge
+	ready          prometheus.Gauge
+	filterActive   prometheus.Gauge
+
+	mu       sync.Mutex
+	versions map[string]string // type → version exported in xdsVersion
+	codes    sync.Map          // int → string, to avoid formatting status codes per request
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_edge_requests_total",
+			Help: "Requests answered by the edge, by cluster (or local_reply, direct_response, no_route, none) and HTTP status code.",
+		}, []string{"cluster", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ingest_edge_request_duration_seconds",
+			Help:    "Time from the request's headers to the end of its response, by cluster.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"cluster"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_edge_upstream_errors_total",
+			Help: "Upstream requests that got no response, by cluster and reason (connect_failure, reset, timeout, overflow, no_healthy_upstream, cluster_not_found).",
+		}, []string{"cluster", "reason"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_edge_upstream_retries_total",
+			Help: "Upstream requests retried by the route's retry policy, by cluster and reason (status_<code>, connect_failure, reset, overflow: a retry refused by max_retries).",
+		}, []string{"cluster", "reason"}),
+		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_edge_mirrors_total",
+			Help: "Mirrored (shadow) requests by cluster and outcome (sent, failed, dropped_full, dropped_overflow, dropped_no_cluster).",
+		}, []string{"cluster", "outcome"}),
+		xdsUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_edge_xds_updates_total",
+			Help: "xDS responses by type (cds, lds, eds, rds, sds) and outcome (applied: ACKed, rejected: NACKed).",
+		}, []string{"type", "outcome"}),
+		xdsVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ingest_edge_xds_version_info",
+			Help: "1 for the version of each xDS type the edge accepted last.",
+		}, []string{"type", "version"}),
+		xdsConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_edge_xds_connected",
+			Help: "1 while the edge has an ADS stream to the control plane.",
+		}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_edge_ready",
+			Help: "1 once a complete configuration is applied and until shutdown starts.",
+		}),
+		filterActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_edge_filter_active",
+			Help: "1 when the served listener runs the edge filter; 0 when it names another plugin (requests then pass unfiltered and the routes fail closed).",
+		}),
+		versions: map[string]string{},
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstreamErrors, m.retries, m.mirrors, m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.ready, m.filterActive} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("cannot register the edge's metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// code returns the label value of a status code.
+func (m *metrics) code(status int) string {
+	if v, ok := m.codes.Load(status); ok {
+		return v.(string)
+	}
+	s := strconv.Itoa(status)
+	m.codes.Store(status, s)
+	return s
+}
+
+// setVersion exports the version of a type.
+func (m *metrics) setVersion(typ, version string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.versions[typ]; ok {
+		if old == version {
+			return
+		}
+		m.xdsVersion.DeleteLabelValues(typ, old)
+	}
+	m.versions[typ] = version
+	m.xdsVersion.WithLabelValues(typ, version).Set(1)
+}

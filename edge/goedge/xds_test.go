@@ -1,0 +1,245 @@
+package goedge
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc"
+
+	"github.com/ingestdev/ingest/controlplane/registry"
+)
+
+// adsServer is a go-control-plane ADS server on a loopback port that records the NACKs it
+// gets and, like the real control plane, answers one by setting the last good snapshot back
+// (the snapshot cache would otherwise resend the rejected version in a loop).
+type adsServer struct {
+	t     *testing.T
+	addr  string
+	cache cache.SnapshotCache
+	gs    *grpc.Server
+
+	mu    sync.Mutex
+	good  *cache.Snapshot
+	nacks []*discovery.DiscoveryRequest
+}
+
+func startADS(t *testing.T, addr string) *adsServer {
+	t.Helper()
+	a := &adsServer{t: t, cache: cache.NewSnapshotCache(true, cache.IDHash{}, nil)}
+	a.serve(addr)
+	return a
+}
+
+func (a *adsServer) serve(addr string) {
+	a.t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port of a stopped server may take a moment to free
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.addr = ln.Addr().String()
+	cb := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, req *discovery.DiscoveryRequest) error {
+		if req.GetErrorDetail() != nil {
+			a.mu.Lock()
+			a.nacks = append(a.nacks, req)
+			good := a.good
+			a.mu.Unlock()
+			if good != nil {
+				_ = a.cache.SetSnapshot(context.Background(), "ads-test", good)
+			}
+		}
+		return nil
+	}}
+	a.gs = grpc.NewServer()
+	discovery.RegisterAggregatedDiscoveryServiceServer(a.gs, serverv3.NewServer(context.Background(), a.cache, cb))
+	go func() { _ = a.gs.Serve(ln) }()
+	a.t.Cleanup(a.gs.Stop)
+}
+
+// set serves a snapshot of res at version; good marks it as the one to fall back to.
+func (a *adsServer) set(version string, res map[resource.Type][]types.Resource, good bool) {
+	a.t.Helper()
+	snap, err := cache.NewSnapshot(version, res)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if good {
+		a.mu.Lock()
+		a.good = snap
+		a.mu.Unlock()
+	}
+	if err := a.cache.SetSnapshot(context.Background(), "ads-test", snap); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *adsServer) nacked() []*discovery.DiscoveryRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*discovery.DiscoveryRequest(nil), a.nacks...)
+}
+
+// eventually waits until cond holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
+	ads := startADS(t, "127.0.0.1:0")
+	st, _ := testState(t, []registry.Endpoint{{Host: "127.0.0.1", Port: 9}}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
+	good := buildResources(t, st, nil)
+	ads.set("1", good, true)
+
+	e, _ := newTestEdge(t, Config{XDSAddress: ads.addr, NodeID: "ads-test", XDSBackoffBase: 10 * time.Millisecond, XDSBackoffMax: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-e.Applied():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no configuration applied")
+	}
+	version := func(typ string) string {
+		if s := e.snap.Load(); s != nil {
+			return s.versions[typ]
+		}
+		return ""
+	}
+	if v := version(resource.ListenerType); v != "1" {
+		t.Fatalf("listener version %q, want 1", v)
+	}
+
+	// A listener whose filter config does not parse: NACKed with the Parse error and the
+	// last accepted version; the edge keeps serving version 1.
+	bad := listenerWith(t, good, func(g *golang.Config) { g.PluginConfig = mustAny(t, &golang.Config{PluginName: "garbage"}) })
+	ads.set("2", bad, false)
+	eventually(t, "a NACK", func() bool { return len(ads.nacked()) > 0 })
+	n := ads.nacked()[0]
+	if n.GetTypeUrl() != resource.ListenerType || n.GetVersionInfo() != "1" || !strings.Contains(n.GetErrorDetail().GetMessage(), `plugin "ingest-edge": cannot parse edge filter config`) {
+		t.Fatalf("NACK = type %s version %q detail %q", n.GetTypeUrl(), n.GetVersionInfo(), n.GetErrorDetail().GetMessage())
+	}
+	if !e.Ready() || version(resource.ListenerType) != "1" {
+		t.Fatal("the edge lost its last good configuration")
+	}
+	if got := testutil.ToFloat64(e.m.xdsUpdates.WithLabelValues("lds", "rejected")); got < 1 {
+		t.Errorf("rejected updates = %v", got)
+	}
+
+	// A good change is applied again.
+	st.Tenants[0].Stage = registry.Stage{Kind: registry.StageV2}
+	ads.set("3", buildResources(t, st, nil), true)
+	eventually(t, "version 3", func() bool { return version(resource.RouteType) == "3" })
+
+	// The control plane goes away: the edge keeps serving, reconnects when it is back, and
+	// takes the (new) control plane's state in full, whatever its versions.
+	addr := ads.addr
+	ads.gs.Stop()
+	eventually(t, "the stream to end", func() bool { return testutil.ToFloat64(e.m.xdsConnected) == 0 })
+	if !e.Ready() {
+		t.Fatal("the edge is not ready without its control plane")
+	}
+	ads2 := startADS(t, addr)
+	st.Tenants[0].Stage = registry.Stage{Kind: registry.StageLegacy}
+	ads2.set("1", buildResources(t, st, nil), true)
+	eventually(t, "the configuration of the new control plane", func() bool {
+		s := e.snap.Load()
+		r := s.routes.match(admitted("acme"))
+		return s.versions[resource.RouteType] == "1" && r != nil && r.action.cluster == "ingest-v1"
+	})
+}
+
+func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
+	ads := startADS(t, "127.0.0.1:0")
+	up := newUpstream(t, "v1")
+	entered := make(chan struct{}, 1)
+	up.setHandler(func(w http.ResponseWriter, _ *http.Request) {
+		entered <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		_, _ = w.Write([]byte("finished"))
+	})
+	st, keys := testState(t, []registry.Endpoint{up.endpoint(t)}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
+	ads.set("1", buildResources(t, st, nil), true)
+	e, _ := newTestEdge(t, Config{XDSAddress: ads.addr, NodeID: "ads-test"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-e.Applied()
+
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the edge serves a test certificate
+	got := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "https://"+e.Addr().String()+"/v1/events", strings.NewReader(event))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("X-Api-Key", keys["acme"])
+		resp, err := c.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	cancel()
+	eventually(t, "readyz to fail while draining", func() bool {
+		resp, err := http.Get("http://" + e.AdminAddr().String() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if s := <-got; s != "finished" {
+		t.Fatalf("the request in flight at shutdown got %q", s)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := Config{ListenAddress: "nope", CertFile: "a", RetryAfter: 1500 * time.Millisecond, MaxMirrorsInFlight: -1}.WithDefaults().Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"edge.listen_address", "edge.cert_file and edge.key_file", "edge.retry_after", "edge.max_mirrors_in_flight"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+}
