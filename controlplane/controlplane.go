@@ -2,22 +2,22 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
+	"github.com/ingestdev/ingest/internal/service"
 )
 
 // Config configures the control plane. The zero value of every field means its default (see
@@ -151,47 +151,45 @@ func (c AdminConfig) adminToken(log *slog.Logger) (string, error) {
 	return tok, nil
 }
 
-// component is one long-running part of the control plane. run serves until ctx is done,
-// then shuts down gracefully and returns; an error before that stops the whole control plane.
-type component struct {
-	name string
-	run  func(ctx context.Context) error
-}
-
-// ControlPlane is a control plane ready to run: its registry is open and its listeners bound.
+// ControlPlane is a control plane ready to run: its registry is open and its listeners (the
+// admin API's and, with xDS, the xDS server's) are bound. It is `ingest controlplane` and
+// implements service.Service: Run serves until ctx ends, Ready says whether it serves.
 type ControlPlane struct {
-	log        *slog.Logger
-	reg        *registry.Registry
-	adminAddr  net.Addr
-	listeners  []net.Listener // closed by Close, for a ControlPlane that never ran
-	components []component
-	closeOnce  sync.Once
+	*service.Server
+	reg      *registry.Registry
+	xds      *xds.Server // nil without xDS
+	xdsLn    net.Listener
+	closeReg sync.Once
+	regErr   error
 }
 
-// New checks cfg (zero fields take their defaults), reads the admin token, opens the registry
-// and binds the admin listener, so that every startup problem is reported here. Metrics are
-// registered with metrics and served at /metrics on the admin listener (nil: a new registry).
-// Run serves; if Run is never called, Close releases what New opened.
-func New(cfg Config, metrics *prometheus.Registry, log *slog.Logger) (*ControlPlane, error) {
+// NewService checks cfg (zero fields take their defaults), reads the admin token, checks
+// the edge certificate, opens the registry and binds the admin and xDS listeners, so that
+// every startup problem is reported here. Metrics are registered with set.Registry and
+// served at /metrics on the admin listener, with /healthz (the admin API's JSON health) and
+// /readyz. Run serves; if Run is never called, Close releases what NewService opened.
+func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot start the control plane: %w", err)
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if metrics == nil {
-		metrics = prometheus.NewRegistry()
-	}
+	set = set.WithDefaults()
+	log, metrics := set.Log, set.Registry
 	token, err := cfg.Admin.adminToken(log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.xdsEnabled() {
+		// xds.Server loads the pair when it starts serving: check it now, to fail fast.
+		if _, err := tls.LoadX509KeyPair(cfg.XDS.CertFile, cfg.XDS.KeyFile); err != nil {
+			return nil, fmt.Errorf("cannot start the control plane: cannot load the edge certificate %q and key %q: %w", cfg.XDS.CertFile, cfg.XDS.KeyFile, err)
+		}
 	}
 	reg, err := registry.Open(cfg.Registry.Path, registry.WithLogger(log.With("component", "registry")))
 	if err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{log: log, reg: reg}
+	cp := &ControlPlane{reg: reg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -203,102 +201,76 @@ func New(cfg Config, metrics *prometheus.Registry, log *slog.Logger) (*ControlPl
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}))
-	mux.Handle("/", handler)
-	ln, err := net.Listen("tcp", cfg.Admin.ListenAddress)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %q for the admin API: %w", cfg.Admin.ListenAddress, err)
+	opts := service.Options{
+		Name:            "controlplane",
+		Listen:          cfg.Admin.ListenAddress,
+		Handler:         handler,
+		Healthz:         handler, // ingestctl reads the API's JSON health (status, revision)
+		Ready:           cp.ready,
+		Shutdown:        func(context.Context) error { return cp.closeRegistry() },
+		ShutdownTimeout: cfg.Admin.ShutdownTimeout,
+		ReadTimeout:     30 * time.Second,
 	}
-	cp.adminAddr = ln.Addr()
-	cp.listeners = append(cp.listeners, ln)
-	cp.components = append(cp.components, httpComponent("admin-api", ln, mux, cfg.Admin.ShutdownTimeout, log))
-
 	if cfg.xdsEnabled() {
-		srv, err := xds.New(cfg.XDS, reg, metrics, log)
-		if err != nil {
+		if cp.xds, err = xds.New(cfg.XDS, reg, metrics, log); err != nil {
 			return nil, err
 		}
-		cp.components = append(cp.components, component{name: "xds", run: srv.Run})
+		if cp.xdsLn, err = service.Listen("control plane's xDS server", cfg.XDS.ListenAddress); err != nil {
+			return nil, err
+		}
+		opts.Run = func(ctx context.Context) error { return cp.xds.Serve(ctx, cp.xdsLn) }
 	} else {
 		log.Warn("xDS disabled: no edge certificate; pass --tls-cert and --tls-key to drive edges")
 	}
-
+	if cp.Server, err = service.New(opts, set); err != nil {
+		return nil, fmt.Errorf("%w (the admin API)", err)
+	}
 	ok = true
 	return cp, nil
 }
 
-// Registry returns the open registry (for components added in New, and tests).
+// New is NewService with the registry and logger of service.Settings given one by one
+// (metrics nil: a new registry; log nil: discarded).
+func New(cfg Config, metrics *prometheus.Registry, log *slog.Logger) (*ControlPlane, error) {
+	return NewService(cfg, service.Settings{Log: log, Registry: metrics})
+}
+
+// Registry returns the open registry (for components added in NewService, and tests).
 func (cp *ControlPlane) Registry() *registry.Registry { return cp.reg }
 
 // AdminAddr returns the address the admin API listens on (useful with port 0).
-func (cp *ControlPlane) AdminAddr() net.Addr { return cp.adminAddr }
+func (cp *ControlPlane) AdminAddr() net.Addr { return cp.Server.Addr() }
 
-// Run runs every component until ctx is done or one of them fails, then stops them all,
-// waits for their graceful shutdown and closes the registry. It returns the first failure,
-// or nil after a clean stop. Run must be called at most once.
-func (cp *ControlPlane) Run(ctx context.Context) error {
-	defer cp.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(cp.components))
-	var wg sync.WaitGroup
-	for i, c := range cp.components {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.run(ctx); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", c.name, err)
-				cp.log.Error("component failed; stopping the control plane", "component", c.name, "err", err)
-				cancel()
-			}
-		}()
-	}
-	cp.log.Info("control plane running", "admin", cp.adminAddr.String(), "revision", cp.reg.Revision())
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// Close releases the listeners and closes the registry. Run calls it when done; call it
-// yourself only if Run is never called. Idempotent.
-func (cp *ControlPlane) Close() error {
-	var err error
-	cp.closeOnce.Do(func() {
-		for _, ln := range cp.listeners {
-			_ = ln.Close() // already closed when its server shut down
-		}
-		err = cp.reg.Close()
-	})
-	return err
-}
-
-// Run is New followed by ControlPlane.Run: it serves until ctx is done.
-func Run(ctx context.Context, log *slog.Logger, cfg Config, metrics *prometheus.Registry) error {
-	cp, err := New(cfg, metrics, log)
-	if err != nil {
-		return err
-	}
-	return cp.Run(ctx)
-}
-
-// httpComponent serves h on ln until ctx is done, then shuts down within timeout.
-func httpComponent(name string, ln net.Listener, h http.Handler, timeout time.Duration, log *slog.Logger) component {
-	return component{name: name, run: func(ctx context.Context) error {
-		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		errc := make(chan error, 1)
-		go func() { errc <- hs.Serve(ln) }()
-		log.Info("listening", "component", name, "addr", ln.Addr().String())
-		select {
-		case err := <-errc:
-			return fmt.Errorf("cannot serve on %q: %w", ln.Addr().String(), err)
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := hs.Shutdown(sctx); err != nil {
-			return fmt.Errorf("cannot shut down %s cleanly: %w", name, err)
-		}
-		log.Info("stopped", "component", name)
+// XDSAddr returns the address the xDS server listens on, or nil without xDS.
+func (cp *ControlPlane) XDSAddr() net.Addr {
+	if cp.xdsLn == nil {
 		return nil
-	}}
+	}
+	return cp.xdsLn.Addr()
+}
+
+// ready is nil while the registry answers. A registry state that does not build an xDS
+// snapshot does not make the control plane unready: its admin API is what fixes it.
+func (cp *ControlPlane) ready(ctx context.Context) error {
+	if _, err := cp.reg.Upstreams(ctx); err != nil {
+		return fmt.Errorf("cannot read the registry: %w", err)
+	}
+	return nil
+}
+
+// Close releases the listeners and closes the registry of a control plane that never ran;
+// Run does the same when it returns. Idempotent.
+func (cp *ControlPlane) Close() error {
+	if cp.Server != nil {
+		_ = cp.Server.Close() // nothing to do once Run ran
+	}
+	if cp.xdsLn != nil {
+		_ = cp.xdsLn.Close() // already closed if the xDS server served
+	}
+	return cp.closeRegistry()
+}
+
+func (cp *ControlPlane) closeRegistry() error {
+	cp.closeReg.Do(func() { cp.regErr = cp.reg.Close() })
+	return cp.regErr
 }

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // Format is the wire format of a request body.
@@ -36,7 +37,6 @@ const (
 var (
 	allFormats = []Format{FormatNDJSON, FormatOTLPProto, FormatOTLPJSON}
 	allSignals = []Signal{SignalLogs, SignalMetrics, SignalTraces}
-	tenantRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
 // Profile is a tenant's rate profile: the events per second it sends at each moment of the run.
@@ -307,8 +307,8 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Tenants {
-		if !tenantRE.MatchString(t.Name) {
-			errs = append(errs, fmt.Errorf("tenant %q: name is not a tenant id (%s)", t.Name, tenantRE))
+		if err := tenant.Validate(t.Name); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %q: name is not a tenant id: %w", t.Name, err))
 		}
 		if seen[t.Name] {
 			errs = append(errs, fmt.Errorf("tenant %q: listed twice", t.Name))

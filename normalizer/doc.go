@@ -5,4 +5,21 @@
 //
 // The normalizer trusts the x-tenant-id header, which only the edge sets; it must never be
 // exposed to clients directly.
+//
+// # Layout
+//
+// The files follow a request: server.go and routes.go take it; a decoder per format turns its
+// body into records; emit.go checks each record against the limits and adds it to the batch for
+// the Sink.
+//   - OTLP: otlp.go (the mapping to records, shared conversion), otlp_depth.go (the nesting
+//     guard before pdata decodes, on the field numbers of package internal/otlpwire),
+//     otlp_logs.go, otlp_metrics.go, otlp_traces.go (one signal each), otlp_render.go
+//     (attribute values as strings), otlp_status.go (the Status body of a refusal).
+//   - NDJSON: ndjson.go (framing into lines), ndjson_line.go (one line: scanner or fastjson),
+//     ndjson_scan.go (the fast scanner), ndjson_value.go (a JSON value from either parser and
+//     its rendering), ndjson_fields.go (the field table), ndjson_record.go (a record from the
+//     fields).
+//   - Grammars of values, pure functions beside the unit table (units.go): grammar_time.go
+//     (RFC 3339 and unix timestamps), grammar_duration.go, grammar_severity.go and
+//     grammar_number.go (the JSON number grammar).
 package normalizer

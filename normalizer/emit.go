@@ -39,6 +39,9 @@ func (e *emitter) reset(cfg *Config, tenant string, now time.Time) {
 	e.unknownUnits = 0
 }
 
+// tenant returns the tenant of the request being decoded.
+func (e *emitter) tenant() string { return e.batch.Batch().Tenant }
+
 // accepted returns the number of events added to the batch.
 func (e *emitter) accepted() int { return e.batch.Len() }
 

@@ -915,7 +915,7 @@ func TestOTLPMalformedBodyIs400(t *testing.T) {
 			e := newTestEmitter(Config{})
 			err := s.decode([]byte(tc.body), tc.f, e)
 			var re *requestError
-			if !errors.As(err, &re) || re.status != http.StatusBadRequest || re.reason != ReasonMalformed {
+			if !errors.As(err, &re) || re.status() != http.StatusBadRequest || re.reason != ReasonMalformed {
 				t.Errorf("%s %s %q: err = %v, want a 400 requestError", s.name, tc.f, tc.body, err)
 				continue
 			}
@@ -936,7 +936,7 @@ func TestOTLPTooManyEventsIs413BeforeEmitting(t *testing.T) {
 			e := newTestEmitter(Config{MaxEventsPerRequest: 2})
 			err := s.decode(body, f, e)
 			var re *requestError
-			if !errors.As(err, &re) || re.status != http.StatusRequestEntityTooLarge || re.reason != ReasonTooManyEvents {
+			if !errors.As(err, &re) || re.status() != http.StatusRequestEntityTooLarge || re.reason != ReasonTooManyEvents {
 				t.Errorf("%s %s: err = %v, want a 413 requestError", s.name, f, err)
 				continue
 			}

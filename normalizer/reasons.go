@@ -1,46 +1,52 @@
 package normalizer
 
-// Reason is a stable id for why an event or a request was rejected. It is the reason label of
-// ingest_normalizer_events_rejected_total and appears in every rejection a client sees. Ids never
-// change meaning; new ones may be added.
-type Reason string
+import "github.com/ingestdev/ingest/internal/reason"
+
+// Reason is a stable id for why an event or a request was rejected: an id of the pipeline's
+// one catalogue, internal/reason, which gives its status and what the caller can do. It is the
+// reason label of ingest_normalizer_events_rejected_total and appears in every rejection a
+// client sees. Ids never change meaning; new ones may be added (to the catalogue).
+type Reason = reason.ID
 
 // Per-event reasons: the event is rejected, the other events of the request are still accepted.
 const (
 	// ReasonInvalidJSON: an NDJSON line is not a JSON object.
-	ReasonInvalidJSON Reason = "err-ingest-invalid-json"
+	ReasonInvalidJSON = reason.InvalidJSON
 	// ReasonMissingField: a required field is absent (the message names it).
-	ReasonMissingField Reason = "err-ingest-missing-field"
+	ReasonMissingField = reason.MissingField
 	// ReasonInvalidField: a field has the wrong type or an invalid value (the message names it).
-	ReasonInvalidField Reason = "err-ingest-invalid-field"
+	ReasonInvalidField = reason.InvalidField
 	// ReasonTimestampTooOld: the timestamp is further in the past than max_past.
-	ReasonTimestampTooOld Reason = "err-ingest-timestamp-too-old"
+	ReasonTimestampTooOld = reason.TimestampTooOld
 	// ReasonTimestampTooNew: the timestamp is further in the future than max_future.
-	ReasonTimestampTooNew Reason = "err-ingest-timestamp-too-new"
+	ReasonTimestampTooNew = reason.TimestampTooNew
 	// ReasonTooManyAttributes: more attributes (or resource attributes) than max_attributes.
-	ReasonTooManyAttributes Reason = "err-ingest-too-many-attributes"
+	ReasonTooManyAttributes = reason.TooManyAttributes
 	// ReasonAttributeTooLong: an attribute key or value is longer than its limit.
-	ReasonAttributeTooLong Reason = "err-ingest-attribute-too-long"
+	ReasonAttributeTooLong = reason.AttributeTooLong
 	// ReasonNameTooLong: a name is longer than max_name_bytes.
-	ReasonNameTooLong Reason = "err-ingest-name-too-long"
+	ReasonNameTooLong = reason.NameTooLong
 	// ReasonBodyTooLong: a log body is longer than max_log_body_bytes.
-	ReasonBodyTooLong Reason = "err-ingest-log-body-too-long"
+	ReasonBodyTooLong = reason.LogBodyTooLong
 )
 
-// Request-level reasons: the whole request is refused with the status in parentheses.
+// Request-level reasons: the whole request is refused with the catalogue's status (in
+// parentheses), which statusOf answers.
 const (
-	ReasonMissingTenant        Reason = "err-ingest-missing-tenant"         // 401
-	ReasonInvalidTenant        Reason = "err-ingest-invalid-tenant"         // 400
-	ReasonMalformed            Reason = "err-ingest-malformed-request"      // 400
-	ReasonBodyTooLarge         Reason = "err-ingest-body-too-large"         // 413
-	ReasonDecompressedTooLarge Reason = "err-ingest-decompressed-too-large" // 413
-	ReasonTooManyEvents        Reason = "err-ingest-too-many-events"        // 413
-	ReasonUnsupportedMediaType Reason = "err-ingest-unsupported-media-type" // 415
-	ReasonUnsupportedEncoding  Reason = "err-ingest-unsupported-encoding"   // 415
-	ReasonMethodNotAllowed     Reason = "err-ingest-method-not-allowed"     // 405
-	ReasonNormalizerFull       Reason = "err-ingest-normalizer-full"        // 429
-	ReasonSinkFull             Reason = "err-ingest-sink-full"              // 429
-	ReasonSinkUnavailable      Reason = "err-ingest-sink-unavailable"       // 503
+	ReasonMissingTenant        = reason.MissingTenant        // 401
+	ReasonInvalidTenant        = reason.InvalidTenant        // 400
+	ReasonMalformed            = reason.MalformedRequest     // 400
+	ReasonBodyTooLarge         = reason.BodyTooLarge         // 413
+	ReasonDecompressedTooLarge = reason.DecompressedTooLarge // 413
+	ReasonTooManyEvents        = reason.TooManyEvents        // 413
+	ReasonUnsupportedMediaType = reason.UnsupportedMediaType // 415
+	ReasonUnsupportedEncoding  = reason.UnsupportedEncoding  // 415
+	ReasonMethodNotAllowed     = reason.MethodNotAllowed     // 405
+	ReasonNormalizerFull       = reason.NormalizerFull       // 429
+	ReasonSinkFull             = reason.SinkFull             // 429
+	ReasonSinkUnavailable      = reason.SinkUnavailable      // 503
+	// ReasonInternal: an unexpected error (500).
+	ReasonInternal = reason.Internal
 )
 
 // Rejection is one rejected event.

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/ingestdev/ingest/internal/shed"
+	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/record"
 )
 
@@ -38,9 +38,6 @@ const (
 	// HeaderRequestID identifies the request across stages; echoed in the response.
 	HeaderRequestID = "X-Request-Id"
 )
-
-// tenantPattern is what a tenant id may look like: it becomes part of Kafka topic and table names.
-var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // defaultRetryAfter is the Retry-After of a sink error that does not carry one.
 const defaultRetryAfter = time.Second
@@ -147,14 +144,14 @@ func requestFormat(ep *endpoint, contentType string) (otlpFormat, error) {
 		case "application/json":
 			return otlpJSON, nil
 		}
-		return 0, newRequestError(http.StatusUnsupportedMediaType, ReasonUnsupportedMediaType,
+		return 0, newRequestError(ReasonUnsupportedMediaType,
 			"content type %q is not supported here: send OTLP as application/x-protobuf or application/json", contentType)
 	}
 	switch mt {
 	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/json":
 		return otlpJSON, nil
 	}
-	return 0, newRequestError(http.StatusUnsupportedMediaType, ReasonUnsupportedMediaType,
+	return 0, newRequestError(ReasonUnsupportedMediaType,
 		"content type %q is not supported here: send native events as application/x-ndjson", contentType)
 }
 
@@ -174,15 +171,15 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 	fail := func(err error) int { return s.writeError(w, ep, format, err) }
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return fail(newRequestError(http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method))
+		return fail(newRequestError(ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method))
 	}
-	tenant := r.Header.Get(HeaderTenant)
-	if tenant == "" {
-		return fail(newRequestError(http.StatusUnauthorized, ReasonMissingTenant,
+	tenantID := r.Header.Get(HeaderTenant)
+	if tenantID == "" {
+		return fail(newRequestError(ReasonMissingTenant,
 			"no %s header: requests must come through the edge, which sets it from the API key", HeaderTenant))
 	}
-	if !tenantPattern.MatchString(tenant) {
-		return fail(newRequestError(http.StatusBadRequest, ReasonInvalidTenant, "tenant id %.70q is not a valid tenant id", tenant))
+	if !tenant.Valid(tenantID) {
+		return fail(newRequestError(ReasonInvalidTenant, "tenant id %.70q is not a valid tenant id", tenantID))
 	}
 	f, err := requestFormat(ep, r.Header.Get("Content-Type"))
 	if err != nil {
@@ -195,11 +192,11 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 	case "gzip", "x-gzip":
 		gz = true
 	default:
-		return fail(newRequestError(http.StatusUnsupportedMediaType, ReasonUnsupportedEncoding,
+		return fail(newRequestError(ReasonUnsupportedEncoding,
 			"content encoding %q is not supported: send gzip or an uncompressed body", enc))
 	}
 
-	body, release, err := s.readBody(r, tenant, gz)
+	body, release, err := s.readBody(r, tenantID, gz)
 	defer release()
 	if err != nil {
 		return fail(err)
@@ -207,21 +204,21 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 
 	e := s.getEmitter()
 	defer s.emitters.Put(e)
-	e.reset(&s.cfg, tenant, s.now())
+	e.reset(&s.cfg, tenantID, s.now())
 	start := time.Now()
 	if err := ep.decode(s, body, format, e); err != nil {
 		return fail(err)
 	}
 	s.metrics.decodeSeconds.WithLabelValues(ep.name, formatName(ep, format)).Observe(time.Since(start).Seconds())
-	s.checkEdgeCount(r, tenant, e)
+	s.checkEdgeCount(r, tenantID, e)
 
 	if e.accepted() > 0 {
 		if err := s.writeSink(r.Context(), e.batch.Batch()); err != nil {
-			s.countOutcome(tenant, ep, e, err)
+			s.countOutcome(tenantID, ep, e, err)
 			return fail(err)
 		}
 	}
-	s.countOutcome(tenant, ep, e, nil)
+	s.countOutcome(tenantID, ep, e, nil)
 	return s.writeResult(w, ep, format, e)
 }
 
@@ -283,7 +280,7 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 		return nil, release, errMalformed("cannot decompress gzip body: %v", err)
 	}
 	if n > dmax {
-		return nil, release, newRequestError(http.StatusRequestEntityTooLarge, ReasonDecompressedTooLarge,
+		return nil, release, newRequestError(ReasonDecompressedTooLarge,
 			"gzip body decompresses to more than the %s limit; send smaller batches", formatBytes(dmax))
 	}
 	if err := reserve(n); err != nil {
@@ -294,7 +291,7 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 }
 
 func errBodyTooLarge(n, max int64) *requestError {
-	return newRequestError(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge,
+	return newRequestError(ReasonBodyTooLarge,
 		"body of %s exceeds the %s limit; send smaller batches", formatBytes(n), formatBytes(max))
 }
 
@@ -372,12 +369,14 @@ func (s *Server) countOutcome(tenant string, ep *endpoint, e *emitter, sinkErr e
 }
 
 // statusOf maps an error to its HTTP status, reason and retry delay: the one place that does.
+// A refusal's status is its reason's in the catalogue (internal/reason), so that every stage
+// answers an id with the same status; a shed's is its kind's (429 full, 503 unavailable).
 func statusOf(err error) (status int, reason Reason, retryAfter time.Duration) {
 	var re *requestError
 	var se *shed.Error
 	switch {
 	case errors.As(err, &re):
-		return re.status, re.reason, 0
+		return re.status(), re.reason, 0
 	case errors.As(err, &se):
 		status = http.StatusServiceUnavailable
 		if errors.Is(se.Kind, shed.ErrFull) {
@@ -385,7 +384,7 @@ func statusOf(err error) (status int, reason Reason, retryAfter time.Duration) {
 		}
 		return status, Reason(se.Reason), se.RetryAfter
 	}
-	return http.StatusInternalServerError, "err-ingest-internal", 0
+	return ReasonInternal.Status(), ReasonInternal, 0
 }
 
 // writeError answers a refused request: for OTLP a google.rpc.Status in the request's format,

@@ -3,7 +3,6 @@ package normalizer
 import (
 	"math"
 	"testing"
-	"time"
 )
 
 func TestLookupUnit(t *testing.T) {
@@ -87,31 +86,23 @@ func TestLookupUnit(t *testing.T) {
 	}
 }
 
-func TestConvertCountsUnknownUnits(t *testing.T) {
-	e := newTestEmitter(Config{})
-	for _, tc := range []struct {
-		value float64
-		unit  string
-		want  float64
-		canon string
-	}{
-		{250, "ms", 2.5e8, "ns"},
-		{50, "%", 0.5, "1"},
-		{7, "furlong", 7, "furlong"},
-		{2, "KiBy", 2048, "By"},
-		{21.5, "Cel", 21.5, "Cel"},
-		{3, "", 3, ""},
-	} {
-		v, u := e.convert(tc.value, tc.unit)
-		if v != tc.want || u != tc.canon {
-			t.Errorf("convert(%v, %q) = %v %q, want %v %q", tc.value, tc.unit, v, u, tc.want, tc.canon)
+// FuzzLookupUnit checks the unit grammar on arbitrary unit strings: an unknown unit passes
+// through unchanged with factor 1; a known one has a positive, finite factor and a canonical
+// unit that is itself known with factor 1. The seed corpus is testdata/fuzz/FuzzLookupUnit.
+func FuzzLookupUnit(f *testing.F) {
+	f.Fuzz(func(t *testing.T, unit string) {
+		c, known := LookupUnit(unit)
+		if !known {
+			if c != (Conversion{1, unit}) {
+				t.Fatalf("LookupUnit(%q) = %+v for an unknown unit, want it unchanged with factor 1", unit, c)
+			}
+			return
 		}
-	}
-	if e.unknownUnits != 2 {
-		t.Errorf("unknownUnits = %d, want 2 (furlong, Cel)", e.unknownUnits)
-	}
-	e.reset(e.cfg, testTenant, time.Now())
-	if e.unknownUnits != 0 {
-		t.Errorf("reset left unknownUnits at %d", e.unknownUnits)
-	}
+		if !(c.Factor > 0) || math.IsInf(c.Factor, 0) {
+			t.Fatalf("LookupUnit(%q) factor %v", unit, c.Factor)
+		}
+		if cc, ok := LookupUnit(c.Canonical); !ok || cc.Factor != 1 || cc.Canonical != c.Canonical {
+			t.Fatalf("LookupUnit(%q) = %+v, whose canonical unit converts as %+v, %v", unit, c, cc, ok)
+		}
+	})
 }

@@ -30,7 +30,9 @@
 // Decode accepts uvarints that are longer than needed; Append always writes the shortest form.
 //
 // The event id and received-at sit at fixed offsets so that a [Builder] can derive the id from
-// the encoded content and patch both in place.
+// the encoded content and patch both in place. Stages that route records without decoding them
+// (the sink writer keys Kafka records by event id; the loader picks a table by signal) read the
+// header with [PeekHeader]: the offsets above are known to this package alone.
 //
 // A batch frames records as a sequence of (uint32 little-endian length, record). Batches travel
 // from normalizer to sink writer; on Kafka each record is one Kafka record value.

@@ -47,10 +47,11 @@ func FuzzCheckBatch(f *testing.F) {
 		n := 0
 		if err := record.Frames(data, func(rec []byte) error {
 			n++
-			if len(rec) < offEventID+eventIDSize {
-				t.Fatalf("accepted a record of %d bytes: no room for an event id", len(rec))
+			h, err := record.PeekHeader(rec)
+			if err != nil || len(h.EventID) != record.EventIDLen {
+				t.Fatalf("accepted a record of %d bytes without a valid header (%v): no room for an event id", len(rec), err)
 			}
-			if r := recs[n-1]; string(r.Value) != string(rec) || string(r.Key) != string(rec[offEventID:offEventID+eventIDSize]) {
+			if r := recs[n-1]; string(r.Value) != string(rec) || string(r.Key) != string(h.EventID) {
 				t.Fatalf("record %d: key %x value %x, want the record and its event id", n, r.Key, r.Value)
 			}
 			return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // Config configures the write path. The zero value of every field means its default (see
@@ -95,14 +96,11 @@ type Config struct {
 // have this name.
 const DeadLetterTopic = "ingest-deadletter"
 
-// tenantPlaceholder is what TopicPattern replaces with the tenant id.
-const tenantPlaceholder = "{tenant}"
-
 // DefaultConfig returns the defaults that a zero Config field stands for.
 func DefaultConfig() Config {
 	return Config{
 		ClientID:               "ingest-sinkwriter",
-		TopicPattern:           "ingest." + tenantPlaceholder,
+		TopicPattern:           tenant.DefaultTopicPattern,
 		TopicPartitions:        6,
 		TopicReplicationFactor: 1,
 		Compression:            "zstd",
@@ -217,39 +215,31 @@ func (c Config) tenantMaxBytes() int64 {
 	return int64(float64(c.MaxBufferBytes) * c.TenantShare)
 }
 
-// Topic returns the topic of tenant under pattern (the default pattern if empty).
-func Topic(pattern, tenant string) string {
-	if pattern == "" {
-		pattern = DefaultConfig().TopicPattern
-	}
-	return strings.Replace(pattern, tenantPlaceholder, tenant, 1)
-}
-
 // maxTopicLength is Kafka's bound on topic names.
 const maxTopicLength = 249
 
 // checkTopicPattern says whether every tenant id yields a legal topic name, distinct from the
 // dead-letter topic.
 func checkTopicPattern(p string) error {
-	if strings.Count(p, tenantPlaceholder) != 1 {
-		return fmt.Errorf("%q must contain %s exactly once", p, tenantPlaceholder)
+	if strings.Count(p, tenant.Placeholder) != 1 {
+		return fmt.Errorf("%q must contain %s exactly once", p, tenant.Placeholder)
 	}
-	fixed := strings.Replace(p, tenantPlaceholder, "", 1)
+	fixed := strings.Replace(p, tenant.Placeholder, "", 1)
 	for _, r := range fixed {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
 			return fmt.Errorf("%q has %q: Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'", p, r)
 		}
 	}
-	if n := len(fixed) + maxTenantLength; n > maxTopicLength {
+	if n := len(fixed) + tenant.MaxLen; n > maxTopicLength {
 		return fmt.Errorf("%q yields topic names of up to %d characters for %d-character tenant ids; Kafka allows %d",
-			p, n, maxTenantLength, maxTopicLength)
+			p, n, tenant.MaxLen, maxTopicLength)
 	}
-	prefix, suffix, _ := strings.Cut(p, tenantPlaceholder)
+	prefix, suffix, _ := strings.Cut(p, tenant.Placeholder)
 	if strings.HasPrefix(DeadLetterTopic, prefix) && strings.HasSuffix(DeadLetterTopic, suffix) &&
 		len(prefix)+len(suffix) < len(DeadLetterTopic) {
-		tenant := DeadLetterTopic[len(prefix) : len(DeadLetterTopic)-len(suffix)]
-		if validTenant(tenant) {
-			return fmt.Errorf("%q would name the topic of tenant %q %q, the loader's dead-letter topic", p, tenant, DeadLetterTopic)
+		id := DeadLetterTopic[len(prefix) : len(DeadLetterTopic)-len(suffix)]
+		if tenant.Valid(id) {
+			return fmt.Errorf("%q would name the topic of tenant %q %q, the loader's dead-letter topic", p, id, DeadLetterTopic)
 		}
 	}
 	return nil

@@ -59,25 +59,7 @@ func TestValidateChecksBoundsAgainstEachOther(t *testing.T) {
 	f("lz4", Config{Compression: "lz4"}, "")
 }
 
-func TestTopicReplacesTenant(t *testing.T) {
-	if got := Topic("", "acme"); got != "ingest.acme" {
-		t.Errorf("default topic of acme = %q", got)
-	}
-	if got := Topic("t-{tenant}-v2", "acme"); got != "t-acme-v2" {
-		t.Errorf("topic of acme = %q", got)
-	}
-}
-
-func TestValidTenant(t *testing.T) {
-	for s, want := range map[string]bool{
-		"acme": true, "a": true, "0-x": true, strings.Repeat("a", 63): true,
-		"": false, "-a": false, "Acme": false, "a_b": false, "a.b": false, strings.Repeat("a", 64): false,
-	} {
-		if got := validTenant(s); got != want {
-			t.Errorf("validTenant(%q) = %v, want %v", s, got, want)
-		}
-	}
-}
+// The tenant id rule and Topic are tested in internal/tenant.
 
 func TestBufferBoundsTenantsAndTotal(t *testing.T) {
 	b := newBuffer(100, 40)

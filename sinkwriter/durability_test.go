@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/embedkafka"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/record"
-	"github.com/ingestdev/ingest/internal/embedkafka"
 )
 
 // kafkaChildEnv makes the test binary run an embedded Kafka instead of the tests (see

@@ -6,40 +6,45 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
 )
 
-// Reason is a stable id for why a batch was refused. It is the reason label of
-// ingest_sinkwriter_shed_total (sheds) and the "reason" of every error answer. Ids never change
-// meaning; new ones may be added.
+// Reason is a stable id for why a batch was refused: an id of the pipeline's one catalogue,
+// internal/reason, which gives its status and what the caller can do. It is the reason label
+// of ingest_sinkwriter_shed_total (sheds) and the "reason" of every error answer. Ids never
+// change meaning; new ones may be added (to the catalogue).
 type Reason = string
 
 // Sheds: the batch may succeed later; the answer carries Retry-After.
 const (
 	// ReasonSinkFull (429): the buffer (max_buffer_bytes) is full. Retry after Retry-After; if it
 	// persists, Kafka is slower than the traffic: add sink writers or partitions.
-	ReasonSinkFull Reason = "err-ingest-sink-full"
+	ReasonSinkFull = Reason(reason.SinkFull)
 	// ReasonTenantShareFull (429): the tenant's batches already hold its share of the buffer
 	// (tenant_share). Other tenants are not affected. Retry after Retry-After.
-	ReasonTenantShareFull Reason = "err-ingest-sink-tenant-share-full"
+	ReasonTenantShareFull = Reason(reason.SinkTenantShareFull)
 	// ReasonKafkaUnavailable (503): Kafka did not acknowledge every record (or create the
 	// tenant's topic) within kafka_timeout, or is known to be unreachable. Some records of the
 	// batch may have been written: a retry is safe, the loader deduplicates by event id.
-	ReasonKafkaUnavailable Reason = "err-ingest-kafka-unavailable"
+	ReasonKafkaUnavailable = Reason(reason.KafkaUnavailable)
 	// ReasonShuttingDown (503): the sink writer is shutting down; retry on another instance.
-	ReasonShuttingDown Reason = "err-ingest-sink-shutting-down"
+	ReasonShuttingDown = Reason(reason.SinkShuttingDown)
 )
 
-// Refusals of the batch itself: sending it again does not help (status in parentheses).
+// Refusals of the batch itself: sending it again does not help (the catalogue's status in
+// parentheses, which batchError sets).
 const (
-	ReasonInvalidTenant       Reason = "err-ingest-invalid-tenant"        // 400
-	ReasonInvalidRecordCount  Reason = "err-ingest-invalid-record-count"  // 400
-	ReasonRecordCountMismatch Reason = "err-ingest-record-count-mismatch" // 400
-	ReasonCorruptBatch        Reason = "err-ingest-corrupt-batch"         // 400
-	ReasonMethodNotAllowed    Reason = "err-ingest-method-not-allowed"    // 405
-	ReasonLengthRequired      Reason = "err-ingest-length-required"       // 411
-	ReasonBatchTooLarge       Reason = "err-ingest-batch-too-large"       // 413
-	ReasonRecordTooLarge      Reason = "err-ingest-record-too-large"      // 413
+	ReasonInvalidTenant       = Reason(reason.InvalidTenant)       // 400
+	ReasonInvalidRecordCount  = Reason(reason.InvalidRecordCount)  // 400
+	ReasonRecordCountMismatch = Reason(reason.RecordCountMismatch) // 400
+	ReasonCorruptBatch        = Reason(reason.CorruptBatch)        // 400
+	ReasonMethodNotAllowed    = Reason(reason.MethodNotAllowed)    // 405
+	ReasonLengthRequired      = Reason(reason.LengthRequired)      // 411
+	ReasonBatchTooLarge       = Reason(reason.BatchTooLarge)       // 413
+	ReasonRecordTooLarge      = Reason(reason.RecordTooLarge)      // 413
+	// ReasonInternal (500): an unexpected error.
+	ReasonInternal = Reason(reason.Internal)
 )
 
 // Errors of Ready besides Kafka's.
@@ -65,13 +70,20 @@ func (e *BatchError) Error() string { return e.Reason + ": " + e.Err.Error() }
 // Unwrap returns the cause (record.ErrCorrupt for a corrupt batch).
 func (e *BatchError) Unwrap() error { return e.Err }
 
-func batchError(status int, reason Reason, format string, args ...any) *BatchError {
-	return &BatchError{Status: status, Reason: reason, Err: fmt.Errorf(format, args...)}
+// batchError returns the refusal of a batch with id, its status taken from the catalogue.
+func batchError(id Reason, format string, args ...any) *BatchError {
+	return &BatchError{Status: reason.ID(id).Status(), Reason: id, Err: fmt.Errorf(format, args...)}
+}
+
+// corruptBatch returns the refusal of a batch whose frames or records are corrupt; err says
+// how (it wraps record.ErrCorrupt or record.ErrVersion).
+func corruptBatch(err error) *BatchError {
+	return &BatchError{Status: reason.CorruptBatch.Status(), Reason: ReasonCorruptBatch, Err: err}
 }
 
 // statusOf maps an error of Write to its HTTP status, reason and Retry-After: the one place
 // that does. nil is 200.
-func statusOf(err error) (status int, reason Reason, retryAfter time.Duration) {
+func statusOf(err error) (status int, id Reason, retryAfter time.Duration) {
 	if err == nil {
 		return http.StatusOK, "", 0
 	}
@@ -87,5 +99,5 @@ func statusOf(err error) (status int, reason Reason, retryAfter time.Duration) {
 		}
 		return status, se.Reason, se.RetryAfter
 	}
-	return http.StatusInternalServerError, "err-ingest-internal", 0
+	return reason.Internal.Status(), ReasonInternal, 0
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/ingestdev/ingest/internal/shed"
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // The internal API (normalizer → sink writer). See doc.go.
@@ -90,23 +91,23 @@ func message(err error) string {
 // handleBatch takes one batch from a request: validate the headers, reserve the body's bytes
 // (before reading it, so the buffer bound holds for bodies too), read and check the batch,
 // produce it. It returns the record count.
-func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenant string) (int, error) {
+func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenantID string) (int, error) {
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
-		return 0, batchError(http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method)
+		return 0, batchError(ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method)
 	}
-	if !validTenant(tenant) {
-		return 0, batchError(http.StatusBadRequest, ReasonInvalidTenant, "tenant id %.70q in %s is not a valid tenant id", tenant, HeaderTenant)
+	if !tenant.Valid(tenantID) {
+		return 0, batchError(ReasonInvalidTenant, "tenant id %.70q in %s is not a valid tenant id", tenantID, HeaderTenant)
 	}
 	count, err := strconv.Atoi(r.Header.Get(HeaderRecordCount))
 	if err != nil {
-		return 0, batchError(http.StatusBadRequest, ReasonInvalidRecordCount, "%s %.30q is not a record count", HeaderRecordCount, r.Header.Get(HeaderRecordCount))
+		return 0, batchError(ReasonInvalidRecordCount, "%s %.30q is not a record count", HeaderRecordCount, r.Header.Get(HeaderRecordCount))
 	}
 	n := r.ContentLength
 	if n < 0 {
-		return 0, batchError(http.StatusLengthRequired, ReasonLengthRequired, "the request has no Content-Length: send the batch with its length")
+		return 0, batchError(ReasonLengthRequired, "the request has no Content-Length: send the batch with its length")
 	}
-	if err := w.checkHeader(tenant, n, count); err != nil {
+	if err := w.checkHeader(tenantID, n, count); err != nil {
 		return 0, err
 	}
 	if n == 0 {
@@ -119,19 +120,19 @@ func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenant str
 	if err := w.checkKafka(r.Context()); err != nil {
 		return 0, err
 	}
-	if err := w.reserve(tenant, n); err != nil {
+	if err := w.reserve(tenantID, n); err != nil {
 		return 0, err
 	}
 	data := w.bufs.get(int(n)) // the batch owns it until its last ack
 	if _, err := io.ReadFull(r.Body, data); err != nil {
-		w.buf.release(tenant, n)
+		w.buf.release(tenantID, n)
 		w.bufs.put(data)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = fmt.Errorf("body ended before its Content-Length of %d bytes: %w", n, err)
 		}
-		return 0, &BatchError{Status: http.StatusBadRequest, Reason: ReasonCorruptBatch, Err: fmt.Errorf("cannot read batch: %w", err)}
+		return 0, corruptBatch(fmt.Errorf("cannot read batch: %w", err))
 	}
-	return count, w.take(r.Context(), tenant, data, count)
+	return count, w.take(r.Context(), tenantID, data, count)
 }
 
 // ServerProtocols returns the protocols to serve the internal API with: HTTP/1.1 (keep-alive)

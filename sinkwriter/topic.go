@@ -10,24 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// maxTenantLength is the longest tenant id.
-const maxTenantLength = 63
-
-// validTenant says whether s is a tenant id: ^[a-z0-9][a-z0-9-]{0,62}$ (the convention of every
-// stage: tenant ids become part of topic and table names).
-func validTenant(s string) bool {
-	if len(s) == 0 || len(s) > maxTenantLength || s[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // topics creates tenant topics on first use and remembers which exist. It is safe for
 // concurrent use; concurrent first batches of a tenant share one CreateTopics request.
 type topics struct {

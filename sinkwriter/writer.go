@@ -2,7 +2,6 @@ package sinkwriter
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,19 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ingestdev/ingest/internal/kafkalog"
 	"github.com/ingestdev/ingest/internal/shed"
+	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/record"
-)
-
-// Layout of an encoded record that the writer reads (see record/doc.go): the version byte, the
-// event id (the Kafka key) at offset 3, and the tenant string (uvarint length and bytes) after
-// the fixed header.
-const (
-	offEventID   = 3
-	eventIDSize  = 16
-	offTenant    = 35
-	minRecordLen = offTenant + 1 // header and the tenant's length
-	frameHeader  = 4             // the uint32 length before each record of a batch
 )
 
 // Readiness check bounds: a ping (a broker-only metadata request) gets pingTimeout, and its
@@ -116,7 +106,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger, opts ...Option
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
-		kgo.WithLogger(kafkaLogger{log}),
+		kgo.WithLogger(kafkalog.New(log)),
 		// Idempotent writes are franz-go's default; acks=all is too, stated for the reader.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec),
@@ -130,9 +120,9 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger, opts ...Option
 		// loader deduplicates by event id anyway, as a client retry after a 503 does the same.
 		kgo.AllowIdempotentProduceCancellation(),
 		// The buffer bound is ours (max_buffer_bytes): franz-go's must never make Produce
-		// block. A record is at least minRecordLen+frameHeader batch bytes, and franz-go counts
-		// key+value, at most 2× its batch bytes.
-		kgo.MaxBufferedRecords(int(cfg.MaxBufferBytes/(minRecordLen+frameHeader)) + 1),
+		// block. A record is at least minFrameLen batch bytes, and franz-go counts key+value,
+		// at most 2× its batch bytes.
+		kgo.MaxBufferedRecords(int(cfg.MaxBufferBytes/minFrameLen) + 1),
 		kgo.MaxBufferedBytes(int(2*cfg.MaxBufferBytes) + cfg.MaxRecordBytes + recordOverhead),
 		kgo.ProducerOnDataLossDetected(func(topic string, partition int32) {
 			log.Error("Kafka reports data loss: a partition's log lost records it had acknowledged; check the broker's storage",
@@ -211,58 +201,53 @@ func (w *Writer) observe(tenant string, err error) {
 }
 
 // minFrameLen is the size of the smallest valid frame: a record's length and header.
-const minFrameLen = frameHeader + minRecordLen
+const minFrameLen = record.FrameHeaderLen + record.MinHeaderLen
 
 // checkHeader validates what a batch says about itself before any of it is reserved or read:
 // the tenant id, its size, and a record count that its size can hold.
-func (w *Writer) checkHeader(tenant string, size int64, count int) error {
-	if !validTenant(tenant) {
-		return batchError(http.StatusBadRequest, ReasonInvalidTenant, "tenant id %.70q is not a valid tenant id", tenant)
+func (w *Writer) checkHeader(tenantID string, size int64, count int) error {
+	if !tenant.Valid(tenantID) {
+		return batchError(ReasonInvalidTenant, "tenant id %.70q is not a valid tenant id", tenantID)
 	}
 	if size > w.cfg.MaxBatchBytes {
-		return batchError(http.StatusRequestEntityTooLarge, ReasonBatchTooLarge,
+		return batchError(ReasonBatchTooLarge,
 			"batch of %d bytes exceeds the %d-byte limit (max_batch_bytes); send smaller batches", size, w.cfg.MaxBatchBytes)
 	}
 	if count < 0 {
-		return batchError(http.StatusBadRequest, ReasonInvalidRecordCount, "record count %d is negative", count)
+		return batchError(ReasonInvalidRecordCount, "record count %d is negative", count)
 	}
 	if int64(count) > size/minFrameLen {
-		return batchError(http.StatusBadRequest, ReasonRecordCountMismatch,
+		return batchError(ReasonRecordCountMismatch,
 			"%d records announced, but a batch of %d bytes holds at most %d", count, size, size/minFrameLen)
 	}
 	return nil
 }
 
 // checkRecords validates every frame of data and fills recs (one per record announced) with
-// each record's key and value, aliasing data. Each record must be of a known version, long
-// enough to hold an event id, and of the batch's tenant (a record of another tenant would land
-// in the wrong topic); the frames must count len(recs).
+// each record's key and value, aliasing data. Each record's header must be valid
+// (record.PeekHeader: a known version and signal, an event id, a tenant), and its tenant the
+// batch's (a record of another tenant would land in the wrong topic); the frames must count
+// len(recs).
 func (w *Writer) checkRecords(tenant string, data []byte, recs []kgo.Record) error {
 	n := 0
 	err := record.Frames(data, func(rec []byte) error {
 		n++
 		if n > len(recs) {
-			return batchError(http.StatusBadRequest, ReasonRecordCountMismatch, "the batch holds more than the %d records announced", len(recs))
+			return batchError(ReasonRecordCountMismatch, "the batch holds more than the %d records announced", len(recs))
 		}
 		if len(rec) > w.cfg.MaxRecordBytes {
-			return batchError(http.StatusRequestEntityTooLarge, ReasonRecordTooLarge,
+			return batchError(ReasonRecordTooLarge,
 				"record %d of %d bytes exceeds the %d-byte limit (max_record_bytes)", n, len(rec), w.cfg.MaxRecordBytes)
 		}
-		if len(rec) < minRecordLen {
-			return fmt.Errorf("%w: record %d is %d bytes, shorter than the %d-byte header", record.ErrCorrupt, n, len(rec), minRecordLen)
+		h, err := record.PeekHeader(rec)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
 		}
-		if rec[0] != record.Version {
-			return fmt.Errorf("%w: record %d has version %d", record.ErrVersion, n, rec[0])
-		}
-		l, k := binary.Uvarint(rec[offTenant:])
-		if k <= 0 || l > uint64(len(rec)-offTenant-k) {
-			return fmt.Errorf("%w: record %d has a truncated tenant", record.ErrCorrupt, n)
-		}
-		if got := rec[offTenant+k : offTenant+k+int(l)]; string(got) != tenant {
-			return fmt.Errorf("%w: record %d is of tenant %.70q, not of the batch's tenant %q", record.ErrCorrupt, n, got, tenant)
+		if string(h.Tenant) != tenant {
+			return fmt.Errorf("%w: record %d is of tenant %.70q, not of the batch's tenant %q", record.ErrCorrupt, n, h.Tenant, tenant)
 		}
 		r := &recs[n-1]
-		r.Key = rec[offEventID : offEventID+eventIDSize]
+		r.Key = h.EventID
 		r.Value = rec
 		return nil
 	})
@@ -271,9 +256,9 @@ func (w *Writer) checkRecords(tenant string, data []byte, recs []kgo.Record) err
 	case errors.As(err, &be):
 		return be
 	case err != nil:
-		return &BatchError{Status: http.StatusBadRequest, Reason: ReasonCorruptBatch, Err: err}
+		return corruptBatch(err)
 	case n != len(recs):
-		return batchError(http.StatusBadRequest, ReasonRecordCountMismatch, "the batch holds %d records, not the %d announced", n, len(recs))
+		return batchError(ReasonRecordCountMismatch, "the batch holds %d records, not the %d announced", n, len(recs))
 	}
 	return nil
 }
@@ -327,11 +312,11 @@ func (w *Writer) reserve(tenant string, n int64) error {
 // The batch owns data (from w.bufs) and has reserved len(data) bytes; both are released when
 // the batch is refused, or when the last promise runs, which may be after take returned
 // (timeout, ctx).
-func (w *Writer) take(ctx context.Context, tenant string, data []byte, count int) error {
-	b := &inflight{w: w, tenant: tenant, topic: Topic(w.cfg.TopicPattern, tenant), data: data, done: make(chan struct{})}
+func (w *Writer) take(ctx context.Context, tenantID string, data []byte, count int) error {
+	b := &inflight{w: w, tenant: tenantID, topic: tenant.Topic(w.cfg.TopicPattern, tenantID), data: data, done: make(chan struct{})}
 	b.recs = w.getRecords(count)
 	recs := *b.recs
-	if err := w.checkRecords(tenant, data, recs); err != nil {
+	if err := w.checkRecords(tenantID, data, recs); err != nil {
 		w.putRecords(b.recs)
 		b.release()
 		return err
@@ -384,7 +369,7 @@ func (w *Writer) take(ctx context.Context, tenant string, data []byte, count int
 		return shed.Unavailable(ReasonKafkaUnavailable, w.cfg.RetryAfterUnavailable, err)
 	}
 	w.setKafkaUp()
-	w.metrics.recordsProduced.WithLabelValues(tenant).Add(float64(count))
+	w.metrics.recordsProduced.WithLabelValues(tenantID).Add(float64(count))
 	return nil
 }
 

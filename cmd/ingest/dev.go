@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/devstack"
 )
 
@@ -24,19 +25,17 @@ func runDev(ctx context.Context, _ *slog.Logger, args []string) error {
 	fs.StringVar(&cfg.NormalizerAddr, "normalizer-listen", cfg.NormalizerAddr, "the normalizer (ingest-v2)")
 	fs.StringVar(&cfg.LegacyAddr, "legacy-listen", cfg.LegacyAddr, "the legacy stand-in (ingest-v1), counting what it receives at /stats")
 	fs.StringVar(&cfg.SinkWriterAddr, "sinkwriter-listen", cfg.SinkWriterAddr, "the sink writer's internal API")
-	fs.StringVar(&cfg.LoaderAddr, "loader-listen", cfg.LoaderAddr, "the loader's /metrics and /healthz")
+	fs.StringVar(&cfg.LoaderAddr, "loader-listen", cfg.LoaderAddr, "the loader's /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-listen", cfg.KafkaAddr, "the embedded Kafka broker")
+	fs.StringVar(&cfg.KafkaAdminAddr, "kafka-admin-listen", cfg.KafkaAdminAddr, "the embedded Kafka's /healthz, /readyz and /metrics")
 	fs.IntVar(&cfg.ClickHouseTCPPort, "clickhouse-port", cfg.ClickHouseTCPPort, "native port of the private ClickHouse (clickhouse-client --port)")
 	fs.IntVar(&cfg.ClickHouseHTTPPort, "clickhouse-http-port", cfg.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
 	fs.StringVar(&cfg.DemoTenant, "demo-tenant", cfg.DemoTenant, "tenant created at stage v2 on first start")
-	level := fs.String("log-level", "warn", "log level of the services: debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level of the services: debug, info, warn or error")
+	if err := config.Parse(fs, args, &cfg); err != nil {
 		return err
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
-	}
+	lvl, _ := cfg.Level() // checked by Validate
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	fmt.Fprintf(os.Stderr, "ingest dev: starting ClickHouse, Kafka, sink writer, loader, normalizer, legacy stand-in, control plane and edge (data in %s)...\n", strings.TrimSuffix(cfg.DataDir, "/"))
 	return devstack.Run(ctx, cfg, log, os.Stdout)

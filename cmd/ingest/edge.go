@@ -5,10 +5,9 @@ import (
 	"flag"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/ingestdev/ingest/edge/goedge"
+	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/internal/service"
 )
 
 // runEdge runs `ingest edge`: the Go edge (HTTPS, the edge filter, routing and proxying from
@@ -31,12 +30,10 @@ func runEdge(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.IntVar(&cfg.MaxMirrorsInFlight, "max-mirrors-in-flight", cfg.MaxMirrorsInFlight, "mirrored requests in progress before more are dropped (and counted)")
 	fs.Int64Var(&cfg.MaxMirrorBytesInFlight, "max-mirror-bytes-in-flight", cfg.MaxMirrorBytesInFlight, "body bytes of mirrored requests in progress before more are dropped")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long requests in progress may finish at shutdown")
-	if err := fs.Parse(args); err != nil {
+	if err := config.Parse(fs, args, &cfg); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	e, err := goedge.New(cfg, reg, log)
+	e, err := goedge.NewService(cfg, service.ProcessSettings(log))
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"strings"
 
+	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/embedkafka"
+	"github.com/ingestdev/ingest/internal/service"
 )
 
 // runKafka runs `ingest kafka`: an embedded Kafka (franz-go's kfake) keeping its log in a data
@@ -15,19 +16,19 @@ import (
 // crash; with --sync-writes it is fsynced before the ack. See package embedkafka.
 func runKafka(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("ingest kafka", flag.ContinueOnError)
-	var cfg embedkafka.Config
-	fs.StringVar(&cfg.DataDir, "data-dir", "./.data/kafka", "directory of the log and state; reloaded at start, locked while running")
-	listen := fs.String("listen", "127.0.0.1:9092", "broker addresses, host:port, comma-separated, one broker each; the host is advertised to clients")
-	fs.BoolVar(&cfg.SyncWrites, "sync-writes", false, "fsync every produced batch before acknowledging it (survives a machine crash; slower)")
-	fs.IntVar(&cfg.DefaultPartitions, "default-partitions", 6, "partitions of topics created without a count")
-	if err := fs.Parse(args); err != nil {
+	cfg := embedkafka.DefaultServiceConfig()
+	k := &cfg.Kafka
+	fs.StringVar(&k.DataDir, "data-dir", k.DataDir, "directory of the log and state; reloaded at start, locked while running")
+	config.ListVar(fs, &k.Listen, "listen", "broker addresses, host:port, comma-separated, one broker each; the host is advertised to clients")
+	fs.BoolVar(&k.SyncWrites, "sync-writes", k.SyncWrites, "fsync every produced batch before acknowledging it (survives a machine crash; slower)")
+	fs.IntVar(&k.DefaultPartitions, "default-partitions", k.DefaultPartitions, "partitions of topics created without a count")
+	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address of /healthz, /readyz and /metrics; empty for none")
+	if err := config.Parse(fs, args, &cfg); err != nil {
 		return err
 	}
-	cfg.Listen = strings.Split(*listen, ",")
-	k, err := embedkafka.Start(cfg, log)
+	s, err := embedkafka.NewService(cfg, service.ProcessSettings(log))
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return k.Close(context.Background())
+	return s.Run(ctx)
 }

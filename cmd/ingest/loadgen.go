@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/loadgen"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
@@ -90,7 +91,7 @@ func runLoadgen(ctx context.Context, log *slog.Logger, args []string) error {
 		if !schema.ValidDatabase(*database) {
 			return fmt.Errorf("cannot use database %q: not a valid name", *database)
 		}
-		ch, err := loadgen.NewClickHouseVisibility(splitList(*clickhouseAddr), *database, *username, os.Getenv("INGEST_CLICKHOUSE_PASSWORD"))
+		ch, err := loadgen.NewClickHouseVisibility(config.SplitList(*clickhouseAddr), *database, *username, os.Getenv("INGEST_CLICKHOUSE_PASSWORD"))
 		if err != nil {
 			return err
 		}

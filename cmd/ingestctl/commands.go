@@ -13,6 +13,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/client"
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // runFunc runs a command with its positional arguments; its flags are already parsed.
@@ -111,7 +112,7 @@ func revisionFlag(fs *flag.FlagSet, what string) *int64 {
 func commands() []*command {
 	return []*command{
 		{group: "tenants", name: "create", args: []string{"id"}, summary: "create a tenant",
-			help: "The id is 1 to 63 characters of a-z, 0-9 and '-'. New tenants start at stage legacy.",
+			help: "The id is " + tenant.Rule + ". New tenants start at stage legacy.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				name := fs.String("name", "", "display name (default: the id)")
 				stage := fs.String("stage", "", "initial stage: legacy, shadow, canary:<1..99> or v2 (default legacy)")

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // Config configures the admin API handler.
@@ -458,7 +459,7 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request) error {
 	}
 	spec := registry.TenantSpec{ID: req.ID, DisplayName: req.DisplayName}
 	if req.ID == "" {
-		return invalid("id", "required: 1 to 63 characters of a-z, 0-9 and '-'")
+		return invalid("id", "required: "+tenant.Rule)
 	}
 	if req.Quotas != nil {
 		spec.Quotas = *req.Quotas

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // Limits of what the registry accepts.
@@ -25,13 +26,12 @@ const (
 	MaxRotateGrace = 30 * 24 * time.Hour
 )
 
-var tenantIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-// ValidateTenantID checks a tenant id: 1 to 63 characters of a-z, 0-9 and '-', not starting
-// with '-'. Ids are used in Kafka topic and ClickHouse names.
+// ValidateTenantID checks a tenant id (tenant.Validate: 1 to 63 characters of a-z, 0-9 and
+// '-', not starting with '-'). Ids are used in Kafka topic and ClickHouse names. The error is a
+// *ValidationError on "id".
 func ValidateTenantID(id string) error {
-	if !tenantIDRe.MatchString(id) {
-		return &ValidationError{Field: "id", Msg: fmt.Sprintf("tenant id %q must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit", id)}
+	if err := tenant.Validate(id); err != nil {
+		return &ValidationError{Field: "id", Msg: err.Error()}
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/reason"
 )
 
 // Names of the resources the control plane serves. Every snapshot has exactly one listener,
@@ -60,7 +61,7 @@ const (
 
 	// ErrFilterInactiveID is the stable id in the body of the 503 answered to a request that
 	// the edge filter did not admit (the filter is not active: fail closed).
-	ErrFilterInactiveID = "err-ingest-edge-filter-inactive"
+	ErrFilterInactiveID = string(reason.EdgeFilterInactive)
 
 	// ShadowRuntimeKeyPrefix + tenant ID is the runtime key of a shadow tenant's mirror
 	// fraction (default 100%): an operator can lower it in the admin runtime layer without a

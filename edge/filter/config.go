@@ -1,13 +1,12 @@
 package filter
 
 import (
-	"strings"
-
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/reason"
 )
 
 // Names of the filter's Envoy metrics (see the package documentation). Envoy uses them as
@@ -22,11 +21,11 @@ const (
 	MetricInflightBytes = "ingest_edge_inflight_bytes"
 )
 
-// RejectedMetric returns the name of the counter of requests refused with reason (an
+// RejectedMetric returns the name of the counter of requests refused with id (an
 // err-ingest-... id): ingest_edge_rejected_ and the id without "err-ingest-", dashes as
-// underscores.
-func RejectedMetric(reason string) string {
-	return "ingest_edge_rejected_" + strings.ReplaceAll(strings.TrimPrefix(reason, "err-ingest-"), "-", "_")
+// underscores (reason.ID.Name).
+func RejectedMetric(id string) string {
+	return "ingest_edge_rejected_" + reason.ID(id).Name()
 }
 
 // ConfigParser is the filter's api.StreamFilterConfigParser, registered with Envoy under
@@ -132,9 +131,9 @@ func (m *metrics) uncountedRequest() {
 	}
 }
 
-func (m *metrics) reject(reason string) {
+func (m *metrics) reject(id string) {
 	if m != nil {
-		if c := m.rejected[reason]; c != nil {
+		if c := m.rejected[id]; c != nil {
 			c.Increment(1)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter"
+	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 

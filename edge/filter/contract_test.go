@@ -18,8 +18,8 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
-	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter"
+	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 

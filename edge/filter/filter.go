@@ -14,6 +14,7 @@ import (
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/edge/filter/eventcount"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
 )
 
@@ -80,7 +81,7 @@ type filter struct {
 // documentation.
 func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.StatusType {
 	if f.cfg == nil {
-		return f.refuse(http.StatusInternalServerError, ReasonUnconfigured,
+		return f.refuse(ReasonUnconfigured,
 			"the edge filter has no configuration; this is a bug of the edge, report it to the operator", "")
 	}
 	m, cfg := f.cfg.metrics, f.cfg.cfg
@@ -91,7 +92,7 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 
 	tenant, ok := f.cfg.resolver.Resolve(credentials(h), f.now)
 	if !ok {
-		return f.refuse(http.StatusUnauthorized, ReasonUnknownAPIKey,
+		return f.refuse(ReasonUnknownAPIKey,
 			`the API key is missing, unknown or revoked: send a valid key as "authorization: Bearer <key>" or "x-api-key: <key>"; `+
 				"an operator creates keys with `ingestctl keys create <tenant>`", "")
 	}
@@ -147,7 +148,7 @@ func (f *filter) account(body []byte) api.StatusType {
 		return f.bodyTooLarge(n)
 	}
 	if !s.inflight.Acquire(n) {
-		return f.refuse(http.StatusServiceUnavailable, ReasonEdgeFull,
+		return f.refuse(ReasonEdgeFull,
 			fmt.Sprintf("the edge holds as many request bytes as it may (%d); retry after the Retry-After delay", s.inflight.Max()),
 			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
 	}
@@ -161,9 +162,9 @@ func (f *filter) account(body []byte) api.StatusType {
 			f.release()
 			var tooLarge *eventcount.DecompressedTooLargeError
 			if errors.As(err, &tooLarge) {
-				return f.refuse(http.StatusRequestEntityTooLarge, ReasonDecompressedTooLarge, err.Error()+"; send smaller batches", "")
+				return f.refuse(ReasonDecompressedTooLarge, err.Error()+"; send smaller batches", "")
 			}
-			return f.refuse(http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("%v; send a valid %s body", err, f.kind), "")
+			return f.refuse(ReasonMalformed, fmt.Sprintf("%v; send a valid %s body", err, f.kind), "")
 		}
 	}
 
@@ -220,7 +221,7 @@ func (f *filter) refuseAdmission(d admission.Decision, q filterconfig.Quotas, ev
 	if status == http.StatusTooManyRequests && retryAfter == "" {
 		retryAfter = strconv.FormatInt(f.cfg.cfg.Limits.DefaultRetryAfterSeconds, 10)
 	}
-	return f.refuse(status, d.Reason, msg, retryAfter)
+	return f.refuse(d.Reason, msg, retryAfter)
 }
 
 // burst returns the effective burst: one second of the rate when the burst is 0.
@@ -232,12 +233,14 @@ func burst(b, rate float64) float64 {
 }
 
 func (f *filter) bodyTooLarge(n int64) api.StatusType {
-	return f.refuse(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge,
+	return f.refuse(ReasonBodyTooLarge,
 		fmt.Sprintf("the request body of %d bytes exceeds the %d-byte limit; send smaller batches", n, f.cfg.cfg.Limits.MaxRequestBodyBytes), "")
 }
 
-// refuse answers the request with a local reply and counts it.
-func (f *filter) refuse(status int, reason, message, retryAfter string) api.StatusType {
+// refuse answers the request with a local reply with id's status in the catalogue
+// (internal/reason) and counts it.
+func (f *filter) refuse(id, message, retryAfter string) api.StatusType {
+	status := reason.ID(id).Status()
 	f.decided = true
 	h := map[string][]string{"content-type": {"application/json"}}
 	if retryAfter != "" {
@@ -247,9 +250,9 @@ func (f *filter) refuse(status int, reason, message, retryAfter string) api.Stat
 		h["www-authenticate"] = []string{`Bearer realm="ingest"`}
 	}
 	if f.cfg != nil {
-		f.cfg.metrics.reject(reason)
+		f.cfg.metrics.reject(id)
 	}
-	f.cb.DecoderFilterCallbacks().SendLocalReply(status, replyBody(reason, message), h, grpcStatus(status), reason)
+	f.cb.DecoderFilterCallbacks().SendLocalReply(status, replyBody(id, message), h, grpcStatus(status), id)
 	return api.LocalReply
 }
 

@@ -9,9 +9,9 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
-	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter"
 	"github.com/ingestdev/ingest/edge/filter/admission"
+	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
@@ -287,11 +287,11 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 		filter.MetricAdmittedRequests:                             2,
 		filter.MetricAdmittedEvents:                               8,
 		filter.MetricAdmittedBytes:                                uint64(len(events(8))),
-		filter.RejectedMetric(filter.ReasonUnknownAPIKey):    1,
+		filter.RejectedMetric(filter.ReasonUnknownAPIKey):         1,
 		filter.RejectedMetric(admission.ReasonExceedsBurstEvents): 1,
 		filter.RejectedMetric(admission.ReasonRateLimitedEvents):  0,
-		"ingest_edge_rejected_unknown_api_key":                         1,
-		"ingest_edge_rejected_request_exceeds_burst_events":            1,
+		"ingest_edge_rejected_unknown_api_key":                    1,
+		"ingest_edge_rejected_request_exceeds_burst_events":       1,
 	} {
 		if got := e.metrics.Counter(name); got != want {
 			t.Errorf("%s = %d, want %d", name, got, want)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
-	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter"
+	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 

@@ -5,24 +5,27 @@ import (
 	"net/http"
 
 	"github.com/ingestdev/ingest/edge/filter/admission"
+	"github.com/ingestdev/ingest/internal/reason"
 )
 
-// Reason ids of the filter's own refusals (stable; also the suffix of the rejection counters).
-// The limiter's are admission.Reason*.
+// Reason ids of the filter's own refusals (stable; also the suffix of the rejection counters),
+// from the pipeline's catalogue, internal/reason, which also gives their statuses: the ids the
+// normalizer answers for the same checks are the same ids with the same statuses. The
+// limiter's are admission.Reason*.
 const (
 	// ReasonUnknownAPIKey: no key, a key in the wrong format, unknown, or revoked (401).
-	ReasonUnknownAPIKey = "err-ingest-unknown-api-key"
+	ReasonUnknownAPIKey = string(reason.UnknownAPIKey)
 	// ReasonBodyTooLarge: the body is above limits.max_request_body_bytes (413).
-	ReasonBodyTooLarge = "err-ingest-body-too-large"
+	ReasonBodyTooLarge = string(reason.BodyTooLarge)
 	// ReasonDecompressedTooLarge: a gzip body decompresses above DefaultMaxDecompressedBytes (413).
-	ReasonDecompressedTooLarge = "err-ingest-decompressed-too-large"
+	ReasonDecompressedTooLarge = string(reason.DecompressedTooLarge)
 	// ReasonMalformed: the body's structure cannot be walked to count its events, or it is not
 	// valid gzip (400).
-	ReasonMalformed = "err-ingest-malformed-request"
+	ReasonMalformed = string(reason.MalformedRequest)
 	// ReasonEdgeFull: the edge holds limits.max_in_flight_bytes of request bodies (503).
-	ReasonEdgeFull = "err-ingest-edge-full"
+	ReasonEdgeFull = string(reason.EdgeFull)
 	// ReasonUnconfigured: the filter factory got no parsed configuration, a bug (500).
-	ReasonUnconfigured = "err-ingest-edge-filter-unconfigured"
+	ReasonUnconfigured = string(reason.EdgeFilterUnconfigured)
 )
 
 // reasons are every reason id a request can be refused with, each with its counter.
@@ -56,9 +59,9 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-func replyBody(reason, message string) string {
+func replyBody(id, message string) string {
 	var b errorBody
-	b.Error.Reason, b.Error.Message = reason, message
+	b.Error.Reason, b.Error.Message = id, message
 	js, _ := json.Marshal(b) // two strings: cannot fail
 	return string(js) + "\n"
 }

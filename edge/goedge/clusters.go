@@ -2,7 +2,6 @@ package goedge
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,9 +30,7 @@ const (
 // clusterConfig is one compiled Cluster. Immutable.
 type clusterConfig struct {
 	name           string
-	edsName        string   // the EDS service name of an EDS cluster
-	static         []string // the endpoints of a STATIC cluster
-	isStatic       bool
+	edsName        string        // the EDS service name
 	connectTimeout time.Duration // 0: Config.DefaultConnectTimeout
 	idleTimeout    time.Duration // 0: Config.UpstreamIdleTimeout
 	maxConnections int64
@@ -41,81 +38,56 @@ type clusterConfig struct {
 	maxRetries     int64
 }
 
-// compileCluster compiles a Cluster: EDS (over ADS) or STATIC, plaintext HTTP/1.1 to its
-// endpoints, round robin, the DEFAULT priority's circuit breaker thresholds. Anything the Go
-// edge cannot honour that changes where or how requests go is an error.
+// compileCluster compiles a Cluster as the control plane builds it: EDS over ADS, plaintext
+// HTTP/1.1 to its endpoints, LEAST_REQUEST (balanced round robin by the Go edge), the DEFAULT
+// priority's circuit breaker thresholds. A field the control plane does not emit, or a value
+// the Go edge does not implement, rejects the cluster.
 func compileCluster(pc *cluster.Cluster) (*clusterConfig, error) {
+	if err := checkEmitted(pc); err != nil {
+		return nil, fmt.Errorf("cannot apply cluster %q: %w", pc.GetName(), err)
+	}
 	c := &compiler{}
 	cc := &clusterConfig{name: pc.GetName(), maxConnections: defaultMaxConnections, maxRequests: defaultMaxRequests, maxRetries: defaultMaxRetries}
-	switch pc.GetType() {
-	case cluster.Cluster_EDS:
-		if pc.GetClusterType() != nil {
-			c.fail("cluster_type extensions are not supported by the Go edge")
-		}
-		cc.edsName = pc.GetEdsClusterConfig().GetServiceName()
-		if cc.edsName == "" {
-			cc.edsName = cc.name
-		}
-		if src := pc.GetEdsClusterConfig().GetEdsConfig(); src != nil && src.GetAds() == nil {
-			c.fail("eds_cluster_config.eds_config: only ADS is supported by the Go edge")
-		}
-	case cluster.Cluster_STATIC:
-		cc.isStatic = true
-		eps, err := compileEndpoints(pc.GetLoadAssignment())
-		if err != nil {
-			c.fail("load_assignment: %v", err)
-		}
-		cc.static = eps
-	default:
-		c.fail("type %s is not supported by the Go edge (EDS and STATIC are)", pc.GetType())
+	if pc.GetType() != cluster.Cluster_EDS {
+		c.fail("type %s is not supported by the Go edge (the control plane emits EDS)", pc.GetType())
 	}
-	switch pc.GetLbPolicy() {
-	case cluster.Cluster_ROUND_ROBIN, cluster.Cluster_LEAST_REQUEST, cluster.Cluster_RANDOM:
-		// The Go edge balances round robin (docs/edge.md).
-	default:
-		c.fail("lb_policy %s is not supported by the Go edge", pc.GetLbPolicy())
+	c.ads("eds_cluster_config.eds_config", pc.GetEdsClusterConfig().GetEdsConfig())
+	cc.edsName = pc.GetEdsClusterConfig().GetServiceName()
+	if cc.edsName == "" {
+		cc.edsName = cc.name
 	}
-	c.unsupported(pc.GetLoadBalancingPolicy() != nil, "load_balancing_policy")
-	c.unsupported(pc.GetTransportSocket() != nil || len(pc.GetTransportSocketMatches()) > 0, "upstream TLS (transport_socket)")
-	c.unsupported(pc.GetLbSubsetConfig() != nil, "lb_subset_config")
-	c.unsupported(len(pc.GetHealthChecks()) > 0, "health_checks")
-	c.unsupported(pc.GetOutlierDetection() != nil, "outlier_detection")
-	c.unsupported(len(pc.GetFilters()) > 0, "filters")
-	c.unsupported(pc.GetUpstreamConfig() != nil, "upstream_config")
-	//lint:ignore SA1019 deprecated since Envoy 1.14 but still honoured by 1.33: a cluster may set it
-	c.unsupported(pc.GetHttp2ProtocolOptions() != nil, "http2_protocol_options (upstream HTTP/2)")
+	if pc.GetLbPolicy() != cluster.Cluster_LEAST_REQUEST {
+		c.fail("lb_policy %s is not supported by the Go edge (the control plane emits LEAST_REQUEST)", pc.GetLbPolicy())
+	}
 	if pc.GetConnectTimeout() != nil {
 		cc.connectTimeout = c.duration("connect_timeout", pc.GetConnectTimeout())
 	}
-	//lint:ignore SA1019 deprecated since Envoy 1.14 but still honoured by 1.33: a cluster may set it
-	if t := pc.GetCommonHttpProtocolOptions().GetIdleTimeout(); t != nil {
-		cc.idleTimeout = c.duration("common_http_protocol_options.idle_timeout", t)
-	}
 	for key, a := range pc.GetTypedExtensionProtocolOptions() {
-		if key != httpProtocolOptionsKey {
-			c.fail("typed_extension_protocol_options %q is not supported by the Go edge", key)
-			continue
-		}
+		field := fmt.Sprintf("typed_extension_protocol_options[%q]", key)
 		opts := &upstreamhttp.HttpProtocolOptions{}
-		if err := a.UnmarshalTo(opts); err != nil {
-			c.fail("typed_extension_protocol_options %q: %v", key, err)
+		if key != httpProtocolOptionsKey || a.GetTypeUrl() != typeURLOf(opts) {
+			c.fail("%s of type %q is not supported by the Go edge (the control plane emits %s)", field, a.GetTypeUrl(), httpProtocolOptionsKey)
 			continue
 		}
-		if err := opts.ValidateAll(); err != nil {
-			c.fail("typed_extension_protocol_options %q: %v", key, err)
+		if !c.unpack(field, a, opts) {
+			continue
 		}
-		if ex := opts.GetExplicitHttpConfig(); ex == nil || ex.GetHttpProtocolOptions() == nil {
-			c.fail("typed_extension_protocol_options %q: only explicit HTTP/1.1 upstreams are supported by the Go edge", key)
+		if opts.GetExplicitHttpConfig().GetHttpProtocolOptions() == nil {
+			c.fail("%s: only explicit_http_config http_protocol_options (HTTP/1.1) is supported by the Go edge", field)
 		}
-		c.unsupported(len(opts.GetHttpFilters()) > 0, "upstream http_filters")
-		if t := opts.GetCommonHttpProtocolOptions().GetIdleTimeout(); t != nil {
-			cc.idleTimeout = c.duration("common_http_protocol_options.idle_timeout", t)
+		common := opts.GetCommonHttpProtocolOptions()
+		if a := common.GetHeadersWithUnderscoresAction(); a != core.HttpProtocolOptions_ALLOW {
+			c.fail("%s.common_http_protocol_options.headers_with_underscores_action %s is not supported by the Go edge upstream", field, a)
+		}
+		if t := common.GetIdleTimeout(); t != nil {
+			cc.idleTimeout = c.duration(field+".common_http_protocol_options.idle_timeout", t)
 		}
 	}
-	for _, th := range pc.GetCircuitBreakers().GetThresholds() {
-		if th.GetPriority() != core.RoutingPriority_DEFAULT {
-			continue // the Go edge sends every request at the default priority
-		}
+	ths := pc.GetCircuitBreakers().GetThresholds()
+	if len(ths) > 1 {
+		c.fail("circuit_breakers.thresholds: the Go edge takes one DEFAULT priority entry, not %d", len(ths))
+	}
+	for _, th := range ths {
 		if v := th.GetMaxConnections(); v != nil {
 			cc.maxConnections = int64(v.GetValue())
 		}
@@ -125,7 +97,6 @@ func compileCluster(pc *cluster.Cluster) (*clusterConfig, error) {
 		if v := th.GetMaxRetries(); v != nil {
 			cc.maxRetries = int64(v.GetValue())
 		}
-		c.unsupported(th.GetRetryBudget() != nil, "circuit_breakers retry_budget")
 	}
 	if err := c.err(); err != nil {
 		return nil, fmt.Errorf("cannot apply cluster %q: %w", pc.GetName(), err)
@@ -133,29 +104,19 @@ func compileCluster(pc *cluster.Cluster) (*clusterConfig, error) {
 	return cc, nil
 }
 
-// compileEndpoints returns the host:port of every endpoint of a ClusterLoadAssignment that
-// may take traffic (health status UNKNOWN, HEALTHY or DEGRADED), in order. Locality and
-// endpoint weights and priorities are not honoured (docs/edge.md).
+// compileEndpoints returns the host:port of every endpoint of a ClusterLoadAssignment, in
+// order. The control plane sets no health status, locality, weight or priority (a
+// ClusterLoadAssignment that does is refused).
 func compileEndpoints(cla *endpoint.ClusterLoadAssignment) ([]string, error) {
+	if err := checkEmitted(cla); err != nil {
+		return nil, fmt.Errorf("cannot apply endpoints of %q: %w", cla.GetClusterName(), err)
+	}
 	var out []string
-	var errs []error
 	for _, loc := range cla.GetEndpoints() {
 		for _, lb := range loc.GetLbEndpoints() {
-			switch lb.GetHealthStatus() {
-			case core.HealthStatus_UNKNOWN, core.HealthStatus_HEALTHY, core.HealthStatus_DEGRADED:
-			default:
-				continue
-			}
 			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
-			if sa == nil || sa.GetProtocol() != core.SocketAddress_TCP || sa.GetNamedPort() != "" {
-				errs = append(errs, fmt.Errorf("endpoint %v: only TCP socket addresses with a port_value are supported by the Go edge", lb.GetEndpoint().GetAddress()))
-				continue
-			}
 			out = append(out, net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10)))
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("cannot apply endpoints of %q: %w", cla.GetClusterName(), err)
 	}
 	return out, nil
 }

@@ -24,7 +24,7 @@
 // connection-specific headers, headers with underscores, path normalization, x-forwarded-for,
 // x-forwarded-proto, x-request-id), the route match, the golang filter (a local reply ends the
 // request), the route match again if the filter refreshed the route cache, then the route: a
-// direct response, or header changes (weighted cluster, route, virtual host, route
+// direct response, or header changes (weighted cluster, route, route
 // configuration), mirrors (asynchronous, bounded, the authority suffixed "-shadow"), and the
 // upstream exchange with the cluster's circuit breakers and the route's retry policy; the
 // response is streamed back, the filter's stream finished at its end.

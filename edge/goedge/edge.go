@@ -16,11 +16,11 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter"
+	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/service"
 )
 
 // Edge is the Go edge: an HTTPS server that runs the edge filter through envoyhost, takes its
@@ -30,7 +30,6 @@ type Edge struct {
 	cfg      Config
 	log      *slog.Logger
 	m        *metrics
-	reg      *prometheus.Registry
 	host     *envoyhost.Host
 	filter   filterRuntime
 	rand     func() uint64
@@ -52,8 +51,8 @@ type Edge struct {
 	mirrorCtx  context.Context
 	stopMirror context.CancelFunc
 
-	ln, adminLn net.Listener
-	ran         atomic.Bool
+	ln    net.Listener
+	admin *service.Server // the admin listener (/healthz, /readyz, /metrics) and the life cycle
 }
 
 // snapshot is one complete configuration: immutable; swapped whole.
@@ -127,7 +126,6 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 		cfg:      cfg,
 		log:      log,
 		m:        m,
-		reg:      reg,
 		host:     envoyhost.New(log.With("component", "filter")),
 		filter:   fr,
 		rand:     o.rand,
@@ -144,12 +142,23 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 		}
 		e.fileCert = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	}
-	if e.ln, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
-		return nil, fmt.Errorf("cannot listen on %q for the edge: %w", cfg.ListenAddress, err)
+	if e.ln, err = service.Listen("edge", cfg.ListenAddress); err != nil {
+		return nil, err
 	}
-	if e.adminLn, err = net.Listen("tcp", cfg.AdminListenAddress); err != nil {
+	// The admin listener outlives the drain of the HTTPS listener (serve), so that /readyz
+	// answers 503 meanwhile; the ADS stream and the mirrors stop within ShutdownTimeout too.
+	e.admin, err = service.New(service.Options{
+		Name:            "edge's admin",
+		Listen:          cfg.AdminListenAddress,
+		Ready:           e.readiness,
+		Drain:           e.drain,
+		Run:             e.serve,
+		Shutdown:        func(context.Context) error { return ignoreClosed(e.ln.Close()) }, // serve closed it if it ran
+		ShutdownTimeout: cfg.ShutdownTimeout + time.Second,
+	}, service.Settings{Log: log, Registry: reg})
+	if err != nil {
 		_ = e.ln.Close()
-		return nil, fmt.Errorf("cannot listen on %q for the edge's admin: %w", cfg.AdminListenAddress, err)
+		return nil, err
 	}
 	return e, nil
 }
@@ -158,10 +167,23 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 func (e *Edge) Addr() net.Addr { return e.ln.Addr() }
 
 // AdminAddr returns the address of the admin listener.
-func (e *Edge) AdminAddr() net.Addr { return e.adminLn.Addr() }
+func (e *Edge) AdminAddr() net.Addr { return e.admin.Addr() }
 
-// Ready reports whether a complete configuration is applied and shutdown has not started.
-func (e *Edge) Ready() bool { return e.ready.Load() && !e.draining.Load() }
+// ErrNoConfiguration is what Ready returns until the edge applied a complete configuration
+// from the control plane's xDS.
+var ErrNoConfiguration = errors.New("no complete configuration from the control plane yet")
+
+// Ready returns nil when the edge runs, has applied a complete configuration from xDS and is
+// not shutting down; else why not (service.ErrNotRunning, ErrNoConfiguration,
+// service.ErrDraining). /readyz on the admin listener answers it.
+func (e *Edge) Ready(ctx context.Context) error { return e.admin.Ready(ctx) }
+
+func (e *Edge) readiness(context.Context) error {
+	if !e.ready.Load() {
+		return ErrNoConfiguration
+	}
+	return nil
+}
 
 // Applied returns a channel closed once the first complete configuration is applied.
 func (e *Edge) Applied() <-chan struct{} { return e.applied }
@@ -171,12 +193,7 @@ func (e *Edge) Applied() <-chan struct{} { return e.applied }
 func (e *Edge) Handler() http.Handler { return http.HandlerFunc(e.serveHTTP) }
 
 // Close releases the listeners of an edge that never ran. Run closes them itself.
-func (e *Edge) Close() error {
-	if e.ran.Load() {
-		return nil
-	}
-	return errors.Join(ignoreClosed(e.ln.Close()), ignoreClosed(e.adminLn.Close()))
-}
+func (e *Edge) Close() error { return e.admin.Close() }
 
 func ignoreClosed(err error) error {
 	if errors.Is(err, net.ErrClosed) {
@@ -190,10 +207,16 @@ func ignoreClosed(err error) error {
 // Config.ShutdownTimeout, after which they are cut), mirrors in flight get what is left of
 // that deadline, and the ADS stream and the admin listener stop last. It returns nil after a
 // clean stop. Run may be called once.
-func (e *Edge) Run(ctx context.Context) error {
-	if !e.ran.CompareAndSwap(false, true) {
-		return errors.New("cannot run the edge: it already ran")
-	}
+func (e *Edge) Run(ctx context.Context) error { return e.admin.Run(ctx) }
+
+// drain marks the edge draining as soon as shutdown starts.
+func (e *Edge) drain() {
+	e.draining.Store(true)
+	e.m.ready.Set(0)
+}
+
+// serve serves the HTTPS listener and the ADS stream until ctx is done, then drains them.
+func (e *Edge) serve(ctx context.Context) error {
 	adsCtx, stopADS := context.WithCancel(context.Background())
 	adsDone := make(chan struct{})
 	go func() {
@@ -211,11 +234,9 @@ func (e *Edge) Run(ctx context.Context) error {
 		// TLS handshake failures and client errors are per connection: not worth an error line.
 		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}
-	admin := &http.Server{Handler: e.adminHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.ServeTLS(e.ln, "", "") }()
-	go func() { serveErr <- admin.Serve(e.adminLn) }()
-	e.log.Info("edge listening", "addr", e.ln.Addr().String(), "admin", e.adminLn.Addr().String(), "xds", e.cfg.XDSAddress, "node", e.cfg.NodeID)
+	e.log.Info("edge listening", "addr", e.ln.Addr().String(), "admin", e.admin.Addr().String(), "xds", e.cfg.XDSAddress, "node", e.cfg.NodeID)
 
 	var runErr error
 	select {
@@ -224,8 +245,7 @@ func (e *Edge) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("cannot serve the edge: %w", err)
 	}
 
-	e.draining.Store(true)
-	e.m.ready.Set(0)
+	e.drain()
 	deadline := time.Now().Add(e.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -244,9 +264,6 @@ func (e *Edge) Run(ctx context.Context) error {
 		rt.close()
 	}
 	e.runtimesMu.Unlock()
-	actx, acancel := context.WithTimeout(context.Background(), time.Second)
-	defer acancel()
-	_ = admin.Shutdown(actx)
 	e.log.Info("edge stopped")
 	return runErr
 }
@@ -260,25 +277,6 @@ func (e *Edge) tlsConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
 		return e.fileCert, nil
 	}
 	return nil, errors.New("no certificate yet: waiting for the control plane's SDS secret")
-}
-
-func (e *Edge) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		switch {
-		case e.draining.Load():
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		case !e.ready.Load():
-			http.Error(w, "no complete configuration from the control plane yet", http.StatusServiceUnavailable)
-		default:
-			_, _ = w.Write([]byte("ready\n"))
-		}
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg}))
-	return mux
 }
 
 // runtime returns the state of cluster name that outlives configurations.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
@@ -34,16 +35,15 @@ func typeURLOf(m proto.Message) string {
 }
 
 // listenerConfig is one compiled Listener: its HTTP connection manager, the golang filter
-// with its parsed configuration, the route configuration and secrets it needs. Immutable.
+// with its parsed configuration, the route configuration and secret it needs. Immutable.
 type listenerConfig struct {
 	name string
 	// bufferLimit is per_connection_buffer_limit_bytes (0: unset, Config.DefaultBufferLimitBytes).
 	bufferLimit     int64
 	hcm             hcmConfig
 	routeConfigName string
-	secretNames     []string         // SDS secrets of the listener certificate
-	inlineCert      *tls.Certificate // or an inline certificate
-	minTLS          uint16
+	secretName      string // the SDS secret of the listener certificate
+	minTLS          uint16 // always TLS 1.2: the one minimum the control plane emits
 	alpn            []string
 	// filter is the golang filter with its parsed config; nil when the listener has no golang
 	// filter for the plugin this edge runs (Envoy then passes requests through unfiltered, and
@@ -53,17 +53,14 @@ type listenerConfig struct {
 	pluginName string
 }
 
-// hcmConfig is what the Go edge applies of an HttpConnectionManager itself.
+// hcmConfig is what the Go edge applies of an HttpConnectionManager itself. use_remote_address
+// is always set (the edge is the first proxy): x-forwarded-for gets the peer address,
+// x-forwarded-proto is https and x-request-id is always a new one.
 type hcmConfig struct {
-	earlyRemove       []string // canonical keys removed before anything looks at the request
-	dropUnderscores   bool     // headers_with_underscores_action DROP_HEADER
-	rejectUnderscores bool     // REJECT_REQUEST
-	normalizePath     bool
-	mergeSlashes      bool
-	useRemoteAddress  bool
-	skipXFFAppend     bool
-	generateRequestID bool
-	preserveRequestID bool
+	earlyRemove     []string // canonical keys removed before anything looks at the request
+	dropUnderscores bool     // headers_with_underscores_action DROP_HEADER
+	normalizePath   bool
+	mergeSlashes    bool
 }
 
 // filterRuntime is what compiling a listener needs to run the golang filter: the plugin
@@ -75,33 +72,30 @@ type filterRuntime struct {
 	metrics    *envoyhost.Metrics
 }
 
-// compileListener compiles a Listener: one filter chain holding one HTTP connection manager
-// over RDS (ADS), TLS from SDS (ADS) or inline, the golang filter (its plugin_config parsed
-// with the filter's own Parse, once per push, as Envoy does) and the router. A Parse error
+// alpnProtocols are the ALPN protocols the Go edge serves (the control plane emits both).
+var alpnProtocols = []string{"h2", "http/1.1"}
+
+// compileListener compiles a Listener as the control plane builds it: one filter chain
+// holding one HTTP connection manager over RDS (ADS), TLS with its certificate from SDS (ADS),
+// the golang filter (its plugin_config parsed with the filter's own Parse, once per push, as
+// Envoy does) and the router. A field the control plane does not emit, or a Parse error,
 // rejects the listener (Envoy NACKs it); a golang filter for another plugin_name is passed
 // through, as Envoy does (fail open at the filter, closed at the routes).
 func compileListener(l *listener.Listener, fr filterRuntime) (*listenerConfig, error) {
+	if err := checkEmitted(l); err != nil {
+		return nil, fmt.Errorf("cannot apply listener %q: %w", l.GetName(), err)
+	}
 	c := &compiler{}
 	lc := &listenerConfig{name: l.GetName(), bufferLimit: int64(l.GetPerConnectionBufferLimitBytes().GetValue()), minTLS: tls.VersionTLS12}
-	if l.GetPerConnectionBufferLimitBytes() == nil {
-		lc.bufferLimit = 0
-	}
-	c.unsupported(l.GetUseOriginalDst().GetValue(), "use_original_dst")
-	c.unsupported(l.GetFilterChainMatcher() != nil, "filter_chain_matcher")
-	c.unsupported(l.GetDefaultFilterChain() != nil, "default_filter_chain")
-	c.unsupported(l.GetApiListener() != nil, "api_listener")
-	c.unsupported(l.GetInternalListener() != nil, "internal_listener")
 	if n := len(l.GetFilterChains()); n != 1 {
 		c.fail("the Go edge serves exactly one filter chain, not %d", n)
 	}
-	for _, fc := range l.GetFilterChains() {
-		if m := fc.GetFilterChainMatch(); m != nil && !proto.Equal(m, &listener.FilterChainMatch{}) {
-			c.fail("filter_chain_match is not supported by the Go edge")
-		}
+	for i, fc := range l.GetFilterChains() {
+		c.push(fmt.Sprintf("filter_chains[%d]", i))
 		if n := len(fc.GetFilters()); n != 1 {
 			c.fail("the Go edge serves a filter chain of exactly one HTTP connection manager, not %d network filters", n)
 		}
-		for _, nf := range fc.GetFilters() {
+		for j, nf := range fc.GetFilters() {
 			if nf.GetTypedConfig().GetTypeUrl() != typeHCM {
 				c.fail("network filter %q of type %q is not supported by the Go edge", nf.GetName(), nf.GetTypedConfig().GetTypeUrl())
 				continue
@@ -110,21 +104,19 @@ func compileListener(l *listener.Listener, fr filterRuntime) (*listenerConfig, e
 			if !c.unpack("http_connection_manager", nf.GetTypedConfig(), h) {
 				continue
 			}
-			c.push("http_connection_manager")
+			c.push(elemName("filters", j, nf.GetName()) + ".typed_config")
 			c.hcm(h, lc, fr)
 			c.pop()
 		}
 		ts := fc.GetTransportSocket()
 		if ts.GetTypedConfig().GetTypeUrl() != typeDownstreamTLS {
-			c.fail("the Go edge serves TLS only: the filter chain needs a DownstreamTlsContext transport socket")
-			continue
-		}
-		d := &tlsv3.DownstreamTlsContext{}
-		if c.unpack("transport_socket", ts.GetTypedConfig(), d) {
-			c.push("transport_socket")
-			c.downstreamTLS(d, lc)
+			c.fail("the Go edge serves TLS only: the filter chain needs a DownstreamTlsContext transport_socket")
+		} else if d := (&tlsv3.DownstreamTlsContext{}); c.unpack("transport_socket", ts.GetTypedConfig(), d) {
+			c.push("transport_socket.typed_config")
+			c.downstreamTLS(d.GetCommonTlsContext(), lc)
 			c.pop()
 		}
+		c.pop()
 	}
 	if err := c.err(); err != nil {
 		return nil, fmt.Errorf("cannot apply listener %q: %w", l.GetName(), err)
@@ -147,77 +139,65 @@ func (c *compiler) unpack(what string, a *anypb.Any, m proto.Message) bool {
 	return true
 }
 
-func (c *compiler) hcm(h *hcm.HttpConnectionManager, lc *listenerConfig, fr filterRuntime) {
-	switch {
-	case h.GetRds() != nil:
-		if h.GetRds().GetConfigSource().GetAds() == nil {
-			c.fail("rds.config_source: only ADS is supported by the Go edge")
-		}
-		lc.routeConfigName = h.GetRds().GetRouteConfigName()
-	default:
-		c.fail("route_specifier: only rds is supported by the Go edge, not %T", h.GetRouteSpecifier())
+// ads checks that a config source is ADS with the v3 API, the one the control plane emits.
+func (c *compiler) ads(field string, src *core.ConfigSource) {
+	if src.GetAds() == nil || src.GetResourceApiVersion() != core.ApiVersion_V3 {
+		c.fail("%s: only ADS with resource_api_version V3 is supported by the Go edge", field)
 	}
-	c.unsupported(h.GetLocalReplyConfig() != nil, "local_reply_config")
-	c.unsupported(h.GetXffNumTrustedHops() > 0, "xff_num_trusted_hops")
-	c.unsupported(len(h.GetOriginalIpDetectionExtensions()) > 0, "original_ip_detection_extensions")
-	c.unsupported(h.GetStripMatchingHostPort() || h.GetStripAnyHostPort(), "strip_matching_host_port/strip_any_host_port")
-	c.unsupported(h.GetPathNormalizationOptions() != nil, "path_normalization_options")
-	c.unsupported(h.GetRequestIdExtension() != nil, "request_id_extension")
-	switch h.GetPathWithEscapedSlashesAction() {
-	case hcm.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT, hcm.HttpConnectionManager_KEEP_UNCHANGED:
-	default:
-		c.fail("path_with_escaped_slashes_action %s is not supported by the Go edge", h.GetPathWithEscapedSlashesAction())
+}
+
+func (c *compiler) hcm(h *hcm.HttpConnectionManager, lc *listenerConfig, fr filterRuntime) {
+	if h.GetRds() == nil {
+		c.fail("route_specifier: only rds is supported by the Go edge, not %T", h.GetRouteSpecifier())
+	} else {
+		c.ads("rds.config_source", h.GetRds().GetConfigSource())
+		lc.routeConfigName = h.GetRds().GetRouteConfigName()
+	}
+	if !h.GetUseRemoteAddress().GetValue() {
+		c.fail("use_remote_address must be true: the Go edge is the first proxy (the control plane sets it)")
 	}
 	lc.hcm.normalizePath = h.GetNormalizePath().GetValue()
 	lc.hcm.mergeSlashes = h.GetMergeSlashes()
-	lc.hcm.useRemoteAddress = h.GetUseRemoteAddress().GetValue()
-	lc.hcm.skipXFFAppend = h.GetSkipXffAppend()
-	lc.hcm.generateRequestID = h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue()
-	lc.hcm.preserveRequestID = h.GetPreserveExternalRequestId()
-	switch h.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction() {
+	switch a := h.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction(); a {
+	case core.HttpProtocolOptions_ALLOW:
 	case core.HttpProtocolOptions_DROP_HEADER:
 		lc.hcm.dropUnderscores = true
-	case core.HttpProtocolOptions_REJECT_REQUEST:
-		lc.hcm.rejectUnderscores = true
+	default:
+		c.fail("common_http_protocol_options.headers_with_underscores_action %s is not supported by the Go edge (the control plane emits DROP_HEADER)", a)
 	}
-	for _, ext := range h.GetEarlyHeaderMutationExtensions() {
+	for i, ext := range h.GetEarlyHeaderMutationExtensions() {
+		name := elemName("early_header_mutation_extensions", i, ext.GetName())
 		if ext.GetTypedConfig().GetTypeUrl() != typeEarlyMutation {
-			c.fail("early_header_mutation_extensions %q of type %q is not supported by the Go edge", ext.GetName(), ext.GetTypedConfig().GetTypeUrl())
+			c.fail("%s of type %q is not supported by the Go edge", name, ext.GetTypedConfig().GetTypeUrl())
 			continue
 		}
 		m := &earlymutation.HeaderMutation{}
-		if !c.unpack("early_header_mutation_extensions", ext.GetTypedConfig(), m) {
+		if !c.unpack(name, ext.GetTypedConfig(), m) {
 			continue
 		}
 		for _, mu := range m.GetMutations() {
-			if mu.GetRemove() == "" {
-				c.fail("early header mutation %T is not supported by the Go edge (remove is)", mu.GetAction())
-				continue
-			}
 			lc.hcm.earlyRemove = append(lc.hcm.earlyRemove, http.CanonicalHeaderKey(strings.ToLower(mu.GetRemove())))
 		}
 	}
 
 	filters := h.GetHttpFilters()
+	if len(filters) == 0 || filters[len(filters)-1].GetTypedConfig().GetTypeUrl() != typeRouter {
+		c.fail("http_filters: the last http filter must be the router")
+	}
 	for i, f := range filters {
-		if f.GetDisabled() {
-			continue
-		}
-		last := i == len(filters)-1
+		name := elemName("http_filters", i, f.GetName())
 		switch url := f.GetTypedConfig().GetTypeUrl(); url {
 		case typeRouter:
-			r := &router.Router{}
-			c.unpack("http filter "+f.GetName(), f.GetTypedConfig(), r)
-			if !last {
-				c.fail("http filter %q: the router must be the last filter", f.GetName())
+			if i != len(filters)-1 {
+				c.fail("%s: the router must be the last filter", name)
 			}
 		case typeGolang:
 			if lc.pluginName != "" {
-				c.fail("http filter %q: the Go edge runs one golang filter, not several", f.GetName())
+				c.fail("%s: the Go edge runs one golang filter, not several", name)
 				continue
 			}
 			g := &golang.Config{}
-			if !c.unpack("http filter "+f.GetName(), f.GetTypedConfig(), g) {
+			if !c.unpack(name, f.GetTypedConfig(), g) {
 				continue
 			}
 			lc.pluginName = g.GetPluginName()
@@ -232,83 +212,48 @@ func (c *compiler) hcm(h *hcm.HttpConnectionManager, lc *listenerConfig, fr filt
 			}
 			lc.filter = &envoyhost.Filter{Factory: fr.factory, Config: parsed}
 		default:
-			if f.GetIsOptional() {
-				continue
-			}
-			c.fail("http filter %q of type %q is not supported by the Go edge", f.GetName(), url)
+			c.fail("%s of type %q is not supported by the Go edge", name, url)
 		}
-		if last && f.GetTypedConfig().GetTypeUrl() != typeRouter {
-			c.fail("the last http filter must be the router")
-		}
-	}
-	if len(filters) == 0 {
-		c.fail("http_filters: no router")
 	}
 }
 
-func (c *compiler) downstreamTLS(d *tlsv3.DownstreamTlsContext, lc *listenerConfig) {
-	c.unsupported(d.GetRequireClientCertificate().GetValue(), "require_client_certificate (mTLS)")
-	common := d.GetCommonTlsContext()
-	c.unsupported(common.GetValidationContextType() != nil, "validation_context (mTLS)")
-	c.unsupported(common.GetTlsCertificateProviderInstance() != nil || common.GetCustomTlsCertificateSelector() != nil, "certificate providers")
-	for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
-		if s.GetSdsConfig() != nil && s.GetSdsConfig().GetAds() == nil {
-			c.fail("tls_certificate_sds_secret_configs %q: only ADS is supported by the Go edge", s.GetName())
-			continue
+func (c *compiler) downstreamTLS(common *tlsv3.CommonTlsContext, lc *listenerConfig) {
+	sds := common.GetTlsCertificateSdsSecretConfigs()
+	if len(sds) != 1 {
+		c.fail("common_tls_context.tls_certificate_sds_secret_configs: the Go edge serves exactly one certificate from SDS, not %d", len(sds))
+	}
+	for i, s := range sds {
+		c.ads(elemName("common_tls_context.tls_certificate_sds_secret_configs", i, s.GetName())+".sds_config", s.GetSdsConfig())
+		lc.secretName = s.GetName()
+	}
+	switch v := common.GetTlsParams().GetTlsMinimumProtocolVersion(); v {
+	case tlsv3.TlsParameters_TLS_AUTO, tlsv3.TlsParameters_TLSv1_2:
+	default:
+		c.fail("common_tls_context.tls_params.tls_minimum_protocol_version %s is not supported by the Go edge (the control plane emits TLSv1_2)", v)
+	}
+	lc.alpn = alpnProtocols
+	for _, p := range common.GetAlpnProtocols() {
+		if !slices.Contains(alpnProtocols, p) {
+			c.fail("common_tls_context.alpn_protocols: %q is not supported by the Go edge (the control plane emits h2 and http/1.1)", p)
 		}
-		lc.secretNames = append(lc.secretNames, s.GetName())
 	}
-	if certs := common.GetTlsCertificates(); len(certs) > 0 {
-		cert, err := certificate(certs[0])
-		if err != nil {
-			c.fail("tls_certificates: %v", err)
-		}
-		lc.inlineCert = cert
-	}
-	if len(lc.secretNames) > 1 || len(lc.secretNames) == 1 && lc.inlineCert != nil {
-		c.fail("the Go edge serves one certificate, not several")
-	}
-	if len(lc.secretNames) == 0 && lc.inlineCert == nil {
-		c.fail("no certificate: neither tls_certificate_sds_secret_configs nor tls_certificates")
-	}
-	if common.GetTlsParams().GetTlsMinimumProtocolVersion() == tlsv3.TlsParameters_TLSv1_3 {
-		lc.minTLS = tls.VersionTLS13 // anything lower stays TLS 1.2: the edge never serves less
-	}
-	lc.alpn = common.GetAlpnProtocols()
-	if len(lc.alpn) == 0 {
-		lc.alpn = []string{"h2", "http/1.1"}
+	if len(common.GetAlpnProtocols()) > 0 {
+		lc.alpn = common.GetAlpnProtocols()
 	}
 }
 
-// compileSecret compiles an SDS Secret holding a TLS certificate.
+// compileSecret compiles an SDS Secret holding a TLS certificate (inline PEM chain and key).
 func compileSecret(s *tlsv3.Secret) (*tls.Certificate, error) {
+	if err := checkEmitted(s); err != nil {
+		return nil, fmt.Errorf("cannot apply secret %q: %w", s.GetName(), err)
+	}
 	tc := s.GetTlsCertificate()
 	if tc == nil {
 		return nil, fmt.Errorf("cannot apply secret %q: only tls_certificate secrets are supported by the Go edge", s.GetName())
 	}
-	cert, err := certificate(tc)
+	cert, err := tls.X509KeyPair(dataSource(tc.GetCertificateChain()), dataSource(tc.GetPrivateKey()))
 	if err != nil {
-		return nil, fmt.Errorf("cannot apply secret %q: %w", s.GetName(), err)
-	}
-	return cert, nil
-}
-
-// certificate loads a TlsCertificate from its inline or file data sources.
-func certificate(tc *tlsv3.TlsCertificate) (*tls.Certificate, error) {
-	if tc.GetPkcs12() != nil || tc.GetPrivateKeyProvider() != nil || tc.GetPassword() != nil {
-		return nil, fmt.Errorf("only PEM certificate_chain and private_key are supported by the Go edge")
-	}
-	chain, err := dataSource(tc.GetCertificateChain())
-	if err != nil {
-		return nil, fmt.Errorf("certificate_chain: %w", err)
-	}
-	key, err := dataSource(tc.GetPrivateKey())
-	if err != nil {
-		return nil, fmt.Errorf("private_key: %w", err)
-	}
-	cert, err := tls.X509KeyPair(chain, key)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load certificate: %w", err)
+		return nil, fmt.Errorf("cannot apply secret %q: cannot load certificate: %w", s.GetName(), err)
 	}
 	return &cert, nil
 }

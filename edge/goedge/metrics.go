@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"cluster", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ingest_edge_upstream_retries_total",
-			Help: "Upstream requests retried by the route's retry policy, by cluster and reason (status_<code>, connect_failure, reset, overflow: a retry refused by max_retries).",
+			Help: "Upstream requests retried by the route's retry policy, by cluster and reason (status_<code>, connect_failure, overflow: a retry refused by max_retries).",
 		}, []string{"cluster", "reason"}),
 		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ingest_edge_mirrors_total",

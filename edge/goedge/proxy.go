@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/edge/filter/envoyhost"
+	"github.com/ingestdev/ingest/internal/reason"
 )
 
 // Bodies of the replies the edge makes itself, as Envoy words them.
@@ -23,7 +24,7 @@ const (
 	bodyConnectFailure    = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 	bodyReset             = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 	bodyTimeout           = "upstream request timeout"
-	bodyNotReady          = "err-ingest-edge-not-ready: the edge has no configuration from the control plane yet; retry later\n"
+	bodyNotReady          = string(reason.EdgeNotReady) + ": the edge has no configuration from the control plane yet; retry later\n"
 )
 
 // maxDrainBytes is how much of a discarded response (a retried attempt, a mirror) the edge
@@ -52,7 +53,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		e.observe(labelNone, http.StatusBadRequest, start)
 		return
 	}
-	view := requestView{method: r.Method, path: r.URL.RequestURI(), host: r.Host, scheme: "https", header: r.Header}
+	view := requestView{path: r.URL.RequestURI(), header: r.Header}
 	rt := s.routes.match(&view)
 
 	var fwd forward
@@ -74,7 +75,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		fwd = forward{method: res.Method, path: res.Path, host: res.Host, header: res.Header, body: res.Body}
 		finish = res.Finish
 		if res.RouteRefreshed {
-			view = requestView{method: fwd.method, path: fwd.path, host: fwd.host, scheme: "https", header: fwd.header}
+			view = requestView{path: fwd.path, header: fwd.header}
 			rt = s.routes.match(&view)
 		}
 	} else {
@@ -118,8 +119,6 @@ func (e *Edge) route(w http.ResponseWriter, r *http.Request, s *snapshot, rt *ro
 	if d := rt.direct; d != nil {
 		h := w.Header()
 		rt.respOps.apply(h)
-		rt.vh.respOps.apply(h)
-		s.routes.respOps.apply(h)
 		if len(d.body) > 0 && h.Get("Content-Type") == "" {
 			h.Set("Content-Type", "text/plain")
 		}
@@ -138,7 +137,6 @@ func (e *Edge) route(w http.ResponseWriter, r *http.Request, s *snapshot, rt *ro
 		wc.reqOps.apply(h)
 	}
 	rt.reqOps.apply(h)
-	rt.vh.reqOps.apply(h)
 	s.routes.reqOps.apply(h)
 	timeout := a.timeout
 	if timeout < 0 {
@@ -156,18 +154,14 @@ func (e *Edge) route(w http.ResponseWriter, r *http.Request, s *snapshot, rt *ro
 		e.reply(w, r, http.StatusServiceUnavailable, "", true, nil)
 		return name, http.StatusServiceUnavailable, w.Header(), false
 	}
-	resp := []headerOps{rt.respOps, rt.vh.respOps, s.routes.respOps}
-	if wc != nil {
-		resp = append([]headerOps{wc.respOps}, resp...)
-	}
-	status, abort := e.proxy(w, r, cl, name, a, fwd, timeout, resp)
+	status, abort := e.proxy(w, r, cl, name, a, fwd, timeout, rt.respOps)
 	return name, status, w.Header(), abort
 }
 
 // proxy sends the request to the cluster, retrying as the route's retry policy says, and
 // streams the response back. It returns the status written (0 if the client went away
 // first) and whether the response was cut after its headers.
-func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster, name string, a *routeAction, fwd *forward, timeout time.Duration, respOps []headerOps) (int, bool) {
+func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster, name string, a *routeAction, fwd *forward, timeout time.Duration, respOps headerOps) (int, bool) {
 	ctx := r.Context()
 	var deadline time.Time
 	if timeout > 0 {
@@ -193,32 +187,26 @@ func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster
 			e.reply(w, r, http.StatusServiceUnavailable, bodyOverflow, true, http.Header{"X-Envoy-Overloaded": {"true"}})
 			return http.StatusServiceUnavailable, false
 		}
-		actx, acancel := ctx, context.CancelFunc(func() {})
-		if p != nil && p.perTryTimeout > 0 {
-			actx, acancel = context.WithTimeout(ctx, p.perTryTimeout)
-		}
-		req, err := upstreamRequest(actx, ep, fwd.method, fwd.path, fwd.host, fwd.header, fwd.body)
+		req, err := upstreamRequest(ctx, ep, fwd.method, fwd.path, fwd.host, fwd.header, fwd.body)
 		if err != nil {
-			acancel()
 			cl.release()
 			e.reply(w, r, http.StatusBadRequest, "", false, nil)
 			return http.StatusBadRequest, false
 		}
 		resp, err := cl.transport.RoundTrip(req)
 		if err != nil {
-			acancel()
 			cl.release()
 			if ctx.Err() != nil {
 				return e.interrupted(w, r, name)
 			}
 			connect := isConnectError(err)
-			reason := "reset"
+			cause := "reset"
 			if connect {
-				reason = "connect_failure"
+				cause = "connect_failure"
 			}
-			e.m.upstreamErrors.WithLabelValues(name, reason).Inc()
-			if retriesLeft > 0 && p.retriableFailure(connect) {
-				if wait := p.backoff(retry, nil, e.rand()); e.startRetry(cl, name, reason, wait, deadline) {
+			e.m.upstreamErrors.WithLabelValues(name, cause).Inc()
+			if retriesLeft > 0 && connect && p.onConnectFailure {
+				if wait := p.backoff(retry, nil, e.rand()); e.startRetry(cl, name, cause, wait, deadline) {
 					ok := sleep(ctx, wait)
 					cl.releaseRetry()
 					if ok {
@@ -240,7 +228,6 @@ func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster
 			// and within the cluster's max_retries.
 			if wait := p.backoff(retry, resp.Header, e.rand()); e.startRetry(cl, name, "status_"+e.m.code(resp.StatusCode), wait, deadline) {
 				drain(resp.Body)
-				acancel()
 				cl.release()
 				ok := sleep(ctx, wait)
 				cl.releaseRetry()
@@ -252,7 +239,6 @@ func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster
 			}
 		}
 		status, abort := e.stream(w, r, resp, respOps)
-		acancel()
 		cl.release()
 		return status, abort
 	}
@@ -271,7 +257,7 @@ func (e *Edge) interrupted(w http.ResponseWriter, r *http.Request, name string) 
 
 // startRetry decides whether a retry can happen after wait: before the route's deadline and
 // within the cluster's max_retries, whose slot it then holds (release with releaseRetry).
-func (e *Edge) startRetry(cl *upstreamCluster, name, reason string, wait time.Duration, deadline time.Time) bool {
+func (e *Edge) startRetry(cl *upstreamCluster, name, cause string, wait time.Duration, deadline time.Time) bool {
 	if !deadline.IsZero() && !time.Now().Add(wait).Before(deadline) {
 		return false
 	}
@@ -279,7 +265,7 @@ func (e *Edge) startRetry(cl *upstreamCluster, name, reason string, wait time.Du
 		e.m.retries.WithLabelValues(name, "overflow").Inc()
 		return false
 	}
-	e.m.retries.WithLabelValues(name, reason).Inc()
+	e.m.retries.WithLabelValues(name, cause).Inc()
 	return true
 }
 
@@ -301,7 +287,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // max_interval.
 func (p *retryPolicy) backoff(n int, h http.Header, rnd uint64) time.Duration {
 	if h != nil {
-		if d, ok := p.resetInterval(h, time.Now()); ok && d > time.Millisecond {
+		if d, ok := p.resetInterval(h); ok && d > time.Millisecond {
 			return d + time.Duration(rnd%uint64(d/2+1))
 		}
 	}
@@ -315,9 +301,9 @@ func (p *retryPolicy) backoff(n int, h http.Header, rnd uint64) time.Duration {
 }
 
 // stream writes the upstream response to the client: status, headers (without hop-by-hop
-// ones, with the routes' response header changes), body (flushed as it comes when its length
+// ones, with the route's response header changes), body (flushed as it comes when its length
 // is unknown) and trailers.
-func (e *Edge) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, respOps []headerOps) (int, bool) {
+func (e *Edge) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, respOps headerOps) (int, bool) {
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vs := range resp.Header {
@@ -325,9 +311,7 @@ func (e *Edge) stream(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	}
 	removeHopByHop(h)
 	delete(h, "Trailer")
-	for _, o := range respOps {
-		o.apply(h)
-	}
+	respOps.apply(h)
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
 	}
@@ -383,10 +367,7 @@ func (e *Edge) mirror(s *snapshot, m *mirrorPolicy, fwd *forward, timeout time.D
 		e.m.mirrors.WithLabelValues(m.cluster, "dropped_full").Inc()
 		return
 	}
-	host := fwd.host
-	if !m.disableHostSuffix {
-		host = shadowHost(host)
-	}
+	host := shadowHost(fwd.host)
 	method, path, body := fwd.method, fwd.path, fwd.body
 	h := fwd.header.Clone()
 	go func() {
@@ -429,6 +410,19 @@ func shadowHost(host string) string {
 		return host[:i] + "-shadow" + host[i:]
 	}
 	return host + "-shadow"
+}
+
+// portStart is Envoy's HeaderUtility::getPortStart: the index of the ':' before the port,
+// or -1.
+func portStart(host string) int {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 {
+		return -1
+	}
+	if j := strings.LastIndexByte(host, ']'); j > i {
+		return -1
+	}
+	return i
 }
 
 // upstreamRequest builds one attempt to endpoint ep (host:port) over plaintext HTTP/1.1.
@@ -546,8 +540,9 @@ func removeHopByHop(h http.Header) {
 
 // prepare does the HTTP connection manager's work on a request before the filter sees it, in
 // Envoy's order: the early header mutation, the connection-specific headers, headers with
-// underscores, path normalization, x-forwarded-for and x-forwarded-proto, x-request-id. It
-// returns false when the request must be rejected (400).
+// underscores, path normalization, then what use_remote_address does at the first proxy:
+// x-forwarded-for gets the peer address, x-forwarded-proto is https, x-request-id is a new
+// one. It returns false when the request must be rejected (400).
 func (e *Edge) prepare(r *http.Request, h *hcmConfig) bool {
 	hd := r.Header
 	for _, k := range h.earlyRemove {
@@ -555,12 +550,9 @@ func (e *Edge) prepare(r *http.Request, h *hcmConfig) bool {
 	}
 	removeHopByHop(hd)
 	delete(hd, "Expect") // Envoy answers 100-continue itself and does not forward Expect
-	if h.dropUnderscores || h.rejectUnderscores {
+	if h.dropUnderscores {
 		for k := range hd {
 			if strings.IndexByte(k, '_') >= 0 {
-				if h.rejectUnderscores {
-					return false
-				}
 				delete(hd, k)
 			}
 		}
@@ -575,21 +567,15 @@ func (e *Edge) prepare(r *http.Request, h *hcmConfig) bool {
 			r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
 		}
 	}
-	if h.useRemoteAddress {
-		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && !h.skipXFFAppend {
-			if prior := hd["X-Forwarded-For"]; len(prior) > 0 {
-				hd["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
-			} else {
-				hd["X-Forwarded-For"] = []string{ip}
-			}
-		}
-		hd["X-Forwarded-Proto"] = []string{"https"}
-	}
-	if h.generateRequestID {
-		if _, ok := hd["X-Request-Id"]; !ok || h.useRemoteAddress && !h.preserveRequestID {
-			hd["X-Request-Id"] = []string{requestID()}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := hd["X-Forwarded-For"]; len(prior) > 0 {
+			hd["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+		} else {
+			hd["X-Forwarded-For"] = []string{ip}
 		}
 	}
+	hd["X-Forwarded-Proto"] = []string{"https"}
+	hd["X-Request-Id"] = []string{requestID()}
 	return true
 }
 

@@ -6,14 +6,26 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
+	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	mutation "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlymutation "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
+	previoushosts "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -212,19 +224,15 @@ func (s *xdsStore) references(typeURL string) map[string][]string {
 	case resource.ClusterType:
 		var eds []string
 		for _, r := range s.types[typeURL].resources {
-			if c := r.(*clusterConfig); !c.isStatic {
-				eds = append(eds, c.edsName)
-			}
+			eds = append(eds, r.(*clusterConfig).edsName)
 		}
 		return map[string][]string{resource.EndpointType: sortedUnique(eds)}
 	case resource.ListenerType:
 		rds, sds := []string{}, []string{}
 		for _, r := range s.types[typeURL].resources {
 			lc := r.(*listenerConfig)
-			if lc.routeConfigName != "" {
-				rds = append(rds, lc.routeConfigName)
-			}
-			sds = append(sds, lc.secretNames...)
+			rds = append(rds, lc.routeConfigName)
+			sds = append(sds, lc.secretName)
 		}
 		return map[string][]string{resource.RouteType: sortedUnique(rds), resource.SecretType: sortedUnique(sds)}
 	}
@@ -275,25 +283,16 @@ func (s *xdsStore) complete(fileCert bool) (*parts, string) {
 		return nil, fmt.Sprintf("waiting for route configuration %q", lc.routeConfigName)
 	}
 	p.routes = rt
-	switch {
-	case fileCert:
-	case lc.inlineCert != nil:
-		p.cert = lc.inlineCert
-	default:
-		name := lc.secretNames[0]
-		c, ok := s.types[resource.SecretType].resources[name].(*tls.Certificate)
+	if !fileCert {
+		c, ok := s.types[resource.SecretType].resources[lc.secretName].(*tls.Certificate)
 		if !ok {
-			return nil, fmt.Sprintf("waiting for secret %q", name)
+			return nil, fmt.Sprintf("waiting for secret %q", lc.secretName)
 		}
 		p.cert = c
 	}
 	for name, r := range s.types[resource.ClusterType].resources {
 		c := r.(*clusterConfig)
 		p.clusters[name] = c
-		if c.isStatic {
-			p.endpoints[name] = c.static
-			continue
-		}
 		eps, ok := s.types[resource.EndpointType].resources[c.edsName].([]string)
 		if !ok {
 			return nil, fmt.Sprintf("waiting for the endpoints of cluster %q", name)
@@ -319,4 +318,222 @@ func sortedUnique(s []string) []string {
 	}
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+// dataSource returns the bytes of an inline DataSource (the control plane sends certificates
+// as inline_bytes and the direct response body as inline_string; files and environment
+// variables are refused by [checkEmitted]).
+func dataSource(ds *core.DataSource) []byte {
+	if s, ok := ds.GetSpecifier().(*core.DataSource_InlineString); ok {
+		return []byte(s.InlineString)
+	}
+	return ds.GetInlineBytes()
+}
+
+// emittedFields is the subset of the xDS API the Go edge implements: for every message type
+// the control plane's builders (controlplane/xds/builders.go) put in a resource, the fields
+// they set, whatever the stage of the tenants (legacy, shadow, canary, v2). The golden
+// snapshots pin it both ways (TestEveryGoldenSnapshotIsAccepted,
+// TestEveryEmittedFieldIsInAGoldenSnapshot). A field that is not listed, a message type that
+// is not listed in a typed config, or an unknown field is refused by [checkEmitted]: the
+// update is NACKed rather than half-applied. Which values a listed field may take (enums,
+// retry_on tokens...) is checked where the resource is compiled.
+var emittedFields = emittedSet(
+	// LDS
+	emit(&listener.Listener{}, "name", "address", "per_connection_buffer_limit_bytes", "filter_chains"),
+	emit(&core.Address{}, "socket_address"),
+	emit(&core.SocketAddress{}, "address", "port_value"),
+	emit(&listener.FilterChain{}, "filters", "transport_socket"),
+	emit(&listener.Filter{}, "name", "typed_config"),
+	emit(&core.TransportSocket{}, "name", "typed_config"),
+	emit(&tlsv3.DownstreamTlsContext{}, "common_tls_context"),
+	emit(&tlsv3.CommonTlsContext{}, "tls_params", "tls_certificate_sds_secret_configs", "alpn_protocols"),
+	emit(&tlsv3.TlsParameters{}, "tls_minimum_protocol_version"),
+	emit(&tlsv3.SdsSecretConfig{}, "name", "sds_config"),
+	emit(&core.ConfigSource{}, "ads", "resource_api_version"),
+	emit(&core.AggregatedConfigSource{}),
+	emit(&hcm.HttpConnectionManager{}, "stat_prefix", "rds", "early_header_mutation_extensions", "http_filters",
+		"use_remote_address", "normalize_path", "merge_slashes", "stream_idle_timeout", "common_http_protocol_options",
+		"request_headers_timeout", "http2_protocol_options"),
+	emit(&hcm.Rds{}, "config_source", "route_config_name"),
+	emit(&core.TypedExtensionConfig{}, "name", "typed_config"),
+	emit(&earlymutation.HeaderMutation{}, "mutations"),
+	emit(&mutation.HeaderMutation{}, "remove"),
+	emit(&hcm.HttpFilter{}, "name", "typed_config"),
+	emit(&golang.Config{}, "library_id", "library_path", "plugin_name", "plugin_config"),
+	emit(&router.Router{}),
+	emit(&core.HttpProtocolOptions{}, "idle_timeout", "headers_with_underscores_action"),
+	emit(&core.Http2ProtocolOptions{}, "max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"),
+	// RDS
+	emit(&routev3.RouteConfiguration{}, "name", "virtual_hosts", "request_headers_to_remove", "validate_clusters"),
+	emit(&routev3.VirtualHost{}, "name", "domains", "routes", "retry_policy", "per_request_buffer_limit_bytes"),
+	emit(&routev3.Route{}, "name", "match", "route", "direct_response", "request_headers_to_add", "response_headers_to_add"),
+	emit(&routev3.RouteMatch{}, "prefix", "headers"),
+	emit(&routev3.HeaderMatcher{}, "name", "string_match"),
+	emit(&matcher.StringMatcher{}, "exact"),
+	emit(&routev3.RouteAction{}, "cluster", "weighted_clusters", "timeout", "request_mirror_policies"),
+	emit(&routev3.WeightedCluster{}, "clusters"),
+	emit(&routev3.WeightedCluster_ClusterWeight{}, "name", "weight", "request_headers_to_add"),
+	emit(&routev3.RouteAction_RequestMirrorPolicy{}, "cluster", "runtime_fraction"),
+	emit(&core.RuntimeFractionalPercent{}, "default_value", "runtime_key"),
+	emit(&typev3.FractionalPercent{}, "numerator"),
+	emit(&routev3.DirectResponseAction{}, "status", "body"),
+	emit(&core.DataSource{}, "inline_bytes", "inline_string"),
+	emit(&core.HeaderValueOption{}, "header", "append_action"),
+	emit(&core.HeaderValue{}, "key", "value"),
+	emit(&routev3.RetryPolicy{}, "retry_on", "num_retries", "retriable_status_codes", "retry_back_off",
+		"rate_limited_retry_back_off", "retry_host_predicate", "host_selection_retry_max_attempts"),
+	emit(&routev3.RetryPolicy_RetryBackOff{}, "base_interval", "max_interval"),
+	emit(&routev3.RetryPolicy_RateLimitedRetryBackOff{}, "reset_headers", "max_interval"),
+	emit(&routev3.RetryPolicy_ResetHeader{}, "name"),
+	emit(&routev3.RetryPolicy_RetryHostPredicate{}, "name", "typed_config"),
+	emit(&previoushosts.PreviousHostsPredicate{}),
+	// CDS
+	emit(&cluster.Cluster{}, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "circuit_breakers",
+		"per_connection_buffer_limit_bytes", "typed_extension_protocol_options"),
+	emit(&cluster.Cluster_EdsClusterConfig{}, "eds_config", "service_name"),
+	emit(&cluster.CircuitBreakers{}, "thresholds"),
+	emit(&cluster.CircuitBreakers_Thresholds{}, "max_connections", "max_pending_requests", "max_requests", "max_retries", "track_remaining"),
+	emit(&upstreamhttp.HttpProtocolOptions{}, "explicit_http_config", "common_http_protocol_options"),
+	emit(&upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{}, "http_protocol_options"),
+	emit(&core.Http1ProtocolOptions{}),
+	// EDS
+	emit(&endpoint.ClusterLoadAssignment{}, "cluster_name", "endpoints"),
+	emit(&endpoint.LocalityLbEndpoints{}, "lb_endpoints"),
+	emit(&endpoint.LbEndpoint{}, "endpoint"),
+	emit(&endpoint.Endpoint{}, "address"),
+	// SDS
+	emit(&tlsv3.Secret{}, "name", "tls_certificate"),
+	emit(&tlsv3.TlsCertificate{}, "certificate_chain", "private_key"),
+)
+
+// opaqueFields are emitted fields that checkEmitted does not descend into: the golang filter's
+// plugin_config is the edge filter's own configuration, checked by its Parse.
+var opaqueFields = map[protoreflect.FullName]bool{
+	(&golang.Config{}).ProtoReflect().Descriptor().Fields().ByName("plugin_config").FullName(): true,
+}
+
+type emittedMessage struct {
+	name   protoreflect.FullName
+	fields []protoreflect.Name
+}
+
+func emit(m proto.Message, fields ...protoreflect.Name) emittedMessage {
+	return emittedMessage{name: m.ProtoReflect().Descriptor().FullName(), fields: fields}
+}
+
+func emittedSet(ms ...emittedMessage) map[protoreflect.FullName]map[protoreflect.Name]bool {
+	out := make(map[protoreflect.FullName]map[protoreflect.Name]bool, len(ms))
+	for _, m := range ms {
+		fs := make(map[protoreflect.Name]bool, len(m.fields))
+		for _, f := range m.fields {
+			fs[f] = true
+		}
+		out[m.name] = fs
+	}
+	return out
+}
+
+// checkEmitted reports every field set in m, and in the typed configs it holds, that the
+// control plane does not emit ([emittedFields]), each with its path from m
+// (virtual_hosts["ingest"].routes["tenant:acme"].match.headers["x-tenant-id"]).
+func checkEmitted(m proto.Message) error {
+	var errs []error
+	walkEmitted(m.ProtoReflect(), "", &errs)
+	return errors.Join(errs...)
+}
+
+func walkEmitted(m protoreflect.Message, path string, errs *[]error) {
+	d := m.Descriptor()
+	allowed, ok := emittedFields[d.FullName()]
+	if !ok {
+		*errs = append(*errs, fmt.Errorf("%s%s is not supported by the Go edge", at(path), d.FullName()))
+		return
+	}
+	if len(m.GetUnknown()) > 0 {
+		*errs = append(*errs, fmt.Errorf("%sfields unknown to the Go edge's %s are not supported", at(path), d.Name()))
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if !allowed[fd.Name()] {
+			*errs = append(*errs, fmt.Errorf("%s%s is not supported by the Go edge (%s)", at(path), fd.Name(), emittedHint(d, allowed)))
+			return true
+		}
+		if fd.Message() == nil || opaqueFields[fd.FullName()] {
+			return true
+		}
+		fp := string(fd.Name())
+		if path != "" {
+			fp = path + "." + fp
+		}
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkValue(l.Get(i).Message(), elem(fp, i, l.Get(i).Message()), errs)
+			}
+		case fd.IsMap():
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				walkValue(mv.Message(), fmt.Sprintf("%s[%q]", fp, k.String()), errs)
+				return true
+			})
+		default:
+			walkValue(v.Message(), fp, errs)
+		}
+		return true
+	})
+}
+
+// walkValue checks a message-typed value: an Any is unpacked (its type must be emitted),
+// well-known types (durations, wrappers) are values, anything else is walked.
+func walkValue(m protoreflect.Message, path string, errs *[]error) {
+	d := m.Descriptor()
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: typed config of type %q is not supported by the Go edge", path, a.GetTypeUrl()))
+			return
+		}
+		if _, ok := emittedFields[inner.ProtoReflect().Descriptor().FullName()]; !ok {
+			*errs = append(*errs, fmt.Errorf("%s: typed config of type %q is not supported by the Go edge", path, a.GetTypeUrl()))
+			return
+		}
+		walkEmitted(inner.ProtoReflect(), path, errs)
+		return
+	}
+	if d.ParentFile().Package() == "google.protobuf" {
+		return
+	}
+	walkEmitted(m, path, errs)
+}
+
+// elem names the element i of the list at path: by its name (or cluster) when it has one.
+func elem(path string, i int, m protoreflect.Message) string {
+	for _, f := range []protoreflect.Name{"name", "cluster_name", "cluster"} {
+		if fd := m.Descriptor().Fields().ByName(f); fd != nil && fd.Kind() == protoreflect.StringKind {
+			if n := m.Get(fd).String(); n != "" {
+				return fmt.Sprintf("%s[%q]", path, n)
+			}
+		}
+	}
+	return fmt.Sprintf("%s[%d]", path, i)
+}
+
+func at(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ": "
+}
+
+// emittedHint says what the control plane sets in a message of type d.
+func emittedHint(d protoreflect.MessageDescriptor, allowed map[protoreflect.Name]bool) string {
+	if len(allowed) == 0 {
+		return fmt.Sprintf("the control plane sets no field of a %s", d.Name())
+	}
+	names := make([]string, 0, len(allowed))
+	for n := range allowed {
+		names = append(names, string(n))
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("the control plane sets only %s of a %s", strings.Join(names, ", "), d.Name())
 }

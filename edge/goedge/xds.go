@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/ingestdev/ingest/internal/backoff"
 )
 
 // maxXDSMessageBytes bounds one xDS response (the listener carries every tenant's key
@@ -20,7 +22,8 @@ import (
 const maxXDSMessageBytes = 64 << 20
 
 // runADS keeps an ADS stream to the control plane until ctx is done, reconnecting with
-// exponential backoff and full jitter. The last applied configuration keeps serving while
+// exponential backoff and full jitter (backoff.Policy from xds_backoff_base to
+// xds_backoff_max; the count restarts after a stream that got a response). The last applied configuration keeps serving while
 // the control plane is away.
 func (e *Edge) runADS(ctx context.Context) {
 	conn, err := grpc.NewClient(e.cfg.XDSAddress,
@@ -35,7 +38,8 @@ func (e *Edge) runADS(ctx context.Context) {
 	}
 	defer conn.Close()
 	client := discovery.NewAggregatedDiscoveryServiceClient(conn)
-	backoff := e.cfg.XDSBackoffBase
+	policy := backoff.Policy{Min: e.cfg.XDSBackoffBase, Max: e.cfg.XDSBackoffMax}
+	attempt := 0 // failed streams since the last one that got a response
 	for {
 		got, err := e.adsStream(ctx, client)
 		e.m.xdsConnected.Set(0)
@@ -43,18 +47,14 @@ func (e *Edge) runADS(ctx context.Context) {
 			return
 		}
 		if got {
-			backoff = e.cfg.XDSBackoffBase
+			attempt = 0
 		}
-		wait := time.Duration(e.rand() % uint64(backoff))
+		wait := policy.DelayFrom(attempt, e.rand())
 		e.log.Warn("xDS stream ended; reconnecting", "xds", e.cfg.XDSAddress, "err", err, "in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, wait) != nil {
 			return
-		case <-t.C:
 		}
-		backoff = min(2*backoff, e.cfg.XDSBackoffMax)
+		attempt++
 	}
 }
 

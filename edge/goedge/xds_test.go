@@ -149,7 +149,7 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	if n.GetTypeUrl() != resource.ListenerType || n.GetVersionInfo() != "1" || !strings.Contains(n.GetErrorDetail().GetMessage(), `plugin "ingest-edge": cannot parse edge filter config`) {
 		t.Fatalf("NACK = type %s version %q detail %q", n.GetTypeUrl(), n.GetVersionInfo(), n.GetErrorDetail().GetMessage())
 	}
-	if !e.Ready() || version(resource.ListenerType) != "1" {
+	if e.Ready(context.Background()) != nil || version(resource.ListenerType) != "1" {
 		t.Fatal("the edge lost its last good configuration")
 	}
 	if got := testutil.ToFloat64(e.m.xdsUpdates.WithLabelValues("lds", "rejected")); got < 1 {
@@ -166,8 +166,8 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	addr := ads.addr
 	ads.gs.Stop()
 	eventually(t, "the stream to end", func() bool { return testutil.ToFloat64(e.m.xdsConnected) == 0 })
-	if !e.Ready() {
-		t.Fatal("the edge is not ready without its control plane")
+	if err := e.Ready(context.Background()); err != nil {
+		t.Fatalf("the edge is not ready without its control plane: %v", err)
 	}
 	ads2 := startADS(t, addr)
 	st.Tenants[0].Stage = registry.Stage{Kind: registry.StageLegacy}

@@ -16,12 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ingestdev/ingest/controlplane"
 	"github.com/ingestdev/ingest/controlplane/api"
@@ -29,53 +25,59 @@ import (
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
 	"github.com/ingestdev/ingest/edge/goedge"
+	"github.com/ingestdev/ingest/internal/chserver"
+	"github.com/ingestdev/ingest/internal/embedkafka"
+	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/normalizer"
 	"github.com/ingestdev/ingest/sinkwriter"
-	"github.com/ingestdev/ingest/internal/chserver"
-	swclient "github.com/ingestdev/ingest/sinkwriter/client"
-	"github.com/ingestdev/ingest/internal/embedkafka"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
-	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
-// Config configures the dev stack. Every address is a loopback host:port; port 0 picks a free
-// port (the banner and Info show the ports taken). Zero fields take the defaults of
-// DefaultConfig.
+// Config configures the dev stack (`ingest dev --config`, keys as in the yaml tags). Every
+// address is a loopback host:port; port 0 picks a free port (the banner and Info show the
+// ports taken). Zero fields take the defaults of DefaultConfig.
 type Config struct {
 	// DataDir keeps everything that survives a restart. Default ".data".
-	DataDir string
+	DataDir string `yaml:"data_dir"`
 	// EdgeAddr is the client-facing HTTPS listener. Default 127.0.0.1:8443.
-	EdgeAddr string
+	EdgeAddr string `yaml:"edge_addr"`
 	// EdgeAdminAddr serves the edge's /healthz, /readyz and /metrics. Default 127.0.0.1:9901.
-	EdgeAdminAddr string
-	// ControlPlaneAddr is the admin API (ingestctl's server). Default 127.0.0.1:9090.
-	ControlPlaneAddr string
+	EdgeAdminAddr string `yaml:"edge_admin_addr"`
+	// ControlPlaneAddr is the admin API (ingestctl's server), with the control plane's
+	// /healthz, /readyz and /metrics. Default 127.0.0.1:9090.
+	ControlPlaneAddr string `yaml:"controlplane_addr"`
 	// XDSAddr is the control plane's xDS server. Default 127.0.0.1:18000.
-	XDSAddr string
+	XDSAddr string `yaml:"xds_addr"`
 	// NormalizerAddr is the normalizer (the ingest-v2 upstream). Default 127.0.0.1:4318.
-	NormalizerAddr string
+	NormalizerAddr string `yaml:"normalizer_addr"`
 	// LegacyAddr is the legacy stand-in (the ingest-v1 upstream). Default 127.0.0.1:4319.
-	LegacyAddr string
+	LegacyAddr string `yaml:"legacy_addr"`
 	// SinkWriterAddr is the sink writer's internal API. Default 127.0.0.1:4320.
-	SinkWriterAddr string
-	// LoaderAddr serves the loader's /metrics and /healthz. Default 127.0.0.1:9465.
-	LoaderAddr string
+	SinkWriterAddr string `yaml:"sinkwriter_addr"`
+	// LoaderAddr serves the loader's /healthz, /readyz and /metrics. Default 127.0.0.1:9465.
+	LoaderAddr string `yaml:"loader_addr"`
 	// KafkaAddr is the embedded Kafka broker. Default 127.0.0.1:9092.
-	KafkaAddr string
+	KafkaAddr string `yaml:"kafka_addr"`
+	// KafkaAdminAddr serves the embedded Kafka's /healthz, /readyz and /metrics. Default
+	// 127.0.0.1:9093.
+	KafkaAdminAddr string `yaml:"kafka_admin_addr"`
 	// ClickHouseTCPPort and ClickHouseHTTPPort are the private ClickHouse's native and HTTP
 	// ports. Defaults 19000 and 18123 (not ClickHouse's own, so that a system server does not
 	// clash).
-	ClickHouseTCPPort  int
-	ClickHouseHTTPPort int
+	ClickHouseTCPPort  int `yaml:"clickhouse_tcp_port"`
+	ClickHouseHTTPPort int `yaml:"clickhouse_http_port"`
 	// ClickHouseBinary is the command line of the server; empty: chserver.FindBinary.
-	ClickHouseBinary []string
+	ClickHouseBinary []string `yaml:"clickhouse_binary"`
 	// DemoTenant is the tenant created on first start, at stage v2. Default "demo".
-	DemoTenant string
+	DemoTenant string `yaml:"demo_tenant"`
 	// ReadyTimeout bounds the wait for each service to be ready. Default 90 s (ClickHouse on
 	// a busy machine).
-	ReadyTimeout time.Duration
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	// StopTimeout bounds the whole shutdown. Default 60 s.
-	StopTimeout time.Duration
+	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// LogLevel is the level of the services' logs (`ingest dev`): debug, info, warn or error.
+	// Default warn.
+	LogLevel string `yaml:"log_level"`
 }
 
 // DefaultConfig returns the defaults that zero Config fields stand for.
@@ -91,11 +93,13 @@ func DefaultConfig() Config {
 		SinkWriterAddr:     "127.0.0.1:4320",
 		LoaderAddr:         "127.0.0.1:9465",
 		KafkaAddr:          "127.0.0.1:9092",
+		KafkaAdminAddr:     "127.0.0.1:9093",
 		ClickHouseTCPPort:  19000,
 		ClickHouseHTTPPort: 18123,
 		DemoTenant:         "demo",
 		ReadyTimeout:       90 * time.Second,
 		StopTimeout:        60 * time.Second,
+		LogLevel:           "warn",
 	}
 }
 
@@ -116,7 +120,9 @@ func (c Config) withDefaults() Config {
 	def(&c.SinkWriterAddr, d.SinkWriterAddr)
 	def(&c.LoaderAddr, d.LoaderAddr)
 	def(&c.KafkaAddr, d.KafkaAddr)
+	def(&c.KafkaAdminAddr, d.KafkaAdminAddr)
 	def(&c.DemoTenant, d.DemoTenant)
+	def(&c.LogLevel, d.LogLevel)
 	if c.ClickHouseTCPPort == 0 && c.ClickHouseHTTPPort == 0 {
 		c.ClickHouseTCPPort, c.ClickHouseHTTPPort = d.ClickHouseTCPPort, d.ClickHouseHTTPPort
 	}
@@ -136,6 +142,7 @@ func (c Config) Validate() error {
 		{"edge_addr", c.EdgeAddr}, {"edge_admin_addr", c.EdgeAdminAddr}, {"controlplane_addr", c.ControlPlaneAddr},
 		{"xds_addr", c.XDSAddr}, {"normalizer_addr", c.NormalizerAddr}, {"legacy_addr", c.LegacyAddr},
 		{"sinkwriter_addr", c.SinkWriterAddr}, {"loader_addr", c.LoaderAddr}, {"kafka_addr", c.KafkaAddr},
+		{"kafka_admin_addr", c.KafkaAdminAddr},
 	} {
 		if _, port, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", a.name, a.v, err))
@@ -154,7 +161,24 @@ func (c Config) Validate() error {
 	if err := registry.ValidateTenantID(c.DemoTenant); err != nil {
 		errs = append(errs, fmt.Errorf("demo_tenant: %w", err))
 	}
+	if c.LogLevel != "" {
+		if _, err := c.Level(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// Level returns LogLevel as a slog level (empty: the default, warn).
+func (c Config) Level() (slog.Level, error) {
+	var lvl slog.Level
+	if c.LogLevel == "" {
+		return slog.LevelWarn, nil
+	}
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return lvl, nil
 }
 
 // Files under DataDir.
@@ -182,6 +206,9 @@ type Info struct {
 	ClickHouseTCP  int
 	KafkaAddr      string
 	Database       string // the ClickHouse database of the tables
+	// Readyz maps each service of ours (kafka, sinkwriter, loader, normalizer, legacy,
+	// controlplane, edge: all but ClickHouse) to the URL of its /readyz.
+	Readyz map[string]string
 }
 
 // DemoQuery is the documented query (docs/sinkwriter.md) that shows the demo tenant's logs
@@ -191,27 +218,18 @@ func (i Info) DemoQuery() string {
 		i.Database, i.DemoTenant)
 }
 
-// Stack is a running dev stack.
+// Stack is a running dev stack: a service.Group of the services in start order.
 type Stack struct {
 	cfg  Config
 	log  *slog.Logger
 	info Info
-
-	mu     sync.Mutex
-	stops  []stopper // in start order; stopped in reverse
-	failed chan error
-	once   sync.Once
-	err    error
+	g    *service.Group
+	ch   *chserver.Server // set once ClickHouse started
 }
 
-type stopper struct {
-	name string
-	stop func(ctx context.Context) error
-}
-
-// Start starts every service in dependency order and returns once the edge serves the demo
-// tenant's key. On any failure it stops what started and returns the error. ctx bounds the
-// start only; Stop stops the stack.
+// Start starts every service in dependency order, each once the one before it is ready, and
+// returns once the edge serves the demo tenant's key. On any failure it stops what started
+// and returns the error. ctx bounds the start only; Stop stops the stack.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -220,10 +238,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{cfg: cfg, log: log, failed: make(chan error, 1)}
+	s := &Stack{cfg: cfg, log: log, g: service.NewGroup(log, cfg.ReadyTimeout)}
 	s.info.DataDir = cfg.DataDir
 	s.info.DemoTenant = cfg.DemoTenant
+	s.info.Readyz = map[string]string{}
 	if err := s.start(ctx); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = fmt.Errorf("%w (is another `ingest dev` running? change the port with its flag or in the config file)", err)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
 		defer cancel()
 		return nil, errors.Join(err, s.Stop(sctx))
@@ -234,269 +256,156 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 // Info returns where the stack is and how to reach it.
 func (s *Stack) Info() Info { return s.info }
 
+// ClickHouse returns the private ClickHouse server (tests stop and restart it).
+func (s *Stack) ClickHouse() *chserver.Server { return s.ch }
+
 // Failed returns a channel that yields the first error of a service that stopped by itself.
-func (s *Stack) Failed() <-chan error { return s.failed }
+func (s *Stack) Failed() <-chan error { return s.g.Failed() }
 
 // Stop stops every service in reverse start order within ctx's deadline, and returns what
 // failed. It is idempotent.
-func (s *Stack) Stop(ctx context.Context) error {
-	s.once.Do(func() {
-		s.mu.Lock()
-		stops := s.stops
-		s.stops = nil
-		s.mu.Unlock()
-		var errs []error
-		for i := len(stops) - 1; i >= 0; i-- {
-			st := stops[i]
-			if err := st.stop(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
-				s.log.Error("stopped with an error", "service", st.name, "err", err)
-				continue
-			}
-			s.log.Info("stopped", "service", st.name)
-		}
-		s.err = errors.Join(errs...)
-	})
-	return s.err
+func (s *Stack) Stop(ctx context.Context) error { return s.g.Stop(ctx) }
+
+// settings are the Settings of one service of the stack: its own registry, the stack's log.
+func (s *Stack) settings(name string) service.Settings {
+	return service.Settings{Log: s.log.With("service", name)}
 }
 
-func (s *Stack) onStop(name string, stop func(ctx context.Context) error) {
-	s.mu.Lock()
-	s.stops = append(s.stops, stopper{name, stop})
-	s.mu.Unlock()
+// served records where a service's /readyz is.
+func (s *Stack) served(name string, a net.Addr) string {
+	url := "http://" + a.String()
+	s.info.Readyz[name] = url + "/readyz"
+	return url
 }
 
-// goRun runs fn until Stop; if fn returns before, its error (or a note that it stopped) is
-// reported on Failed.
-func (s *Stack) goRun(name string, fn func(ctx context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	stopping := make(chan struct{})
-	go func() {
-		err := fn(ctx)
-		select {
-		case <-stopping:
-		default:
-			if err == nil {
-				err = errors.New("stopped unexpectedly")
-			}
-			select {
-			case s.failed <- fmt.Errorf("%s: %w", name, err):
-			default:
-			}
-		}
-		done <- err
-	}()
-	s.onStop(name, func(sctx context.Context) error {
-		close(stopping)
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-sctx.Done():
-			return fmt.Errorf("did not stop before the deadline: %w", sctx.Err())
-		}
-	})
-}
-
-// serveHTTP serves h on ln (HTTP/1.1 and h2c, as the services do behind the edge) until Stop,
-// calling drain first when set.
-func (s *Stack) serveHTTP(name string, ln net.Listener, h http.Handler, drain func()) {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	hs.Protocols = new(http.Protocols)
-	hs.Protocols.SetHTTP1(true)
-	hs.Protocols.SetUnencryptedHTTP2(true)
-	s.goRun(name, func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- hs.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		if drain != nil {
-			drain()
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("cannot shut down cleanly: %w", err)
-		}
-		return nil
-	})
-}
-
-func listen(name, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %q for the %s (is another `ingest dev` running? change the port with its flag): %w", addr, name, err)
-	}
-	return ln, nil
-}
-
+// start runs the stack: the services as a group, with the one-shot steps between them.
 func (s *Stack) start(ctx context.Context) error {
 	cfg := s.cfg
 	dir := cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the data directory %q: %w", dir, err)
 	}
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
-
-	// ClickHouse.
-	ch, err := chserver.Start(ctx, chserver.Config{
-		Dir: filepath.Join(dir, "clickhouse"), TCPPort: cfg.ClickHouseTCPPort, HTTPPort: cfg.ClickHouseHTTPPort,
-		Binary: cfg.ClickHouseBinary, ReadyTimeout: cfg.ReadyTimeout,
-	})
+	var (
+		brokers []string
+		swURL   string
+		nAddr   net.Addr
+		legAddr net.Addr
+		cp      *controlplane.ControlPlane
+		token   string
+		edgeURL string
+	)
+	// The ordered list: each service is built only once the ones before it are ready.
+	err := s.g.Start(ctx,
+		service.Member{Name: "clickhouse", New: func(ctx context.Context) (service.Service, error) {
+			ch, err := chserver.Start(ctx, chserver.Config{
+				Dir: filepath.Join(dir, "clickhouse"), TCPPort: cfg.ClickHouseTCPPort, HTTPPort: cfg.ClickHouseHTTPPort,
+				Binary: cfg.ClickHouseBinary, ReadyTimeout: cfg.ReadyTimeout,
+			})
+			if err != nil {
+				return nil, err
+			}
+			s.ch = ch
+			s.info.ClickHouseAddr, s.info.ClickHouseTCP = ch.Addr(), ch.TCPPort()
+			s.log.Info("started", "service", "clickhouse", "addr", ch.Addr(), "dir", ch.Dir())
+			return newClickHouseService(ch, s.settings("clickhouse"))
+		}},
+		service.Member{Name: "kafka", New: func(context.Context) (service.Service, error) {
+			k, err := embedkafka.NewService(embedkafka.ServiceConfig{AdminListen: cfg.KafkaAdminAddr, Kafka: embedkafka.Config{
+				DataDir: filepath.Join(dir, "kafka"), Listen: []string{cfg.KafkaAddr},
+			}}, s.settings("kafka"))
+			if err != nil {
+				return nil, err
+			}
+			s.served("kafka", k.Addr())
+			brokers = k.Addrs()
+			s.info.KafkaAddr = strings.Join(brokers, ",")
+			return k, nil
+		}},
+		service.Member{Name: "sinkwriter", New: func(context.Context) (service.Service, error) {
+			swcfg := sinkwriter.ServiceConfig{Listen: cfg.SinkWriterAddr}
+			swcfg.Writer.Brokers = brokers
+			swcfg.Writer.TopicPartitions = 1 // one broker, a laptop
+			w, err := sinkwriter.NewService(swcfg, s.settings("sinkwriter"))
+			if err != nil {
+				return nil, err
+			}
+			swURL = s.served("sinkwriter", w.Addr())
+			return w, nil
+		}},
+		service.Member{Name: "loader", New: func(ctx context.Context) (service.Service, error) {
+			lcfg := loader.ServiceConfig{Listen: cfg.LoaderAddr}
+			lcfg.Loader.Brokers = brokers
+			lcfg.Loader.ClickHouseAddr = []string{s.info.ClickHouseAddr}
+			lcfg.Loader.SkipMigrate = true // migrated here, as `ingest migrate` does, before anything loads
+			lcfg.Loader.TopicRefreshInterval = 2 * time.Second
+			s.info.Database = lcfg.WithDefaults().Loader.Database
+			if err := loader.Migrate(ctx, lcfg, s.log.With("service", "migrate")); err != nil {
+				return nil, err
+			}
+			l, err := loader.NewService(lcfg, s.settings("loader"))
+			if err != nil {
+				return nil, err
+			}
+			s.served("loader", l.Addr())
+			return l, nil
+		}},
+		service.Member{Name: "normalizer", New: func(context.Context) (service.Service, error) {
+			ncfg := normalizer.ServiceConfig{Listen: cfg.NormalizerAddr, Sink: normalizer.SinkWriter}
+			ncfg.SinkWriter.URL = swURL
+			n, err := normalizer.NewService(ncfg, s.settings("normalizer"))
+			if err != nil {
+				return nil, err
+			}
+			nAddr = n.Addr()
+			s.info.NormalizerAddr = nAddr.String()
+			s.served("normalizer", nAddr)
+			return n, nil
+		}},
+		service.Member{Name: "legacy", New: func(context.Context) (service.Service, error) {
+			leg, err := newLegacyService(cfg.LegacyAddr, s.settings("legacy"))
+			if err != nil {
+				return nil, err
+			}
+			legAddr = leg.Addr()
+			s.info.LegacyURL = s.served("legacy", legAddr)
+			return leg, nil
+		}},
+		// The control plane, with a development certificate for the edge over SDS.
+		service.Member{Name: "controlplane", New: func(context.Context) (service.Service, error) {
+			tlsDir := filepath.Join(dir, "tls")
+			if err := ensureTLS(tlsDir, time.Now()); err != nil {
+				return nil, err
+			}
+			s.info.CAFile = filepath.Join(tlsDir, caCertFile)
+			tokenFile := filepath.Join(dir, adminTokenFile)
+			var err error
+			if token, err = ensureSecret(tokenFile); err != nil {
+				return nil, err
+			}
+			s.info.AdminTokenFile, s.info.AdminToken = tokenFile, token
+			// The edge's port, known now for the LDS listener (the Go edge binds it itself).
+			edgeAddr, err := resolvePort(cfg.EdgeAddr)
+			if err != nil {
+				return nil, err
+			}
+			s.info.EdgeAddr = edgeAddr
+			_, edgePort, _ := net.SplitHostPort(edgeAddr)
+			port, _ := strconv.Atoi(edgePort)
+			edgeURL = "https://localhost:" + edgePort
+			cp, err = controlplane.NewService(controlplane.Config{
+				Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, registryFile)},
+				Admin:    controlplane.AdminConfig{ListenAddress: cfg.ControlPlaneAddr, TokenFile: tokenFile},
+				XDS: xds.Config{ListenAddress: cfg.XDSAddr, CertFile: abs(filepath.Join(tlsDir, serverCertFile)), KeyFile: abs(filepath.Join(tlsDir, serverKeyFile)),
+					ListenerAddress: "127.0.0.1", ListenerPort: uint32(port)},
+			}, s.settings("controlplane"))
+			if err != nil {
+				return nil, err
+			}
+			s.info.ControlPlane = s.served("controlplane", cp.AdminAddr())
+			return cp, nil
+		}},
+	)
 	if err != nil {
-		return err
-	}
-	s.onStop("clickhouse", func(context.Context) error { return ch.Stop() })
-	s.info.ClickHouseAddr, s.info.ClickHouseTCP = ch.Addr(), ch.TCPPort()
-	s.log.Info("started", "service", "clickhouse", "addr", ch.Addr(), "dir", ch.Dir())
-
-	// Kafka.
-	k, err := embedkafka.Start(embedkafka.Config{DataDir: filepath.Join(dir, "kafka"), Listen: []string{cfg.KafkaAddr}}, s.log.With("service", "kafka"))
-	if err != nil {
-		return err
-	}
-	s.onStop("kafka", k.Close)
-	brokers := k.Addrs()
-	s.info.KafkaAddr = strings.Join(brokers, ",")
-
-	// Migrations.
-	lcfg := loader.DefaultConfig()
-	lcfg.Brokers = brokers
-	lcfg.ClickHouseAddr = []string{ch.Addr()}
-	lcfg.SkipMigrate = true // migrated here, before anything writes
-	lcfg.TopicRefreshInterval = 2 * time.Second
-	s.info.Database = lcfg.Database
-	if err := migrate(ctx, lcfg, s.log); err != nil {
-		return err
-	}
-
-	// Sink writer.
-	swcfg := sinkwriter.DefaultConfig()
-	swcfg.Brokers = brokers
-	swcfg.TopicPartitions = 1 // one broker, a laptop
-	swReg := prometheus.NewRegistry()
-	w, err := sinkwriter.New(swcfg, swReg, s.log.With("service", "sinkwriter"))
-	if err != nil {
-		return err
-	}
-	swLn, err := listen("sink writer", cfg.SinkWriterAddr)
-	if err != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return errors.Join(err, w.Shutdown(sctx))
-	}
-	s.onStop("sinkwriter (Kafka clients)", w.Shutdown)
-	swMux := http.NewServeMux()
-	swMux.Handle("/", w.Handler())
-	swMux.Handle("/metrics", promhttp.HandlerFor(swReg, promhttp.HandlerOpts{Registry: swReg}))
-	s.serveHTTP("sinkwriter", swLn, swMux, w.Drain)
-	swURL := "http://" + swLn.Addr().String()
-	if err := s.waitReady(ctx, "sinkwriter", swURL+"/readyz"); err != nil {
-		return err
-	}
-
-	// Loader.
-	lReg := prometheus.NewRegistry()
-	l, err := loader.New(lcfg, lReg, s.log.With("service", "loader"))
-	if err != nil {
-		return err
-	}
-	lLn, err := listen("loader", cfg.LoaderAddr)
-	if err != nil {
-		return err
-	}
-	lMux := http.NewServeMux()
-	lMux.Handle("/metrics", promhttp.HandlerFor(lReg, promhttp.HandlerOpts{Registry: lReg}))
-	lMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	s.goRun("loader", l.Run)
-	s.serveHTTP("loader http", lLn, lMux, nil)
-	if err := s.waitReady(ctx, "loader", "http://"+lLn.Addr().String()+"/healthz"); err != nil {
-		return err
-	}
-
-	// Normalizer, its sink the sink writer.
-	ncfg := normalizer.DefaultConfig()
-	sink, err := swclient.New(swclient.Config{URL: swURL, Timeout: ncfg.SinkTimeout + 5*time.Second}, s.log.With("service", "normalizer"))
-	if err != nil {
-		return err
-	}
-	s.onStop("normalizer (sink client)", func(context.Context) error { sink.Close(); return nil })
-	nReg := prometheus.NewRegistry()
-	n, err := normalizer.New(ncfg, sink, nReg, s.log.With("service", "normalizer"))
-	if err != nil {
-		return err
-	}
-	nLn, err := listen("normalizer", cfg.NormalizerAddr)
-	if err != nil {
-		return err
-	}
-	nMux := http.NewServeMux()
-	nMux.Handle("/", n.Handler())
-	nMux.Handle("/metrics", promhttp.HandlerFor(nReg, promhttp.HandlerOpts{Registry: nReg}))
-	s.serveHTTP("normalizer", nLn, nMux, n.Drain)
-	s.info.NormalizerAddr = nLn.Addr().String()
-	if err := s.waitReady(ctx, "normalizer", "http://"+nLn.Addr().String()+"/readyz"); err != nil {
-		return err
-	}
-
-	// The legacy stand-in.
-	leg := newLegacy()
-	legLn, err := listen("legacy stand-in", cfg.LegacyAddr)
-	if err != nil {
-		return err
-	}
-	s.serveHTTP("legacy stand-in", legLn, leg.handler(), nil)
-	s.info.LegacyURL = "http://" + legLn.Addr().String()
-	if err := s.waitReady(ctx, "legacy stand-in", s.info.LegacyURL+"/readyz"); err != nil {
-		return err
-	}
-
-	// Control plane, with a development certificate for the edge over SDS.
-	tlsDir := filepath.Join(dir, "tls")
-	if err := ensureTLS(tlsDir, time.Now()); err != nil {
-		return err
-	}
-	s.info.CAFile = filepath.Join(tlsDir, caCertFile)
-	tokenFile := filepath.Join(dir, adminTokenFile)
-	token, err := ensureSecret(tokenFile)
-	if err != nil {
-		return err
-	}
-	s.info.AdminTokenFile, s.info.AdminToken = tokenFile, token
-	xdsAddr, err := resolvePort(cfg.XDSAddr)
-	if err != nil {
-		return err
-	}
-	edgeLn, err := listen("edge", cfg.EdgeAddr) // bound now to learn its port; handed to the edge below
-	if err != nil {
-		return err
-	}
-	edgeAddr := edgeLn.Addr().String()
-	_ = edgeLn.Close()
-	_, edgePort, _ := net.SplitHostPort(edgeAddr)
-	port, _ := strconv.Atoi(edgePort)
-	xcfg := xds.Config{ListenAddress: xdsAddr, CertFile: abs(filepath.Join(tlsDir, serverCertFile)), KeyFile: abs(filepath.Join(tlsDir, serverKeyFile)),
-		ListenerAddress: "127.0.0.1", ListenerPort: uint32(port)}
-	cp, err := controlplane.New(controlplane.Config{
-		Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, registryFile)},
-		Admin:    controlplane.AdminConfig{ListenAddress: cfg.ControlPlaneAddr, TokenFile: tokenFile},
-		XDS:      xcfg,
-	}, prometheus.NewRegistry(), s.log.With("service", "controlplane"))
-	if err != nil {
-		return err
-	}
-	s.goRun("controlplane", cp.Run)
-	s.info.ControlPlane = "http://" + cp.AdminAddr().String()
-	if err := s.waitReady(ctx, "controlplane", s.info.ControlPlane+"/healthz"); err != nil {
 		return err
 	}
 	cl, err := cpclient.New(s.info.ControlPlane, token, cpclient.WithActor("ingest-dev"))
@@ -506,39 +415,51 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.ensureDemoTenant(ctx, cl); err != nil {
 		return err
 	}
-	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{endpoint(legLn.Addr())}, []registry.Endpoint{endpoint(nLn.Addr())}); err != nil {
+	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{endpoint(legAddr)}, []registry.Endpoint{endpoint(nAddr)}); err != nil {
 		return fmt.Errorf("cannot set the upstreams: %w", err)
 	}
-
-	// The edge.
-	e, err := goedge.New(goedge.Config{ListenAddress: edgeAddr, AdminListenAddress: cfg.EdgeAdminAddr, XDSAddress: xdsAddr, NodeID: "ingest-dev"},
-		prometheus.NewRegistry(), s.log.With("service", "edge"))
+	err = s.g.Start(ctx, service.Member{Name: "edge", New: func(context.Context) (service.Service, error) {
+		e, err := goedge.NewService(goedge.Config{ListenAddress: s.info.EdgeAddr, AdminListenAddress: cfg.EdgeAdminAddr,
+			XDSAddress: cp.XDSAddr().String(), NodeID: "ingest-dev"}, s.settings("edge"))
+		if err != nil {
+			return nil, err
+		}
+		s.info.EdgeAddr = e.Addr().String()
+		s.info.EdgeURL = edgeURL
+		s.served("edge", e.AdminAddr())
+		return e, nil
+	}})
 	if err != nil {
-		return err
-	}
-	s.goRun("edge", e.Run)
-	s.info.EdgeAddr = e.Addr().String()
-	s.info.EdgeURL = "https://localhost:" + edgePort
-	if err := s.waitReady(ctx, "edge", "http://"+e.AdminAddr().String()+"/readyz"); err != nil {
 		return err
 	}
 	return s.waitDemoKey(ctx)
 }
 
-// migrate applies the schema migrations.
-func migrate(ctx context.Context, cfg loader.Config, log *slog.Logger) error {
-	conn, err := clickhouse.Open(loader.ClickHouseOptions(cfg))
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// newClickHouseService makes the running private ClickHouse a member of the stack: ready
+// while its process runs, stopped (its data kept) when the stack stops.
+func newClickHouseService(ch *chserver.Server, set service.Settings) (*service.Server, error) {
+	svc, err := service.New(service.Options{
+		Name: "clickhouse",
+		Ready: func(context.Context) error {
+			if ch.PID() == 0 {
+				return errors.New("the server process is not running")
+			}
+			return nil
+		},
+		Shutdown: func(context.Context) error { return ch.Stop() },
+	}, set)
 	if err != nil {
-		return fmt.Errorf("cannot open ClickHouse %q: %w", cfg.ClickHouseAddr, err)
+		_ = ch.Stop()
+		return nil, err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	applied, err := schema.Migrate(ctx, conn, cfg.Database)
-	for _, m := range applied {
-		log.Info("applied migration", "service", "migrate", "version", m.Version, "name", m.Name, "database", cfg.Database)
-	}
-	return err
+	return svc, nil
 }
 
 // ensureDemoTenant creates the demo tenant at stage v2 with a key on first start, keeping the
@@ -607,7 +528,7 @@ func (s *Stack) waitDemoKey(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the edge does not accept the demo tenant's key within %v (last answer: %s)", s.cfg.ReadyTimeout, last)
-		case err := <-s.failed:
+		case err := <-s.g.Failed():
 			return err
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -625,37 +546,6 @@ func (s *Stack) caPool() (*x509.CertPool, error) {
 		return nil, fmt.Errorf("cannot read the development CA %q: no PEM certificate", s.info.CAFile)
 	}
 	return pool, nil
-}
-
-// waitReady polls url until it answers 200, a service fails, or ReadyTimeout passes.
-func (s *Stack) waitReady(ctx context.Context, name, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
-	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	defer hc.CloseIdleConnections()
-	last := "no answer"
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := hc.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.log.Info("ready", "service", name, "url", url)
-				return nil
-			}
-			last = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s is not ready within %v (%s: %s)", name, s.cfg.ReadyTimeout, url, last)
-		case err := <-s.failed:
-			return err
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // ensureSecret returns the token in path, generating one (32 random bytes, base64url; mode

@@ -18,8 +18,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/ingestdev/ingest/internal/devstack"
 	"github.com/ingestdev/ingest/internal/chserver"
+	"github.com/ingestdev/ingest/internal/devstack"
 	"github.com/ingestdev/ingest/internal/embedkafka"
 )
 
@@ -61,7 +61,7 @@ func freeConfig(dir string) devstack.Config {
 	const free = "127.0.0.1:0"
 	return devstack.Config{
 		DataDir: dir, EdgeAddr: free, EdgeAdminAddr: free, ControlPlaneAddr: free, XDSAddr: free,
-		NormalizerAddr: free, LegacyAddr: free, SinkWriterAddr: free, LoaderAddr: free, KafkaAddr: free,
+		NormalizerAddr: free, LegacyAddr: free, SinkWriterAddr: free, LoaderAddr: free, KafkaAddr: free, KafkaAdminAddr: free,
 		ClickHouseTCPPort: 0, ClickHouseHTTPPort: 0,
 	}
 }
@@ -258,4 +258,86 @@ func TestStartFailureStopsWhatStartedAndSaysWhy(t *testing.T) {
 			t.Errorf("no log that %s was stopped:\n%s", service, logs.String())
 		}
 	}
+}
+
+// readyz answers GET url's status and body.
+func readyz(url string) (int, string) {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// TestEveryServiceIsReadyOnlyWhenItIs checks the /readyz of every service of the stack, and
+// that the loader's follows ClickHouse: 503 while its ClickHouse is down, 200 once it is back.
+func TestEveryServiceIsReadyOnlyWhenItIs(t *testing.T) {
+	requireClickHouse(t)
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
+		}
+	})
+	s := startStack(t, freeConfig(t.TempDir()), logs)
+	info := s.Info()
+	services := []string{"kafka", "sinkwriter", "loader", "normalizer", "legacy", "controlplane", "edge"}
+	for _, name := range services {
+		url, ok := info.Readyz[name]
+		if !ok {
+			t.Errorf("Info.Readyz lacks the %s", name)
+			continue
+		}
+		if code, body := readyz(url); code != http.StatusOK || body != "ready" {
+			t.Errorf("%s %s: %d %q, want 200 ready", name, url, code, body)
+		}
+		base := strings.TrimSuffix(url, "/readyz")
+		if code, _ := readyz(base + "/healthz"); code != http.StatusOK {
+			t.Errorf("%s /healthz: %d", name, code)
+		}
+		if code, body := readyz(base + "/metrics"); code != http.StatusOK || !strings.Contains(body, "# TYPE") {
+			t.Errorf("%s /metrics: %d", name, code)
+		}
+	}
+
+	loader := info.Readyz["loader"]
+	if err := s.ClickHouse().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, body = readyz(loader); code == http.StatusServiceUnavailable {
+			break
+		}
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "ClickHouse") {
+		t.Fatalf("loader /readyz with ClickHouse down: %d %q, want 503 naming ClickHouse", code, body)
+	}
+	// The services that do not depend on ClickHouse stay ready.
+	for _, name := range []string{"sinkwriter", "normalizer", "edge"} {
+		if code, body := readyz(info.Readyz[name]); code != http.StatusOK {
+			t.Errorf("%s with ClickHouse down: %d %q, want 200", name, code, body)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.ClickHouse().Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, body = readyz(loader); code == http.StatusOK {
+			break
+		}
+	}
+	if code != http.StatusOK {
+		t.Fatalf("loader /readyz once ClickHouse is back: %d %q, want 200", code, body)
+	}
+	sendDemoEvent(t, info, "hello after ClickHouse came back")
+	waitForBodies(t, info, "hello after ClickHouse came back")
 }

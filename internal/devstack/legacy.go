@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/service"
 )
 
 // maxLegacyTenants bounds the tenants the legacy stand-in keeps counts for; requests of
@@ -32,14 +33,18 @@ type legacy struct {
 
 func newLegacy() *legacy { return &legacy{stats: map[string]*LegacyStats{}} }
 
+// newLegacyService is the legacy stand-in as a service on addr: its handler with /healthz,
+// /readyz (ready while it runs: it depends on nothing) and /metrics.
+func newLegacyService(addr string, set service.Settings) (*service.Server, error) {
+	return service.New(service.Options{Name: "legacy stand-in", Listen: addr, Handler: newLegacy().handler()}, set)
+}
+
 func (l *legacy) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(l.snapshot())
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ready\n") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		events, _ := strconv.ParseUint(r.Header.Get(filterconfig.HeaderEventCount), 10, 64)

@@ -21,7 +21,7 @@ var (
 // Error is a shed with its kind, the stable reason id, and the suggested retry delay.
 type Error struct {
 	Kind       error         // ErrFull or ErrUnavailable
-	Reason     string        // stable id, e.g. "err-ingest-sink-full"; also the metric label
+	Reason     string        // stable id of internal/reason's catalogue, e.g. reason.SinkFull; also the metric label
 	RetryAfter time.Duration // > 0; rounded up to whole seconds on the wire
 	Cause      error         // optional underlying error
 }

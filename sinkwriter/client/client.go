@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter"
@@ -26,7 +27,7 @@ import (
 
 // ReasonSinkUnavailable is the reason of the shed Write returns when the sink writer cannot be
 // reached, does not answer in time, or answers an error other than 429 and 503.
-const ReasonSinkUnavailable = "err-ingest-sink-unavailable"
+const ReasonSinkUnavailable = string(reason.SinkUnavailable)
 
 // Config configures a Client. The zero value of every field but URL means its default.
 type Config struct {
@@ -170,7 +171,7 @@ func (c *Client) shedFrom(resp *http.Response) error {
 	var eb sinkwriter.ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_ = json.Unmarshal(raw, &eb)
-	reason := eb.Error.Reason
+	id := eb.Error.Reason
 	cause := fmt.Errorf("sink writer answered %s: %s", resp.Status, strings.TrimSpace(eb.Error.Message))
 	if eb.Error.Message == "" {
 		cause = fmt.Errorf("sink writer answered %s: %.200q", resp.Status, raw)
@@ -181,37 +182,29 @@ func (c *Client) shedFrom(resp *http.Response) error {
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
-		if !validReason(reason) {
-			reason = sinkwriter.ReasonSinkFull
+		if !validReason(id) {
+			id = sinkwriter.ReasonSinkFull
 		}
-		return shed.Full(reason, retryAfter, cause)
+		return shed.Full(id, retryAfter, cause)
 	case http.StatusServiceUnavailable:
-		if !validReason(reason) {
-			reason = ReasonSinkUnavailable
+		if !validReason(id) {
+			id = ReasonSinkUnavailable
 		}
-		return shed.Unavailable(reason, retryAfter, cause)
+		return shed.Unavailable(id, retryAfter, cause)
 	}
 	// A 4xx says the batch is broken (a bug upstream), anything else that the writer is:
 	// neither is the client's fault, and neither gets better by itself. The normalizer answers
 	// 503 and counts it under this reason; the writer's reason is in the message.
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-		c.log.Error("sink writer refused a batch as invalid", "status", resp.StatusCode, "reason", reason, "err", cause)
+		c.log.Error("sink writer refused a batch as invalid", "status", resp.StatusCode, "reason", id, "err", cause)
 	}
 	return shed.Unavailable(ReasonSinkUnavailable, retryAfter, cause)
 }
 
-// validReason says whether a reason from the wire looks like one of ours, so that label values
-// stay bounded even if the writer misbehaves.
+// validReason says whether a reason from the wire is one of the catalogue's (internal/reason),
+// so that label values stay bounded even if the writer misbehaves.
 func validReason(r string) bool {
-	if !strings.HasPrefix(r, "err-ingest-") || len(r) > 64 {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		if c := r[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(r) <= 64 && reason.Known(reason.ID(r))
 }
 
 // Ready returns nil when the sink writer's /readyz answers 200 (it can reach Kafka).

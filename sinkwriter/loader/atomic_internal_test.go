@@ -9,8 +9,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/internal/chtest"
+	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 

@@ -2,18 +2,15 @@ package loader
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/internal/chtest"
+	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -119,29 +116,21 @@ func BenchmarkFlushIntoClickHouse(b *testing.B) {
 			size += int64(len(r.Value))
 		}
 	}
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := &run{
-		cfg: DefaultConfig(), m: m, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		ins:    &chInserter{conn: ch.Conn(), database: "ingest", timeout: time.Minute},
-		ledger: &chLedger{conn: ch.Conn(), database: "ingest"},
-		parts:  map[topicPartition]*partState{}, hwm: map[topicPartition]int64{},
-	}
-	for t := range numTables {
-		r.bufs[t] = &tableBuf{t: t, cols: newColumns(t)}
-	}
+	m := newTestMetrics(b)
+	log := discardLogger()
+	f := newFlusher(flushPolicy{rows: perTable, bytes: 1 << 30, interval: time.Second},
+		&chInserter{conn: ch.Conn(), database: "ingest", timeout: time.Minute},
+		newLedger(&chLedger{conn: ch.Conn(), database: "ingest"}, m.recordsSkipped), &fakeDLQ{}, "ingest-deadletter", m, log, &retries{log: log})
 	b.SetBytes(size)
 	b.ReportAllocs()
 	cpu0, self0 := ch.CPUTime(), selfCPU()
 	b.ResetTimer()
 	for range b.N {
 		for t := range numTables {
-			r.bufs[t].recs = append(r.bufs[t].recs[:0], recs[t]...)
+			f.bufs[t].recs = append(f.bufs[t].recs[:0], recs[t]...)
 		}
-		r.firstAt = time.Now()
-		if err := r.flush(ctx, triggerRows); err != nil {
+		f.processed(time.Now())
+		if err := f.flush(ctx, triggerRows); err != nil {
 			b.Fatal(err)
 		}
 	}

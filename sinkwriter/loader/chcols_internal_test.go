@@ -13,8 +13,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/internal/chtest"
+	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 

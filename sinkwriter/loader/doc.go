@@ -29,6 +29,38 @@
 // ReplacingMergeTree tables fold them at merge time and queries read them once with FINAL; the
 // roll-ups count them twice. docs/sinkwriter.md has the full argument and the query path.
 //
+// # Parts
+//
+// The loader is three parts, each with narrow seams so that it is tested without Kafka or
+// ClickHouse (fakes of inserter, ledgerReader, deadLetterWriter, committer and groupClient):
+//
+//   - The consumer loop (consumer.go, commit.go): polls the group, applies rebalances
+//     (a revocation drops everything held; an assignment starts a session), asks the ledger
+//     which records to skip, hands the others to the flusher, flushes when the flusher is full
+//     or due, and commits the offsets of everything processed after every successful flush,
+//     never before. It backs off between failed attempts and lets rebalances through between
+//     them.
+//   - The ledger (ledger.go): reads the offsets ledger (highest offset per table, topic and
+//     partition) once per session to decide skip or keep per record, and reads it again to
+//     reconcile a batch after an INSERT attempt that failed but may have landed.
+//   - The flusher (flusher.go, deadletter.go, insert.go, columns.go): buffers per table, says
+//     when to flush (FlushRows of one table, FlushBytes of all, FlushInterval after the first
+//     record), builds the columns, sends the three INSERTs concurrently, retries resumably,
+//     bisects an INSERT refused for its data down to the rows at fault and dead-letters them.
+//
+// Loader (loader.go) wires them in Run; Ready (ready.go) reports whether the loader is in its
+// consumer group and ClickHouse answers a ping.
+//
+// # Concurrency
+//
+// The consumer loop's goroutine owns the flusher, the ledger and the loop's own state; none of
+// them has a lock. franz-go runs the group callbacks on its goroutines: they only set two flags
+// under the consumer's step mutex, which the loop holds for every processing step (never while
+// polling or sleeping), so a rebalance never runs in the middle of a flush attempt and takes
+// effect between steps. The flusher's three INSERTs run on goroutines of their own, each on its
+// own table's columns, and are waited for before the flush goes on. Ready is safe at any time:
+// its state is an atomic (in the group) and a mutex-guarded cached ping.
+//
 // # Failures
 //
 // ClickHouse down or slow: the flush is retried with exponential backoff and jitter

@@ -16,8 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/internal/chtest"
+	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )

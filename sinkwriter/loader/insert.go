@@ -17,33 +17,6 @@ type inserter interface {
 	insert(ctx context.Context, c *columns, lo, hi int) error
 }
 
-// ledgerKey names one ledger entry: a table and a Kafka partition.
-type ledgerKey struct {
-	table     table
-	topic     string
-	partition int32
-}
-
-// ledgerReader reads the offsets ledger. A missing key means the table holds nothing of that
-// partition: look keys up with offsetIn.
-type ledgerReader interface {
-	read(ctx context.Context) (map[ledgerKey]int64, error)
-}
-
-// offsetIn returns the highest offset of k in led, or -1 when the table holds nothing of it.
-func offsetIn(led map[ledgerKey]int64, k ledgerKey) int64 {
-	if off, ok := led[k]; ok {
-		return off
-	}
-	return -1
-}
-
-// deadLetterWriter writes records to the dead-letter topic, returning once all are
-// acknowledged.
-type deadLetterWriter interface {
-	write(ctx context.Context, dls []deadLetter) error
-}
-
 // chInserter inserts with clickhouse-go native batches: one block per INSERT, every column
 // named.
 type chInserter struct {
@@ -115,41 +88,4 @@ func isDataError(err error) bool {
 	}
 	var conv *column.ColumnConverterError
 	return errors.As(err, &conv)
-}
-
-// chLedger reads the ledger table.
-type chLedger struct {
-	conn     driver.Conn
-	database string
-}
-
-func (cl *chLedger) read(ctx context.Context) (map[ledgerKey]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	rows, err := cl.conn.Query(ctx, "SELECT table_name, kafka_topic, kafka_partition, max(kafka_offset) FROM `"+
-		cl.database+"`.loader_offsets WHERE table_name IN ('logs', 'metrics', 'spans') GROUP BY table_name, kafka_topic, kafka_partition")
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the offsets ledger: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[ledgerKey]int64)
-	for rows.Next() {
-		var (
-			name, topic string
-			partition   int32
-			offset      uint64
-		)
-		if err := rows.Scan(&name, &topic, &partition, &offset); err != nil {
-			return nil, fmt.Errorf("cannot read the offsets ledger: %w", err)
-		}
-		for t := range numTables {
-			if t.String() == name {
-				out[ledgerKey{t, topic, partition}] = int64(offset)
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read the offsets ledger: %w", err)
-	}
-	return out, nil
 }

@@ -8,25 +8,27 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/reason"
 )
 
-// Reasons of a refused Decision: stable ids, also the reason label of the filter's counters.
+// Reasons of a refused Decision: stable ids of the catalogue (internal/reason, which gives their
+// statuses), also the reason label of the filter's counters.
 const (
 	// ReasonRateLimitedEvents: the tenant's event bucket holds fewer tokens than the request
 	// has events (HTTP 429 with Retry-After). The tenant sends less often or asks for a higher
 	// events_per_second.
-	ReasonRateLimitedEvents = "err-ingest-tenant-rate-limited-events"
+	ReasonRateLimitedEvents = string(reason.TenantRateLimitedEvents)
 	// ReasonRateLimitedBytes: the tenant's byte bucket holds fewer tokens than the request
 	// body has bytes (HTTP 429 with Retry-After).
-	ReasonRateLimitedBytes = "err-ingest-tenant-rate-limited-bytes"
+	ReasonRateLimitedBytes = string(reason.TenantRateLimitedBytes)
 	// ReasonExceedsBurstEvents: the request has more events than the tenant's event bucket can
 	// ever hold (burst_events), so no retry can succeed (HTTP 413, no Retry-After). The client
 	// splits the batch (OpenTelemetry SDKs and Collectors: a smaller max batch size), or the
 	// operator raises burst_events.
-	ReasonExceedsBurstEvents = "err-ingest-request-exceeds-burst-events"
+	ReasonExceedsBurstEvents = string(reason.RequestExceedsBurstEvents)
 	// ReasonExceedsBurstBytes: the request body is larger than the tenant's byte bucket can
 	// ever hold (burst_bytes) (HTTP 413, no Retry-After).
-	ReasonExceedsBurstBytes = "err-ingest-request-exceeds-burst-bytes"
+	ReasonExceedsBurstBytes = string(reason.RequestExceedsBurstBytes)
 )
 
 // Decision is the outcome of Limiter.Admit.
@@ -42,19 +44,16 @@ type Decision struct {
 	Reason string
 }
 
-// Status returns the HTTP status for the decision: 200 when admitted, 413 when the request
-// exceeds the tenant's burst (it can never be admitted as it is), 429 when the tenant is over
-// its rate (a retry after RetryAfter can succeed).
+// Status returns the HTTP status for the decision: 200 when admitted, else its reason's in the
+// catalogue: 413 when the request exceeds the tenant's burst (it can never be admitted as it
+// is), 429 when the tenant is over its rate (a retry after RetryAfter can succeed).
 func (d Decision) Status() int {
 	// Numbers rather than net/http's names: the filter's shared object has no other use for
 	// net/http.
-	switch {
-	case d.OK:
+	if d.OK {
 		return 200
-	case d.Reason == ReasonExceedsBurstEvents || d.Reason == ReasonExceedsBurstBytes:
-		return 413
 	}
-	return 429
+	return reason.ID(d.Reason).Status()
 }
 
 // Bounds of a Limiter's memory.

@@ -1,22 +1,24 @@
 package eventcount
 
+import "github.com/ingestdev/ingest/internal/otlpwire"
+
 // The protobuf walk mirrors the unmarshalers the normalizer runs (pdata v1.70,
 // internal/generated_proto_*.go and internal/proto/unmarshal.go) on the path from the request
 // down to the counted messages, and skips everything else by its wire length without looking
-// inside. Field numbers, from opentelemetry-proto and checked against pdata's generated code:
+// inside. The field numbers and wire types come from the one OTLP wire table, package otlpwire
+// (checked there against the OTLP descriptors and pdata); the path:
 //
-//	ExportLogsServiceRequest    resource_logs = 1
-//	ResourceLogs                scope_logs = 2, deprecated_scope_logs = 1000
-//	ScopeLogs                   log_records = 2
-//	ExportMetricsServiceRequest resource_metrics = 1
-//	ResourceMetrics             scope_metrics = 2, deprecated_scope_metrics = 1000
-//	ScopeMetrics                metrics = 2
-//	Metric                      oneof data: gauge = 5, sum = 7, histogram = 9,
-//	                            exponential_histogram = 10, summary = 11
-//	Gauge, Sum, Histogram, ExponentialHistogram, Summary   data_points = 1
-//	ExportTraceServiceRequest   resource_spans = 1
-//	ResourceSpans               scope_spans = 2, deprecated_scope_spans = 1000
-//	ScopeSpans                  spans = 2
+//	ExportLogsServiceRequest    resource_logs
+//	ResourceLogs                scope_logs, deprecated_scope_logs
+//	ScopeLogs                   log_records
+//	ExportMetricsServiceRequest resource_metrics
+//	ResourceMetrics             scope_metrics, deprecated_scope_metrics
+//	ScopeMetrics                metrics
+//	Metric                      oneof data: gauge, sum, histogram, exponential_histogram, summary
+//	Gauge, Sum, Histogram, ExponentialHistogram, Summary   data_points
+//	ExportTraceServiceRequest   resource_spans
+//	ResourceSpans               scope_spans, deprecated_scope_spans
+//	ScopeSpans                  spans
 //
 // pdata's decisions that change a count, mirrored here:
 //   - A resource with no scope_* entry takes its deprecated_scope_* entries (field 1000,
@@ -29,16 +31,6 @@ package eventcount
 // Every error the walk reports is one pdata reports too (a truncated field, a bad varint, a
 // wrong wire type on a walked field, an illegal wire type); pdata also rejects things the walk
 // does not look at (a malformed log record, say), which the normalizer then answers with 400.
-
-// Wire types.
-const (
-	wireVarint     = 0
-	wireI64        = 1
-	wireLen        = 2
-	wireStartGroup = 3
-	wireEndGroup   = 4
-	wireI32        = 5
-)
 
 // Reasons of MalformedError for protobuf bodies.
 const (
@@ -117,25 +109,25 @@ func skip(b []byte, pos int, w uint64) (int, string) {
 	depth := 0
 	for pos < len(b) {
 		switch w {
-		case wireVarint:
+		case otlpwire.WireVarint:
 			_, next, reason := varint(b, pos)
 			return next, reason
-		case wireI64:
+		case otlpwire.WireI64:
 			if pos+8 > len(b) {
 				return 0, reasonTruncated
 			}
 			return pos + 8, ""
-		case wireLen:
+		case otlpwire.WireLen:
 			_, end, reason := length(b, pos)
 			return end, reason
-		case wireStartGroup:
+		case otlpwire.WireStartGroup:
 			depth++
-		case wireEndGroup:
+		case otlpwire.WireEndGroup:
 			if depth == 0 {
 				return 0, reasonEndGroup
 			}
 			depth--
-		case wireI32:
+		case otlpwire.WireI32:
 			if pos+4 > len(b) {
 				return 0, reasonTruncated
 			}
@@ -165,7 +157,7 @@ func countRepeated(b []byte, f int32) (int, *protoErr) {
 			return 0, &protoErr{reason, at}
 		}
 		if field == f {
-			if w != wireLen {
+			if w != otlpwire.WireLen {
 				return 0, &protoErr{reasonWireType, at}
 			}
 			_, end, reason := length(b, next)
@@ -194,7 +186,7 @@ func walkRepeated(b []byte, f int32, count func([]byte) (int, *protoErr)) (int, 
 			return 0, &protoErr{reason, at}
 		}
 		if field == f {
-			if w != wireLen {
+			if w != otlpwire.WireLen {
 				return 0, &protoErr{reasonWireType, at}
 			}
 			start, end, reason := length(b, next)
@@ -218,10 +210,9 @@ func walkRepeated(b []byte, f int32, count func([]byte) (int, *protoErr)) (int, 
 }
 
 // walkResource counts the items of one Resource{Logs,Metrics,Spans} message: the sum of
-// countScope over its scope_* entries (field 2) or, when it has none, over its
-// deprecated_scope_* entries (field 1000).
-func walkResource(b []byte, countScope func([]byte) (int, *protoErr)) (int, *protoErr) {
-	const scopes, deprecatedScopes = 2, 1000
+// countScope over its scope_* entries (field scopes) or, when it has none, over its
+// deprecated_scope_* entries (field deprecatedScopes).
+func walkResource(b []byte, scopes, deprecatedScopes int32, countScope func([]byte) (int, *protoErr)) (int, *protoErr) {
 	var n, nDeprecated, entries int
 	for pos := 0; pos < len(b); {
 		at := pos
@@ -230,7 +221,7 @@ func walkResource(b []byte, countScope func([]byte) (int, *protoErr)) (int, *pro
 			return 0, &protoErr{reason, at}
 		}
 		if field == scopes || field == deprecatedScopes {
-			if w != wireLen {
+			if w != otlpwire.WireLen {
 				return 0, &protoErr{reasonWireType, at}
 			}
 			start, end, reason := length(b, next)
@@ -263,21 +254,41 @@ func walkResource(b []byte, countScope func([]byte) (int, *protoErr)) (int, *pro
 
 // Logs.
 
-func countLogsProto(b []byte) (int, *protoErr) { return walkRepeated(b, 1, resourceLogs) }
-func resourceLogs(b []byte) (int, *protoErr)   { return walkResource(b, scopeLogs) }
-func scopeLogs(b []byte) (int, *protoErr)      { return countRepeated(b, 2) }
+func countLogsProto(b []byte) (int, *protoErr) {
+	return walkRepeated(b, otlpwire.LogsRequestResourceLogs, resourceLogs)
+}
+
+func resourceLogs(b []byte) (int, *protoErr) {
+	return walkResource(b, otlpwire.ResourceLogsScopeLogs, otlpwire.ResourceLogsDeprecatedScopeLogs, scopeLogs)
+}
+
+func scopeLogs(b []byte) (int, *protoErr) { return countRepeated(b, otlpwire.ScopeLogsLogRecords) }
 
 // Traces.
 
-func countTracesProto(b []byte) (int, *protoErr) { return walkRepeated(b, 1, resourceSpans) }
-func resourceSpans(b []byte) (int, *protoErr)    { return walkResource(b, scopeSpans) }
-func scopeSpans(b []byte) (int, *protoErr)       { return countRepeated(b, 2) }
+func countTracesProto(b []byte) (int, *protoErr) {
+	return walkRepeated(b, otlpwire.TracesRequestResourceSpans, resourceSpans)
+}
+
+func resourceSpans(b []byte) (int, *protoErr) {
+	return walkResource(b, otlpwire.ResourceSpansScopeSpans, otlpwire.ResourceSpansDeprecatedScopeSpans, scopeSpans)
+}
+
+func scopeSpans(b []byte) (int, *protoErr) { return countRepeated(b, otlpwire.ScopeSpansSpans) }
 
 // Metrics.
 
-func countMetricsProto(b []byte) (int, *protoErr) { return walkRepeated(b, 1, resourceMetrics) }
-func resourceMetrics(b []byte) (int, *protoErr)   { return walkResource(b, scopeMetrics) }
-func scopeMetrics(b []byte) (int, *protoErr)      { return walkRepeated(b, 2, metric) }
+func countMetricsProto(b []byte) (int, *protoErr) {
+	return walkRepeated(b, otlpwire.MetricsRequestResourceMetrics, resourceMetrics)
+}
+
+func resourceMetrics(b []byte) (int, *protoErr) {
+	return walkResource(b, otlpwire.ResourceMetricsScopeMetrics, otlpwire.ResourceMetricsDeprecatedScopeMetrics, scopeMetrics)
+}
+
+func scopeMetrics(b []byte) (int, *protoErr) {
+	return walkRepeated(b, otlpwire.ScopeMetricsMetrics, metric)
+}
 
 // metric counts the data points of a Metric: those of the last occurrence of its data oneof
 // (pdata replaces the oneof on every occurrence). Every occurrence is walked, as pdata decodes
@@ -290,27 +301,39 @@ func metric(b []byte) (int, *protoErr) {
 		if reason != "" {
 			return 0, &protoErr{reason, at}
 		}
+		var points int32 // the data_points field of the data type in field, or 0
 		switch field {
-		case 5, 7, 9, 10, 11: // gauge, sum, histogram, exponential_histogram, summary
-			if w != wireLen {
-				return 0, &protoErr{reasonWireType, at}
-			}
-			start, end, reason := length(b, next)
-			if reason != "" {
-				return 0, &protoErr{reason, at}
-			}
-			c, err := countRepeated(b[start:end], 1) // data_points
-			if err != nil {
-				err.off += start
-				return 0, err
-			}
-			last = c
-			pos = end
-		default:
+		case otlpwire.MetricGauge:
+			points = otlpwire.GaugeDataPoints
+		case otlpwire.MetricSum:
+			points = otlpwire.SumDataPoints
+		case otlpwire.MetricHistogram:
+			points = otlpwire.HistogramDataPoints
+		case otlpwire.MetricExponentialHistogram:
+			points = otlpwire.ExponentialHistogramDataPoints
+		case otlpwire.MetricSummary:
+			points = otlpwire.SummaryDataPoints
+		}
+		if points == 0 {
 			if pos, reason = skip(b, next, w); reason != "" {
 				return 0, &protoErr{reason, at}
 			}
+			continue
 		}
+		if w != otlpwire.WireLen {
+			return 0, &protoErr{reasonWireType, at}
+		}
+		start, end, reason := length(b, next)
+		if reason != "" {
+			return 0, &protoErr{reason, at}
+		}
+		c, err := countRepeated(b[start:end], points)
+		if err != nil {
+			err.off += start
+			return 0, err
+		}
+		last = c
+		pos = end
 	}
 	return last, nil
 }

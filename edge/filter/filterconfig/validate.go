@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/ingestdev/ingest/internal/tenant"
 )
 
 // Validate reports every problem of the configuration at once (errors.Join), each naming the
@@ -16,8 +18,8 @@ func (c *Config) Validate() error {
 
 	tenants := make(map[string]bool, len(c.Tenants))
 	for i, t := range c.Tenants {
-		if !ValidTenantID(t.ID) {
-			add("tenants[%d].id %q must match [a-z0-9][a-z0-9-]{0,62}", i, t.ID)
+		if !tenant.Valid(t.ID) {
+			add("tenants[%d].id %q must match %s (%s)", i, t.ID, tenant.Pattern, tenant.Rule)
 		}
 		if tenants[t.ID] {
 			add("tenants[%d].id %q is a duplicate", i, t.ID)
@@ -92,23 +94,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ValidTenantID reports whether id matches [a-z0-9][a-z0-9-]{0,62}, the registry's tenant ID
-// syntax.
-func ValidTenantID(id string) bool {
-	if len(id) < 1 || len(id) > 63 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '-' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidTenantID reports whether id is a valid tenant id (tenant.Valid: the registry's syntax,
+// [a-z0-9][a-z0-9-]{0,62}).
+func ValidTenantID(id string) bool { return tenant.Valid(id) }
 
 func validPrefix(p string) bool {
 	if len(p) < 1 || len(p) > MaxPrefixLen {

@@ -1,0 +1,10 @@
+// Command so is the edge filter built as the shared object Envoy's golang HTTP filter
+// loads (library_id and plugin_name filterconfig.LibraryID and filterconfig.PluginName):
+//
+//	CGO_ENABLED=1 go build -buildmode=c-shared -o bin/ingest-edge.so ./edge/filter/so
+//
+// (make filter). It is the only package that imports Envoy's pkg/http, whose init calls into
+// Envoy's C API: a test binary importing it segfaults, so its test (edge/filter/sotest) builds
+// the .so and checks its exports instead. The .so holds the process's one filter.Shared:
+// the tenants' token buckets and the edge's in-flight bytes outlive every configuration push.
+package main

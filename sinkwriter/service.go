@@ -1,0 +1,97 @@
+package sinkwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/internal/service"
+)
+
+// ServiceConfig configures `ingest sinkwriter`: the write path behind its internal
+// listener. The zero value of every field means its default (see DefaultServiceConfig);
+// Validate reports every problem at once, naming its key.
+type ServiceConfig struct {
+	// Listen is the host:port of the internal API (POST /v1/batches), /healthz, /readyz and
+	// /metrics; reachable from normalizers only. Default 127.0.0.1:4320.
+	Listen string `yaml:"listen"`
+	// ShutdownTimeout bounds the drain at shutdown: the batches in progress are answered
+	// (each once Kafka acknowledged it, or failed) and every buffered record is flushed
+	// within it; what is left then fails. Default 20 s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Writer is the write path: brokers, topics, compression, buffer bounds. Its brokers
+	// default to 127.0.0.1:9092 here (`ingest kafka`'s default).
+	Writer Config `yaml:"writer"`
+}
+
+// DefaultServiceConfig returns the defaults that zero ServiceConfig fields stand for.
+func DefaultServiceConfig() ServiceConfig {
+	w := DefaultConfig()
+	w.Brokers = []string{"127.0.0.1:9092"}
+	return ServiceConfig{Listen: "127.0.0.1:4320", ShutdownTimeout: service.DefaultShutdownTimeout, Writer: w}
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c ServiceConfig) WithDefaults() ServiceConfig {
+	d := DefaultServiceConfig()
+	config.Default(&c.Listen, d.Listen)
+	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
+	if len(c.Writer.Brokers) == 0 {
+		c.Writer.Brokers = d.Writer.Brokers
+	}
+	return c
+}
+
+// Validate reports every problem at once, naming its key. Zero fields stand for their
+// defaults.
+func (c ServiceConfig) Validate() error {
+	var errs []error
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %v must not be negative (0 means the default)", c.ShutdownTimeout))
+	}
+	errs = append(errs, config.Prefix("writer", c.WithDefaults().Writer.Validate()))
+	return errors.Join(errs...)
+}
+
+// Service is `ingest sinkwriter`: a Writer behind its internal listener. It implements
+// service.Service; its readiness is the Writer's (Kafka answers, not draining).
+type Service struct {
+	*service.Server
+	w *Writer
+}
+
+// NewService checks cfg, creates the Writer (which connects to Kafka on its first batch or
+// readiness check) and binds the listener, so that every startup problem is reported here.
+// At shutdown the listener stops first, letting the batches in progress wait for their
+// acks, then the Writer flushes and closes its Kafka clients.
+func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot start the sink writer: invalid config: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	set = set.WithDefaults()
+	w, err := New(cfg.Writer, set.Registry, set.Log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{w: w}
+	s.Server, err = service.New(service.Options{
+		Name:            "sinkwriter",
+		Listen:          cfg.Listen,
+		Handler:         w.Handler(),
+		Ready:           w.Ready,
+		Drain:           w.Drain,
+		Shutdown:        w.Shutdown,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}, set)
+	if err != nil {
+		_ = w.Shutdown(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// Writer returns the Writer the service serves.
+func (s *Service) Writer() *Writer { return s.w }
