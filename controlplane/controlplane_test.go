@@ -17,6 +17,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/client"
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 const token = "0123456789abcdef-admin"
@@ -37,23 +38,13 @@ func TestRunServesTheAdminAPIAndStateSurvivesARestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- cp.Run(ctx) }()
+		run := testkit.Go(t, 10*time.Second, cp.Run)
 		server := "http://" + cp.AdminAddr().String()
 		c, err := client.New(server, token)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, server, func() error {
-			cancel()
-			select {
-			case err := <-done:
-				return err
-			case <-time.After(10 * time.Second):
-				return errors.New("Run did not return after cancel")
-			}
-		}
+		return c, server, run.Stop
 	}
 
 	c, server, stop := start()

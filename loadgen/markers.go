@@ -135,16 +135,10 @@ func (m *markerTracker) poll(ctx context.Context) {
 
 // run polls every interval until ctx is done.
 func (m *markerTracker) run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.poll(ctx)
-		}
-	}
+	every(ctx, interval, func() bool {
+		m.poll(ctx)
+		return true
+	})
 }
 
 // expire counts every outstanding marker as not visible.

@@ -225,19 +225,12 @@ func (r *Runner) pace(ctx context.Context, t *tenantState, bp *bodyPool, rng *ra
 	start := r.now()
 	last := start
 	tokens := 0.0
-	tk := time.NewTicker(tick)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-		}
+	every(ctx, tick, func() bool {
 		now := r.now()
 		rate := t.Profile.RateAt(now.Sub(start))
 		if now.UnixNano() < t.pausedUntil.Load() {
 			tokens, last = 0, now
-			continue
+			return true
 		}
 		tokens += rate * now.Sub(last).Seconds()
 		last = now
@@ -249,18 +242,26 @@ func (r *Runner) pace(ctx context.Context, t *tenantState, bp *bodyPool, rng *ra
 			f := bp.formats.pick(rng.IntN(bp.formats.total()))
 			s := bp.signals.pick(rng.IntN(bp.signals.total()))
 			list := bp.bodies[f][s]
-			j := job{tenant: t, body: list[rng.IntN(len(list))], seq: seq.Add(1)}
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				return
+			if !send(ctx, jobs, job{tenant: t, body: list[rng.IntN(len(list))], seq: seq.Add(1)}) {
+				return false
 			}
 		}
-	}
+		return true
+	})
 }
 
 // sendMarkers queues a marker request for t every interval.
 func sendMarkers(ctx context.Context, interval time.Duration, t *tenantState, jobs chan<- job) {
+	every(ctx, interval, func() bool {
+		var id [16]byte
+		_, _ = crand.Read(id[:])
+		return send(ctx, jobs, job{tenant: t, marker: MarkerPrefix + hex.EncodeToString(id[:])})
+	})
+}
+
+// every calls f every interval (the first time after one interval) until ctx is done or f
+// returns false.
+func every(ctx context.Context, interval time.Duration, f func() bool) {
 	tk := time.NewTicker(interval)
 	defer tk.Stop()
 	for {
@@ -269,13 +270,19 @@ func sendMarkers(ctx context.Context, interval time.Duration, t *tenantState, jo
 			return
 		case <-tk.C:
 		}
-		var id [16]byte
-		_, _ = crand.Read(id[:])
-		select {
-		case jobs <- job{tenant: t, marker: MarkerPrefix + hex.EncodeToString(id[:])}:
-		case <-ctx.Done():
+		if !f() {
 			return
 		}
+	}
+}
+
+// send queues j, and reports false instead when ctx is done first.
+func send(ctx context.Context, jobs chan<- job, j job) bool {
+	select {
+	case jobs <- j:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -360,14 +367,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 
 // progress writes a line every ProgressInterval.
 func (r *Runner) progress(ctx context.Context, start time.Time, total *tenantStats, markers *markerTracker) {
-	tk := time.NewTicker(r.cfg.ProgressInterval)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-		}
+	every(ctx, r.cfg.ProgressInterval, func() bool {
 		el := r.now().Sub(start)
 		rep := total.report("total", "", el.Seconds())
 		line := fmt.Sprintf("loadgen %5.1fs: requests=%d events=%d (%.0f/s) 2xx=%d 429=%d 503=%d other=%d errors=%d p99=%.1fms",
@@ -377,5 +377,6 @@ func (r *Runner) progress(ctx context.Context, start time.Time, total *tenantSta
 			line += fmt.Sprintf(" markers visible=%d/%d e2e p99=%.0fms", rep.Markers.Visible, rep.Markers.Sent, rep.Markers.E2E.P99)
 		}
 		fmt.Fprintln(r.cfg.Progress, line)
-	}
+		return true
+	})
 }

@@ -1,12 +1,14 @@
 package normalizer
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/record/recordtest"
 )
 
@@ -25,6 +27,20 @@ func newTestEmitter(cfg Config) *emitter {
 	e := &emitter{}
 	e.reset(&c, testTenant, testNow)
 	return e
+}
+
+// decodedRecords returns the records the emitter accepted, decoded, in order.
+func decodedRecords(t testing.TB, e *emitter) []record.Record {
+	t.Helper()
+	var sink recordtest.Sink
+	if err := sink.Write(context.Background(), e.batch.Batch()); err != nil {
+		t.Fatalf("cannot record the batch: %v", err)
+	}
+	out, err := sink.Records()
+	if err != nil {
+		t.Fatalf("cannot decode the batch: %v", err)
+	}
+	return out
 }
 
 // checkGolden compares the records the emitter accepted with testdata/golden/<name>.json.

@@ -28,24 +28,6 @@ func decodeNDJSONString(t *testing.T, cfg Config, body string) *emitter {
 	return e
 }
 
-// acceptedRecords returns the records e accepted, decoded, in order.
-func acceptedRecords(t *testing.T, e *emitter) []record.Record {
-	t.Helper()
-	var out []record.Record
-	err := record.Frames(e.batch.Batch().Data, func(rec []byte) error {
-		var r record.Record
-		if err := record.Decode(rec, &r); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("cannot decode accepted records: %v", err)
-	}
-	return out
-}
-
 // decodeOneNDJSON decodes a body of valid events and returns its records, failing on any
 // rejection.
 func decodeOneNDJSON(t *testing.T, body string) []record.Record {
@@ -54,7 +36,7 @@ func decodeOneNDJSON(t *testing.T, body string) []record.Record {
 	if e.rejected() != 0 {
 		t.Fatalf("unexpected rejections: %+v", e.rejections)
 	}
-	return acceptedRecords(t, e)
+	return decodedRecords(t, e)
 }
 
 // byName indexes records by name, or by body for unnamed logs.
@@ -108,7 +90,7 @@ func TestNDJSONConvertsMetricUnits(t *testing.T) {
 	if e.rejected() != 0 {
 		t.Fatalf("unexpected rejections: %+v", e.rejections)
 	}
-	got := byName(acceptedRecords(t, e))
+	got := byName(decodedRecords(t, e))
 	for _, tc := range []struct {
 		name  string
 		value float64

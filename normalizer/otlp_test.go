@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -362,24 +363,6 @@ func otlpFixtureTraces() ptrace.Traces {
 	return td
 }
 
-// decodedRecords returns the records the emitter accepted.
-func decodedRecords(t testing.TB, e *emitter) []record.Record {
-	t.Helper()
-	var out []record.Record
-	err := record.Frames(e.batch.Batch().Data, func(rec []byte) error {
-		var r record.Record
-		if err := record.Decode(rec, &r); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("cannot decode the batch: %v", err)
-	}
-	return out
-}
-
 // TestOTLPGolden decodes each committed fixture in protobuf and JSON, compares the records with
 // the golden files otlp_<signal>_<format>.json, and checks that both formats of the same payload
 // produce the very same records. Rewrite fixtures and golden files with -update.
@@ -453,11 +436,11 @@ func TestOTLPLogsMapping(t *testing.T) {
 		t.Errorf("record 0 = %+v", r)
 	}
 	wantAttrs := []record.KV{kv("http.method", "GET"), kv("http.status_code", "200"), kv("duration_ms", "12.5"), kv("retries", "2"), kv("cached", "false")}
-	if !equalKVs(r.Attributes, wantAttrs) {
+	if !slices.Equal(r.Attributes, wantAttrs) {
 		t.Errorf("attributes = %v, want %v", r.Attributes, wantAttrs)
 	}
 	wantRes := []record.KV{kv("service.name", "checkout"), kv("host.name", "web-1"), kv("process.pid", "4242")}
-	if !equalKVs(r.Resource, wantRes) {
+	if !slices.Equal(r.Resource, wantRes) {
 		t.Errorf("resource = %v, want %v", r.Resource, wantRes)
 	}
 
@@ -496,18 +479,6 @@ func kv(k, v string) record.KV               { return record.KV{Key: k, Value: v
 func bkt(ub float64, n uint64) record.Bucket { return record.Bucket{UpperBound: ub, Count: n} }
 func qt(q, v float64) record.Quantile        { return record.Quantile{Quantile: q, Value: v} }
 
-func equalKVs(a, b []record.KV) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestOTLPMetricsConvertUnits(t *testing.T) {
 	rs, e := decodeFixture(t, "metrics")
 	if len(rs) != 10 {
@@ -537,7 +508,7 @@ func TestOTLPMetricsConvertUnits(t *testing.T) {
 	h := recordNamed(t, rs, "http.server.duration")
 	wantBuckets := []record.Bucket{bkt(5e6, 2), bkt(10e6, 3), bkt(25e6, 1), bkt(50e6, 3), bkt(math.Inf(1), 1)}
 	if h.Unit != "ns" || !h.HasDistribution || h.Count != 10 || h.Sum != 123.5e6 || !h.HasMinMax || h.Min != 0.5e6 || h.Max != 80e6 ||
-		!equalBuckets(h.Buckets, wantBuckets) {
+		!slices.Equal(h.Buckets, wantBuckets) {
 		t.Errorf("histogram = %+v\nwant buckets %v", h, wantBuckets)
 	}
 
@@ -579,18 +550,6 @@ func TestOTLPMetricsConvertUnits(t *testing.T) {
 	if j.Scope != "" || j.Resource[0].Value != "worker" || j.Value != 5 {
 		t.Errorf("second resource = %+v", j)
 	}
-}
-
-func equalBuckets(a, b []record.Bucket) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func approxBuckets(a, b []record.Bucket) bool {
@@ -747,7 +706,7 @@ func TestOTLPDuplicateKeysKeptInOrder(t *testing.T) {
 	if len(rs) != 1 {
 		t.Fatalf("rejected: %+v", e.rejections)
 	}
-	if want := []record.KV{kv("k", "1"), kv("k", "2")}; !equalKVs(rs[0].Attributes, want) {
+	if want := []record.KV{kv("k", "1"), kv("k", "2")}; !slices.Equal(rs[0].Attributes, want) {
 		t.Errorf("attributes = %v, want %v", rs[0].Attributes, want)
 	}
 	if want := `{"a":1,"a":2.5}`; rs[0].Body != want {

@@ -70,18 +70,7 @@ func startKafkaChild(t *testing.T, dir, listen string) (*exec.Cmd, string) {
 // nothing but records of sent is.
 func checkAckedInKafka(t *testing.T, brokers []string, topic string, acked, sent []record.Batch) {
 	t.Helper()
-	ackedRecs := make(map[string][]byte)
-	for _, b := range acked {
-		for _, rec := range framed(t, b.Data) {
-			ackedRecs[string(rec[3:19])] = rec
-		}
-	}
-	sentRecs := make(map[string][]byte)
-	for _, b := range sent {
-		for _, rec := range framed(t, b.Data) {
-			sentRecs[string(rec[3:19])] = rec
-		}
-	}
+	ackedRecs, sentRecs := byEventID(t, acked), byEventID(t, sent)
 	got := consume(t, brokers, topic, -1)
 	found := make(map[string]bool)
 	for _, c := range got {

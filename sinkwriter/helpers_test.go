@@ -162,16 +162,27 @@ func consume(t testing.TB, brokers []string, topic string, want int) []consumed 
 	return out
 }
 
+// byEventID returns every record of batches by its event id (the Kafka key).
+func byEventID(t testing.TB, batches []record.Batch) map[string][]byte {
+	t.Helper()
+	out := make(map[string][]byte)
+	for _, b := range batches {
+		for _, rec := range framed(t, b.Data) {
+			h, err := record.PeekHeader(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[string(h.EventID)] = rec
+		}
+	}
+	return out
+}
+
 // checkInKafka checks that every record of batches is in topic exactly once, byte for byte,
 // keyed by its event id, and that nothing else is.
 func checkInKafka(t testing.TB, brokers []string, topic string, batches ...record.Batch) {
 	t.Helper()
-	want := make(map[string][]byte)
-	for _, b := range batches {
-		for _, rec := range framed(t, b.Data) {
-			want[string(rec[3:19])] = rec
-		}
-	}
+	want := byEventID(t, batches)
 	got := consume(t, brokers, topic, len(want))
 	if len(got) != len(want) {
 		t.Errorf("topic %s holds %d records, want %d", topic, len(got), len(want))

@@ -1,22 +1,15 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 	"os"
 
 	"github.com/ingestdev/ingest/controlplane"
-	"github.com/ingestdev/ingest/internal/config"
-	"github.com/ingestdev/ingest/internal/service"
 )
 
-// runControlPlane runs `ingest controlplane`: the tenant registry, the admin API (with
-// /healthz, /readyz and /metrics) and the xDS server for the edge.
-func runControlPlane(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest controlplane", flag.ContinueOnError)
-	cfg := controlplane.DefaultConfig()
-	cfg.Admin.Token = os.Getenv("INGEST_ADMIN_TOKEN") // or admin.token_file; never both
+// controlPlaneFlags binds the flags of `ingest controlplane`: the tenant registry, the admin
+// API (with /healthz, /readyz and /metrics) and the xDS server for the edge.
+func controlPlaneFlags(fs *flag.FlagSet, cfg *controlplane.Config) {
 	x := &cfg.XDS
 	fs.StringVar(&cfg.Admin.ListenAddress, "admin-listen", cfg.Admin.ListenAddress, "address of the admin API, /healthz, /readyz and /metrics (ingestctl's --server)")
 	fs.StringVar(&cfg.Registry.Path, "data", cfg.Registry.Path, "registry file (bbolt; created if missing; one process at a time)")
@@ -28,12 +21,12 @@ func runControlPlane(ctx context.Context, log *slog.Logger, args []string) error
 	fs.StringVar(&x.FilterLibraryPath, "filter-library-path", "", "where the edge filter's .so is on the Envoy hosts (empty: the default)")
 	fs.Int64Var(&x.Edge.MaxInFlightBytes, "edge-max-inflight-bytes", 0, "request bytes the edge holds at once before it answers 503 err-ingest-edge-full (0: 256 MiB)")
 	fs.Int64Var(&x.Edge.MaxRequestBodyBytes, "edge-max-request-body-bytes", 0, "largest request body at the edge, 413 above it; at most --edge-max-inflight-bytes (0: 8 MiB)")
-	if err := config.Parse(fs, args, &cfg); err != nil {
-		return err
-	}
-	cp, err := controlplane.NewService(cfg, service.ProcessSettings(log))
-	if err != nil {
-		return err
-	}
-	return cp.Run(ctx)
+}
+
+// controlPlaneDefaults returns the control plane's defaults with the admin token from
+// INGEST_ADMIN_TOKEN (or admin.token_file; never both).
+func controlPlaneDefaults() controlplane.Config {
+	cfg := controlplane.DefaultConfig()
+	cfg.Admin.Token = os.Getenv("INGEST_ADMIN_TOKEN")
+	return cfg
 }

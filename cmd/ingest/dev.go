@@ -8,15 +8,13 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/devstack"
 )
 
-// runDev runs `ingest dev`: the whole pipeline in one process for a laptop (make run), each
-// service on its own loopback port and wired as in production; see package devstack.
-func runDev(ctx context.Context, _ *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest dev", flag.ContinueOnError)
-	cfg := devstack.DefaultConfig()
+// devFlags binds the flags of `ingest dev`: the whole pipeline in one process for a laptop
+// (make run), each service on its own loopback port and wired as in production; see package
+// devstack.
+func devFlags(fs *flag.FlagSet, cfg *devstack.Config) {
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of everything kept across restarts: ClickHouse, Kafka, registry, TLS, tokens")
 	fs.StringVar(&cfg.EdgeAddr, "edge-listen", cfg.EdgeAddr, "the edge's HTTPS listener (clients send here)")
 	fs.StringVar(&cfg.EdgeAdminAddr, "edge-admin-listen", cfg.EdgeAdminAddr, "the edge's /healthz, /readyz and /metrics")
@@ -32,9 +30,10 @@ func runDev(ctx context.Context, _ *slog.Logger, args []string) error {
 	fs.IntVar(&cfg.ClickHouseHTTPPort, "clickhouse-http-port", cfg.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
 	fs.StringVar(&cfg.DemoTenant, "demo-tenant", cfg.DemoTenant, "tenant created at stage v2 on first start")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level of the services: debug, info, warn or error")
-	if err := config.Parse(fs, args, &cfg); err != nil {
-		return err
-	}
+}
+
+// runDev runs `ingest dev` with its parsed configuration, logging at its log level.
+func runDev(ctx context.Context, _ *slog.Logger, cfg devstack.Config) error {
 	lvl, _ := cfg.Level() // checked by Validate
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	fmt.Fprintf(os.Stderr, "ingest dev: starting ClickHouse, Kafka, sink writer, loader, normalizer, legacy stand-in, control plane and edge (data in %s)...\n", strings.TrimSuffix(cfg.DataDir, "/"))

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 
 	"github.com/ingestdev/ingest/edge/goedge"
-	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/service"
 )
 
-// runEdge runs `ingest edge`: the Go edge (HTTPS, the edge filter, routing and proxying from
-// the control plane's xDS), for laptops and CI where no Envoy runs.
-func runEdge(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest edge", flag.ContinueOnError)
-	cfg := goedge.DefaultConfig()
+// edgeFlags binds the flags of `ingest edge`: the Go edge (HTTPS, the edge filter, routing
+// and proxying from the control plane's xDS), for laptops and CI where no Envoy runs.
+func edgeFlags(fs *flag.FlagSet, cfg *goedge.Config) {
 	fs.StringVar(&cfg.ListenAddress, "listen", cfg.ListenAddress, "address of the client-facing HTTPS listener (HTTP/1.1 and HTTP/2, TLS 1.2+)")
 	fs.StringVar(&cfg.AdminListenAddress, "admin-listen", cfg.AdminListenAddress, "address of /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.XDSAddress, "xds", cfg.XDSAddress, "address of the control plane's xDS server (ingest controlplane --xds-listen)")
@@ -30,12 +25,9 @@ func runEdge(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.IntVar(&cfg.MaxMirrorsInFlight, "max-mirrors-in-flight", cfg.MaxMirrorsInFlight, "mirrored requests in progress before more are dropped (and counted)")
 	fs.Int64Var(&cfg.MaxMirrorBytesInFlight, "max-mirror-bytes-in-flight", cfg.MaxMirrorBytesInFlight, "body bytes of mirrored requests in progress before more are dropped")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long requests in progress may finish at shutdown")
-	if err := config.Parse(fs, args, &cfg); err != nil {
-		return err
-	}
-	e, err := goedge.NewService(cfg, service.ProcessSettings(log))
-	if err != nil {
-		return err
-	}
-	return e.Run(ctx)
+}
+
+// newEdge is goedge.NewService without options.
+func newEdge(cfg goedge.Config, set service.Settings) (*goedge.Edge, error) {
+	return goedge.NewService(cfg, set)
 }

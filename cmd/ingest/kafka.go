@@ -1,34 +1,22 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 
 	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/embedkafka"
-	"github.com/ingestdev/ingest/internal/service"
 )
 
-// runKafka runs `ingest kafka`: an embedded Kafka (franz-go's kfake) keeping its log in a data
-// directory, for laptops and CI. Durability: without --sync-writes an acknowledged batch has
-// been written to the OS page cache, so it survives kill -9 of this process but not a machine
-// crash; with --sync-writes it is fsynced before the ack. See package embedkafka.
-func runKafka(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest kafka", flag.ContinueOnError)
-	cfg := embedkafka.DefaultServiceConfig()
+// kafkaFlags binds the flags of `ingest kafka`: an embedded Kafka (franz-go's kfake) keeping
+// its log in a data directory, for laptops and CI. Durability: without --sync-writes an
+// acknowledged batch has been written to the OS page cache, so it survives kill -9 of this
+// process but not a machine crash; with --sync-writes it is fsynced before the ack. See
+// package embedkafka.
+func kafkaFlags(fs *flag.FlagSet, cfg *embedkafka.ServiceConfig) {
 	k := &cfg.Kafka
 	fs.StringVar(&k.DataDir, "data-dir", k.DataDir, "directory of the log and state; reloaded at start, locked while running")
 	config.ListVar(fs, &k.Listen, "listen", "broker addresses, host:port, comma-separated, one broker each; the host is advertised to clients")
 	fs.BoolVar(&k.SyncWrites, "sync-writes", k.SyncWrites, "fsync every produced batch before acknowledging it (survives a machine crash; slower)")
 	fs.IntVar(&k.DefaultPartitions, "default-partitions", k.DefaultPartitions, "partitions of topics created without a count")
 	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address of /healthz, /readyz and /metrics; empty for none")
-	if err := config.Parse(fs, args, &cfg); err != nil {
-		return err
-	}
-	s, err := embedkafka.NewService(cfg, service.ProcessSettings(log))
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
 }

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 	"os"
 
 	"github.com/ingestdev/ingest/internal/config"
-	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
 
-// runLoader runs `ingest loader`: the consumer group that loads the tenant topics into
-// ClickHouse (migrating the schema first), with /healthz, /readyz and /metrics on --listen.
-func runLoader(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest loader", flag.ContinueOnError)
-	cfg := loaderFlags(fs)
+// loaderFlags binds the flags of `ingest loader`: the consumer group that loads the tenant
+// topics into ClickHouse (migrating the schema first), with /healthz, /readyz and /metrics on
+// --listen.
+func loaderFlags(fs *flag.FlagSet, cfg *loader.ServiceConfig) {
+	clickHouseFlags(fs, cfg)
 	l := &cfg.Loader
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of /healthz, /readyz and /metrics; none for no listener")
 	config.ListVar(fs, &l.Brokers, "brokers", "Kafka seed brokers, comma-separated host:port")
@@ -35,25 +32,21 @@ func runLoader(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.DurationVar(&l.HeartbeatInterval, "heartbeat-interval", l.HeartbeatInterval, "Kafka group heartbeat interval (at most a third of --session-timeout)")
 	fs.DurationVar(&l.RebalanceTimeout, "rebalance-timeout", l.RebalanceTimeout, "Kafka group rebalance timeout (above --insert-timeout)")
 	fs.DurationVar(&l.ShutdownTimeout, "shutdown-timeout", l.ShutdownTimeout, "deadline of the last flush at shutdown")
-	if err := config.Parse(fs, args, cfg); err != nil {
-		return err
-	}
-	s, err := loader.NewService(*cfg, service.ProcessSettings(log))
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
 }
 
-// loaderFlags returns the loader's configuration with the password from the environment
-// (a file's loader.password overrides it, a flag nothing) and defines the ClickHouse flags
-// `ingest loader` and `ingest migrate` share.
-func loaderFlags(fs *flag.FlagSet) *loader.ServiceConfig {
+// loaderDefaults returns the loader's configuration with the password from the environment
+// (a file's loader.password overrides it, a flag nothing): the defaults of `ingest loader`
+// and `ingest migrate`.
+func loaderDefaults() loader.ServiceConfig {
 	cfg := loader.DefaultServiceConfig()
+	cfg.Loader.Password = os.Getenv(loader.PasswordEnv)
+	return cfg
+}
+
+// clickHouseFlags binds the ClickHouse flags `ingest loader` and `ingest migrate` share.
+func clickHouseFlags(fs *flag.FlagSet, cfg *loader.ServiceConfig) {
 	l := &cfg.Loader
-	l.Password = os.Getenv(loader.PasswordEnv)
 	config.ListVar(fs, &l.ClickHouseAddr, "clickhouse", "ClickHouse native-protocol addresses, comma-separated host:port")
 	fs.StringVar(&l.Database, "database", l.Database, "ClickHouse database of the tables (created and migrated at start)")
 	fs.StringVar(&l.Username, "username", l.Username, "ClickHouse user (the password comes from "+loader.PasswordEnv+" or the file's loader.password)")
-	return &cfg
 }

@@ -17,8 +17,7 @@ import (
 
 // runLoadgen runs `ingest loadgen`: it drives the pipeline over HTTPS with the tenants given,
 // for a bounded duration, and prints the report (docs/loadgen.md).
-func runLoadgen(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest loadgen", flag.ContinueOnError)
+func runLoadgen(ctx context.Context, log *slog.Logger, fs *flag.FlagSet, args []string) error {
 	cfg := loadgen.DefaultConfig()
 	fs.StringVar(&cfg.Target, "target", cfg.Target, "base URL of the edge")
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM file of the CAs that sign the edge's certificate (default: the system pool)")

@@ -5,20 +5,19 @@ import (
 	"flag"
 	"log/slog"
 
-	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
 
-// runMigrate runs `ingest migrate`: it applies the ClickHouse schema migrations that the
-// database does not record yet (the loader does the same at start) and exits. It reads the
-// loader's config file (its loader.clickhouse_addr, database, username, password and
-// migrate_timeout; the other keys are accepted and unused).
-func runMigrate(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest migrate", flag.ContinueOnError)
-	cfg := loaderFlags(fs)
+// migrateFlags binds the flags of `ingest migrate`: it applies the ClickHouse schema
+// migrations that the database does not record yet (the loader does the same at start) and
+// exits. It reads the loader's config file (its loader.clickhouse_addr, database, username,
+// password and migrate_timeout; the other keys are accepted and unused).
+func migrateFlags(fs *flag.FlagSet, cfg *loader.ServiceConfig) {
+	clickHouseFlags(fs, cfg)
 	fs.DurationVar(&cfg.MigrateTimeout, "timeout", cfg.MigrateTimeout, "deadline of the whole migration")
-	if err := config.Parse(fs, args, cfg); err != nil {
-		return err
-	}
-	return loader.Migrate(ctx, *cfg, log)
+}
+
+// migrate runs `ingest migrate` with its parsed configuration.
+func migrate(ctx context.Context, log *slog.Logger, cfg loader.ServiceConfig) error {
+	return loader.Migrate(ctx, cfg, log)
 }

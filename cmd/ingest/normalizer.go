@@ -1,20 +1,14 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 
-	"github.com/ingestdev/ingest/internal/config"
-	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/normalizer"
 )
 
-// runNormalizer runs `ingest normalizer`: the ingest API behind the edge, its batches posted
-// to the sink writer (or, chosen explicitly, logged or discarded).
-func runNormalizer(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest normalizer", flag.ContinueOnError)
-	cfg := normalizer.DefaultServiceConfig()
+// normalizerFlags binds the flags of `ingest normalizer`: the ingest API behind the edge, its
+// batches posted to the sink writer (or, chosen explicitly, logged or discarded).
+func normalizerFlags(fs *flag.FlagSet, cfg *normalizer.ServiceConfig) {
 	n := &cfg.Normalizer
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of the ingest API, /healthz, /readyz and /metrics (reachable from the edge only)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long requests in progress may finish at shutdown")
@@ -29,12 +23,4 @@ func runNormalizer(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.DurationVar(&n.MaxFuture, "max-future", n.MaxFuture, "newest accepted timestamp, after the time of receipt")
 	fs.Int64Var(&n.MaxInflightBytes, "max-inflight-bytes", n.MaxInflightBytes, "request bytes held by all requests in progress")
 	fs.DurationVar(&n.SinkTimeout, "sink-timeout", n.SinkTimeout, "deadline for the sink to make a batch durable")
-	if err := config.Parse(fs, args, &cfg); err != nil {
-		return err
-	}
-	s, err := normalizer.NewService(cfg, service.ProcessSettings(log))
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,18 +22,8 @@ import (
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/internal/embedkafka"
 	"github.com/ingestdev/ingest/internal/testcert"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // writeConfig writes a config file named name.yaml into a new directory.
 func writeConfig(t *testing.T, name, body string) string {
@@ -50,46 +39,21 @@ func writeConfig(t *testing.T, name, body string) string {
 // checks then that it stopped cleanly.
 func startCommand(t *testing.T, name string, args ...string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- commands[name].run(ctx, log, args) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ingest %s: %v", name, err)
-			}
-		case <-time.After(time.Minute):
-			t.Errorf("ingest %s did not stop", name)
-		}
+	b := testkit.Run(t, "ingest "+name, time.Minute, func(ctx context.Context) error {
+		return runCommand(ctx, log, name, args)
 	})
 	select {
-	case err := <-done:
-		t.Fatalf("ingest %s %q exited at once: %v", name, args, err)
+	case <-b.Done():
+		t.Fatalf("ingest %s %q exited at once: %v", name, args, b.Err())
 	case <-time.After(50 * time.Millisecond):
 	}
 }
 
 // waitReady polls http://addr/readyz until it answers 200.
-func waitReady(t *testing.T, name, addr string) {
+func waitReady(t *testing.T, addr string) {
 	t.Helper()
-	last := "no answer"
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return
-		}
-		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-	}
-	t.Fatalf("ingest %s: /readyz on %s is not 200: %s", name, addr, last)
+	testkit.WaitHTTP(context.Background(), t, "http://"+addr+"/readyz", 90*time.Second)
 }
 
 // startKafka starts an embedded Kafka for the services that need one.
@@ -107,20 +71,20 @@ func startKafka(t *testing.T) string {
 // that it serves what the file says: its /readyz, on the file's address, answers 200.
 func TestEveryServiceStartsFromAConfigFile(t *testing.T) {
 	t.Run("kafka", func(t *testing.T) {
-		admin := freeAddr(t)
+		admin := testkit.FreeAddr(t)
 		startCommand(t, "kafka", "--config", writeConfig(t, "kafka", fmt.Sprintf(`
 admin_listen: %s
 kafka:
   data_dir: %s
   listen: [%s]
   default_partitions: 1
-`, admin, t.TempDir(), freeAddr(t))))
-		waitReady(t, "kafka", admin)
+`, admin, t.TempDir(), testkit.FreeAddr(t))))
+		waitReady(t, admin)
 	})
 
 	t.Run("normalizer and sinkwriter", func(t *testing.T) {
 		kafka := startKafka(t)
-		sw, n := freeAddr(t), freeAddr(t)
+		sw, n := testkit.FreeAddr(t), testkit.FreeAddr(t)
 		startCommand(t, "sinkwriter", "--config", writeConfig(t, "sinkwriter", fmt.Sprintf(`
 listen: %s
 shutdown_timeout: 5s
@@ -130,7 +94,7 @@ writer:
   topic_configs:
     retention.ms: "3600000"
 `, sw, kafka)))
-		waitReady(t, "sinkwriter", sw)
+		waitReady(t, sw)
 		startCommand(t, "normalizer", "--config", writeConfig(t, "normalizer", fmt.Sprintf(`
 listen: %s
 sink: sinkwriter
@@ -141,7 +105,7 @@ normalizer:
   max_body_bytes: 1048576
   sink_timeout: 5s
 `, n, sw)))
-		waitReady(t, "normalizer", n)
+		waitReady(t, n)
 	})
 
 	t.Run("loader and migrate", func(t *testing.T) {
@@ -149,7 +113,7 @@ normalizer:
 		kafka := startKafka(t)
 		// The loader is ready once it joined its group, which it does once a topic matches.
 		createTopic(t, kafka, "ingest.acme")
-		addr := freeAddr(t)
+		addr := testkit.FreeAddr(t)
 		file := writeConfig(t, "loader", fmt.Sprintf(`
 listen: %s
 migrate_timeout: 1m
@@ -162,11 +126,11 @@ loader:
   shutdown_timeout: 5s
 `, addr, kafka, ch.Addr()))
 		log := slog.New(slog.DiscardHandler)
-		if err := runMigrate(context.Background(), log, []string{"--config", file}); err != nil {
+		if err := runCommand(context.Background(), log, "migrate", []string{"--config", file}); err != nil {
 			t.Fatalf("ingest migrate --config: %v", err)
 		}
 		startCommand(t, "loader", "--config", file)
-		waitReady(t, "loader", addr)
+		waitReady(t, addr)
 	})
 
 	t.Run("controlplane and edge", func(t *testing.T) {
@@ -180,7 +144,7 @@ loader:
 		if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		admin, xds, edge, edgeAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+		admin, xds, edge, edgeAdmin := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 		t.Setenv("INGEST_ADMIN_TOKEN", "")
 		startCommand(t, "controlplane", "--config", writeConfig(t, "controlplane", fmt.Sprintf(`
 registry:
@@ -197,7 +161,7 @@ xds:
   edge:
     max_in_flight_bytes: 67108864
 `, filepath.Join(dir, "cp.db"), admin, tokenFile, xds, cert, key)))
-		waitReady(t, "controlplane", admin)
+		waitReady(t, admin)
 		cl, err := cpclient.New("http://"+admin, token)
 		if err != nil {
 			t.Fatal(err)
@@ -216,7 +180,7 @@ xds_address: %s
 node_id: config-file-test
 shutdown_timeout: 2s
 `, edge, edgeAdmin, xds)))
-		waitReady(t, "edge", edgeAdmin)
+		waitReady(t, edgeAdmin)
 	})
 }
 
@@ -258,7 +222,7 @@ func TestAConfigFileWithAnUnknownKeyOrABadValueFailsNamingTheKeyAndTheFile(t *te
 	} {
 		t.Run(tc.command+"/"+strings.TrimSuffix(strings.Fields(tc.key)[0], ":"), func(t *testing.T) {
 			file := writeConfig(t, tc.command, tc.body)
-			err := commands[tc.command].run(context.Background(), slog.New(slog.DiscardHandler), []string{"--config", file})
+			err := runCommand(context.Background(), slog.New(slog.DiscardHandler), tc.command, []string{"--config", file})
 			if err == nil {
 				t.Fatalf("ingest %s accepted %q", tc.command, tc.body)
 			}
@@ -275,10 +239,10 @@ func TestAConfigFileWithAnUnknownKeyOrABadValueFailsNamingTheKeyAndTheFile(t *te
 // TestAFlagOverridesTheConfigFile serves the normalizer on the flag's address, not the
 // file's, with the file's other settings.
 func TestAFlagOverridesTheConfigFile(t *testing.T) {
-	fromFile, fromFlag := freeAddr(t), freeAddr(t)
+	fromFile, fromFlag := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	file := writeConfig(t, "normalizer", fmt.Sprintf("listen: %s\nsink: discard\nnormalizer:\n  max_body_bytes: 100\n  max_decompressed_bytes: 100\n", fromFile))
 	startCommand(t, "normalizer", "--config", file, "--listen", fromFlag)
-	waitReady(t, "normalizer", fromFlag)
+	waitReady(t, fromFlag)
 	if resp, err := http.Get("http://" + fromFile + "/readyz"); err == nil {
 		resp.Body.Close()
 		t.Errorf("the file's address %s is served although --listen overrides it", fromFile)
@@ -300,7 +264,7 @@ func TestAFlagOverridesTheConfigFile(t *testing.T) {
 // TestANormalizerWithoutASinkSaysHowToChooseOne: no silent fallback to a sink that keeps
 // nothing.
 func TestANormalizerWithoutASinkSaysHowToChooseOne(t *testing.T) {
-	err := runNormalizer(context.Background(), slog.New(slog.DiscardHandler), []string{"--listen", "127.0.0.1:0"})
+	err := runCommand(context.Background(), slog.New(slog.DiscardHandler), "normalizer", []string{"--listen", "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "sink_writer.url: required") || !strings.Contains(err.Error(), "sink: log or discard") {
 		t.Fatalf("ingest normalizer without a sink: %v", err)
 	}

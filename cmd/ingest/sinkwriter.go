@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 
 	"github.com/ingestdev/ingest/internal/config"
-	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/sinkwriter"
 )
 
-// runSinkWriter runs `ingest sinkwriter`: the write path. It takes batches from normalizers on
-// the internal API (HTTP/1.1 and h2c) and answers 200 once Kafka acknowledged every record.
-func runSinkWriter(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ingest sinkwriter", flag.ContinueOnError)
-	cfg := sinkwriter.DefaultServiceConfig()
+// sinkWriterFlags binds the flags of `ingest sinkwriter`: the write path. It takes batches
+// from normalizers on the internal API (HTTP/1.1 and h2c) and answers 200 once Kafka
+// acknowledged every record.
+func sinkWriterFlags(fs *flag.FlagSet, cfg *sinkwriter.ServiceConfig) {
 	w := &cfg.Writer
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of the internal API (POST /v1/batches), /healthz, /readyz and /metrics (reachable from normalizers only)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long batches in progress may take to be acknowledged at shutdown")
@@ -35,12 +31,4 @@ func runSinkWriter(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.DurationVar(&w.KafkaTimeout, "kafka-timeout", w.KafkaTimeout, "deadline for Kafka to acknowledge a batch; past it 503, and Kafka counts as unreachable until it answers again")
 	fs.DurationVar(&w.RetryAfterFull, "retry-after-full", w.RetryAfterFull, "Retry-After of a 429")
 	fs.DurationVar(&w.RetryAfterUnavailable, "retry-after-unavailable", w.RetryAfterUnavailable, "Retry-After of a 503")
-	if err := config.Parse(fs, args, &cfg); err != nil {
-		return err
-	}
-	s, err := sinkwriter.NewService(cfg, service.ProcessSettings(log))
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
 }

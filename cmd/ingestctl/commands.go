@@ -109,6 +109,51 @@ func revisionFlag(fs *flag.FlagSet, what string) *int64 {
 	return fs.Int64("revision", 0, "the revision of the "+what+" you read; the change is refused if it changed since (default: read it now)")
 }
 
+// clientFunc runs a command with the API client for the global flags.
+type clientFunc func(ctx context.Context, a *app, c *client.Client, args []string) error
+
+// withClient returns a runFunc that gets the API client and runs f with it.
+func withClient(f clientFunc) runFunc {
+	return func(ctx context.Context, a *app, args []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return f(ctx, a, c, args)
+	}
+}
+
+// tenant reads tenant id, explaining an error.
+func (a *app) tenant(ctx context.Context, c *client.Client, id string) (registry.Tenant, error) {
+	t, err := c.GetTenant(ctx, id)
+	if err != nil {
+		return registry.Tenant{}, a.explain(err, target{tenant: id})
+	}
+	return t, nil
+}
+
+// showTenant is the setup of a command without flags that reads the tenant named by its first
+// argument and prints it with show.
+func showTenant(show func(a *app, t registry.Tenant) error) func(*flag.FlagSet) runFunc {
+	return func(*flag.FlagSet) runFunc {
+		return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
+			t, err := a.tenant(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			return show(a, t)
+		})
+	}
+}
+
+// revisionOr returns the revision given with --revision, or current when none was given.
+func revisionOr(rev *int64, current int64) int64 {
+	if *rev != 0 {
+		return *rev
+	}
+	return current
+}
+
 func commands() []*command {
 	return []*command{
 		{group: "tenants", name: "create", args: []string{"id"}, summary: "create a tenant",
@@ -117,11 +162,7 @@ func commands() []*command {
 				name := fs.String("name", "", "display name (default: the id)")
 				stage := fs.String("stage", "", "initial stage: legacy, shadow, canary:<1..99> or v2 (default legacy)")
 				quotas := quotaFlags(fs)
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
 					req := api.CreateTenantRequest{ID: args[0], DisplayName: *name, Stage: *stage}
 					var q registry.Quotas
 					if quotas(&q) > 0 {
@@ -132,16 +173,12 @@ func commands() []*command {
 						return a.explain(err, target{tenant: args[0]})
 					}
 					return a.printTenant(t)
-				}
+				})
 			}},
 		{group: "tenants", name: "list", summary: "list tenants",
 			setup: func(fs *flag.FlagSet) runFunc {
 				quiet := fs.Bool("q", false, "print only the ids")
-				return func(ctx context.Context, a *app, _ []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, _ []string) error {
 					l, err := c.ListTenants(ctx)
 					if err != nil {
 						return a.explain(err, target{})
@@ -153,36 +190,20 @@ func commands() []*command {
 						return nil
 					}
 					return a.printTenants(l.Tenants)
-				}
+				})
 			}},
 		{group: "tenants", name: "get", args: []string{"id"}, summary: "show a tenant, its quotas, stage and keys",
-			setup: func(fs *flag.FlagSet) runFunc {
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
-					t, err := c.GetTenant(ctx, args[0])
-					if err != nil {
-						return a.explain(err, target{tenant: args[0]})
-					}
-					return a.printTenant(t)
-				}
-			}},
+			setup: showTenant((*app).printTenant)},
 		{group: "tenants", name: "delete", args: []string{"id"}, summary: "delete a tenant and all its keys (asks first unless --yes)",
 			setup: func(fs *flag.FlagSet) runFunc {
 				rev := revisionFlag(fs, "tenant")
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
 					id := args[0]
 					expected := *rev
 					if expected == 0 || !a.yes {
-						t, err := c.GetTenant(ctx, id)
+						t, err := a.tenant(ctx, c, id)
 						if err != nil {
-							return a.explain(err, target{tenant: id})
+							return err
 						}
 						if expected == 0 {
 							expected = t.Revision
@@ -194,21 +215,13 @@ func commands() []*command {
 					if err := c.DeleteTenant(ctx, id, expected); err != nil {
 						return a.explain(err, target{tenant: id, rev: expected})
 					}
-					if a.output == "json" {
-						return a.printJSON(map[string]string{"deleted": id})
-					}
-					fmt.Fprintf(a.stdout, "deleted tenant %s\n", id)
-					return nil
-				}
+					return a.printOr(map[string]string{"deleted": id}, "deleted tenant %s\n", id)
+				})
 			}},
 		{group: "keys", name: "create", args: []string{"tenant"}, summary: "create an API key; it is shown once",
 			help: "The key is printed alone on stdout (notes go to stderr), so KEY=$(ingestctl keys create acme) works.",
 			setup: func(fs *flag.FlagSet) runFunc {
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
 					k, err := c.CreateKey(ctx, args[0])
 					if err != nil {
 						return a.explain(err, target{tenant: args[0]})
@@ -219,16 +232,12 @@ func commands() []*command {
 					fmt.Fprintf(a.stderr, "created key %s for tenant %s; store it now: it is not shown again\n", k.APIKey.ID, args[0])
 					fmt.Fprintln(a.stdout, k.Key)
 					return nil
-				}
+				})
 			}},
 		{group: "keys", name: "rotate", args: []string{"tenant", "key-id"}, summary: "replace a key with a new one; the old one is revoked now or after --grace",
 			setup: func(fs *flag.FlagSet) runFunc {
 				grace := fs.Duration("grace", 0, "how long the old key keeps working, e.g. 24h (at most 720h; default: revoke it now)")
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
 					k, err := c.RotateKey(ctx, args[0], args[1], *grace)
 					if err != nil {
 						return a.explain(err, target{tenant: args[0], key: args[1]})
@@ -243,71 +252,46 @@ func commands() []*command {
 					fmt.Fprintf(a.stderr, "rotated key %s of tenant %s to %s; the old key stops working %s; store the new key now: it is not shown again\n", args[1], args[0], k.APIKey.ID, until)
 					fmt.Fprintln(a.stdout, k.Key)
 					return nil
-				}
+				})
 			}},
 		{group: "keys", name: "revoke", args: []string{"tenant", "key-id"}, summary: "revoke a key now",
 			setup: func(fs *flag.FlagSet) runFunc {
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
 					t, err := c.RevokeKey(ctx, args[0], args[1])
 					if err != nil {
 						return a.explain(err, target{tenant: args[0], key: args[1]})
 					}
-					if a.output == "json" {
-						return a.printJSON(t)
-					}
-					fmt.Fprintf(a.stdout, "revoked key %s of tenant %s\n", args[1], args[0])
-					return nil
-				}
+					return a.printOr(t, "revoked key %s of tenant %s\n", args[1], args[0])
+				})
 			}},
 		{group: "keys", name: "list", args: []string{"tenant"}, summary: "list a tenant's keys (prefixes only)",
-			setup: func(fs *flag.FlagSet) runFunc {
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
-					t, err := c.GetTenant(ctx, args[0])
-					if err != nil {
-						return a.explain(err, target{tenant: args[0]})
-					}
-					if a.output == "json" {
-						return a.printJSON(t.Keys)
-					}
-					return a.printKeys(t.Keys)
+			setup: showTenant(func(a *app, t registry.Tenant) error {
+				if a.output == "json" {
+					return a.printJSON(t.Keys)
 				}
-			}},
+				return a.printKeys(t.Keys)
+			})},
 		{group: "quota", name: "set", args: []string{"tenant"}, summary: "set a tenant's quotas (flags not given keep their value)",
 			setup: func(fs *flag.FlagSet) runFunc {
 				quotas := quotaFlags(fs)
 				rev := revisionFlag(fs, "tenant")
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
+					id := args[0]
+					t, err := a.tenant(ctx, c, id)
 					if err != nil {
 						return err
-					}
-					id := args[0]
-					t, err := c.GetTenant(ctx, id)
-					if err != nil {
-						return a.explain(err, target{tenant: id})
 					}
 					q := t.Quotas
 					if quotas(&q) == 0 {
 						return usagef("say which quota to set: --events-per-second, --bytes-per-second, --burst-events or --burst-bytes")
 					}
-					expected := t.Revision
-					if *rev != 0 {
-						expected = *rev
-					}
+					expected := revisionOr(rev, t.Revision)
 					t, err = c.SetQuotas(ctx, id, expected, q)
 					if err != nil {
 						return a.explain(err, target{tenant: id, rev: expected})
 					}
 					return a.printTenant(t)
-				}
+				})
 			}},
 		{group: "stage", name: "set", args: []string{"tenant", "stage"}, summary: "move a tenant to a cutover stage (asks before v2 and before a rollback unless --yes)",
 			help: "Stages in order: legacy, shadow, canary:<1..99>, v2. Setting an earlier stage is a rollback.",
@@ -323,14 +307,11 @@ func commands() []*command {
 					if err != nil {
 						return err
 					}
-					t, err := c.GetTenant(ctx, id)
+					t, err := a.tenant(ctx, c, id)
 					if err != nil {
-						return a.explain(err, target{tenant: id})
+						return err
 					}
-					expected := t.Revision
-					if *rev != 0 {
-						expected = *rev
-					}
+					expected := revisionOr(rev, t.Revision)
 					switch {
 					case to == t.Stage:
 					case to.Before(t.Stage):
@@ -346,44 +327,23 @@ func commands() []*command {
 					if err != nil {
 						return a.explain(err, target{tenant: id, rev: expected})
 					}
-					if a.output == "json" {
-						return a.printJSON(t)
-					}
-					fmt.Fprintf(a.stdout, "tenant %s is at stage %s (was %s), revision %d\n", id, t.Stage, stageOrDash(t.PreviousStage), t.Revision)
-					return nil
+					return a.printOr(t, "tenant %s is at stage %s (was %s), revision %d\n", id, t.Stage, stageOrDash(t.PreviousStage), t.Revision)
 				}
 			}},
 		{group: "stage", name: "get", args: []string{"tenant"}, summary: "show a tenant's stage",
-			setup: func(fs *flag.FlagSet) runFunc {
-				return func(ctx context.Context, a *app, args []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
-					t, err := c.GetTenant(ctx, args[0])
-					if err != nil {
-						return a.explain(err, target{tenant: args[0]})
-					}
-					if a.output == "json" {
-						return a.printJSON(map[string]any{"tenant": t.ID, "stage": t.Stage, "previous_stage": t.PreviousStage, "stage_changed_at": t.StageChangedAt, "revision": t.Revision})
-					}
-					fmt.Fprintf(a.stdout, "%s\n", t.Stage)
-					return nil
-				}
-			}},
+			setup: showTenant(func(a *app, t registry.Tenant) error {
+				return a.printOr(map[string]any{"tenant": t.ID, "stage": t.Stage, "previous_stage": t.PreviousStage, "stage_changed_at": t.StageChangedAt, "revision": t.Revision},
+					"%s\n", t.Stage)
+			})},
 		{group: "upstreams", name: "get", summary: "show the endpoints of ingest-v1 and ingest-v2",
 			setup: func(fs *flag.FlagSet) runFunc {
-				return func(ctx context.Context, a *app, _ []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, _ []string) error {
 					u, err := c.GetUpstreams(ctx)
 					if err != nil {
 						return a.explain(err, target{upstreams: true})
 					}
 					return a.printUpstreams(u)
-				}
+				})
 			}},
 		{group: "upstreams", name: "set", summary: "set the endpoints of ingest-v1 and/or ingest-v2 (a list not given keeps its value)",
 			help: "Endpoints are host:port, comma separated: --v2 normalizer-0:4318,normalizer-1:4318. An empty list (--v1 '') removes every endpoint.",
@@ -415,10 +375,7 @@ func commands() []*command {
 							return err
 						}
 					}
-					expected := u.Revision
-					if *rev != 0 {
-						expected = *rev
-					}
+					expected := revisionOr(rev, u.Revision)
 					u, err = c.SetUpstreams(ctx, expected, u.V1, u.V2)
 					if err != nil {
 						return a.explain(err, target{upstreams: true, rev: expected})
@@ -431,11 +388,7 @@ func commands() []*command {
 				tenant := fs.String("tenant", "", "only this tenant's entries")
 				limit := fs.Int("limit", 50, "at most this many entries (1..1000)")
 				since := fs.Uint64("since", 0, "only entries after this seq, oldest first (default: the newest entries)")
-				return func(ctx context.Context, a *app, _ []string) error {
-					c, err := a.client()
-					if err != nil {
-						return err
-					}
+				return withClient(func(ctx context.Context, a *app, c *client.Client, _ []string) error {
 					q := client.AuditQuery{Tenant: *tenant, Limit: *limit}
 					fs.Visit(func(f *flag.Flag) {
 						if f.Name == "since" {
@@ -447,7 +400,7 @@ func commands() []*command {
 						return a.explain(err, target{tenant: *tenant})
 					}
 					return a.printAudit(l.Entries)
-				}
+				})
 			}},
 		{group: "completion", args: []string{"bash|zsh"}, summary: "print a shell completion script",
 			help: "bash: source <(ingestctl completion bash)\nzsh:  source <(ingestctl completion zsh)",

@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ingestdev/ingest/controlplane/api"
+	"github.com/ingestdev/ingest/controlplane/api/apitest"
 	"github.com/ingestdev/ingest/controlplane/registry"
 )
 
@@ -20,19 +19,7 @@ const testToken = "ingestctl-test-token-0123456789"
 // controlPlane starts the real admin API over a real registry on a temporary file.
 func controlPlane(t *testing.T) (string, *registry.Registry) {
 	t.Helper()
-	reg, err := registry.Open(filepath.Join(t.TempDir(), "cp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.New(api.Config{Registry: reg, Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = reg.Close()
-	})
+	srv, reg := apitest.Start(t, api.Config{Token: testToken})
 	return srv.URL, reg
 }
 

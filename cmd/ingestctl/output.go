@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,15 @@ func (a *app) printJSON(v any) error {
 	}
 	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
 	return err
+}
+
+// printOr prints v as JSON with -o json, and the formatted text on stdout otherwise.
+func (a *app) printOr(v any, format string, args ...any) error {
+	if a.output == "json" {
+		return a.printJSON(v)
+	}
+	fmt.Fprintf(a.stdout, format, args...)
+	return nil
 }
 
 func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0) }
@@ -60,20 +70,28 @@ func keyStatus(k registry.APIKey, now time.Time) string {
 	return "revoked " + formatTime(*k.RevokedAt)
 }
 
-// printTenants prints a list: a JSON array, or a table.
-func (a *app) printTenants(ts []registry.Tenant) error {
+// printList prints items: a JSON array (empty, not null, for none), or a table of header and
+// one row per item.
+func printList[T any](a *app, items []T, header string, row func(w io.Writer, item T)) error {
 	if a.output == "json" {
-		if ts == nil {
-			ts = []registry.Tenant{}
+		if items == nil {
+			items = []T{}
 		}
-		return a.printJSON(ts)
+		return a.printJSON(items)
 	}
 	w := a.table()
-	fmt.Fprintln(w, "ID\tNAME\tSTAGE\tEVENTS/S\tBYTES/S\tACTIVE KEYS\tREVISION")
-	for _, t := range ts {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.DisplayName, t.Stage, formatRate(t.Quotas.EventsPerSecond), formatRate(t.Quotas.BytesPerSecond), activeKeys(t), t.Revision)
+	fmt.Fprintln(w, header)
+	for _, it := range items {
+		row(w, it)
 	}
 	return w.Flush()
+}
+
+// printTenants prints a list of tenants.
+func (a *app) printTenants(ts []registry.Tenant) error {
+	return printList(a, ts, "ID\tNAME\tSTAGE\tEVENTS/S\tBYTES/S\tACTIVE KEYS\tREVISION", func(w io.Writer, t registry.Tenant) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.DisplayName, t.Stage, formatRate(t.Quotas.EventsPerSecond), formatRate(t.Quotas.BytesPerSecond), activeKeys(t), t.Revision)
+	})
 }
 
 // printTenant prints one tenant: JSON, or its fields and a table of its keys.
@@ -140,21 +158,13 @@ func (a *app) printUpstreams(u registry.Upstreams) error {
 	return nil
 }
 
+// printAudit prints a list of audit log entries.
 func (a *app) printAudit(es []registry.AuditEntry) error {
-	if a.output == "json" {
-		if es == nil {
-			es = []registry.AuditEntry{}
-		}
-		return a.printJSON(es)
-	}
-	w := a.table()
-	fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tTENANT\tSUMMARY")
-	for _, e := range es {
+	return printList(a, es, "SEQ\tTIME\tACTOR\tACTION\tTENANT\tSUMMARY", func(w io.Writer, e registry.AuditEntry) {
 		tenant := e.Tenant
 		if tenant == "" {
 			tenant = "-"
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, formatTime(e.Time), e.Actor, e.Action, tenant, strings.ReplaceAll(e.Summary, "\t", " "))
-	}
-	return w.Flush()
+	})
 }

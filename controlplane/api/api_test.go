@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ingestdev/ingest/controlplane/api"
+	"github.com/ingestdev/ingest/controlplane/api/apitest"
 	"github.com/ingestdev/ingest/controlplane/registry"
 )
 
@@ -31,20 +32,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	reg, err := registry.Open(filepath.Join(t.TempDir(), "cp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	metrics := prometheus.NewRegistry()
-	h, err := api.New(api.Config{Registry: reg, Token: token, Metrics: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = reg.Close()
-	})
+	srv, reg := apitest.Start(t, api.Config{Token: token, Metrics: metrics})
 	return &env{t: t, srv: srv, reg: reg, metrics: metrics}
 }
 

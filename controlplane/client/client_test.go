@@ -3,12 +3,11 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ingestdev/ingest/controlplane/api"
+	"github.com/ingestdev/ingest/controlplane/api/apitest"
 	"github.com/ingestdev/ingest/controlplane/client"
 	"github.com/ingestdev/ingest/controlplane/registry"
 )
@@ -17,16 +16,7 @@ const token = "client-test-token-0123456789"
 
 func newClient(t *testing.T) (*client.Client, *registry.Registry) {
 	t.Helper()
-	reg, err := registry.Open(filepath.Join(t.TempDir(), "cp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.New(api.Config{Registry: reg, Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); _ = reg.Close() })
+	srv, reg := apitest.Start(t, api.Config{Token: token})
 	c, err := client.New(srv.URL+"/", token, client.WithActor("tester@host"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,27 +15,10 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/fakeclock"
 )
 
-// fakeClock is a settable clock for tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 func openTemp(t *testing.T, opts ...registry.Option) (*registry.Registry, string) {
 	t.Helper()
@@ -608,22 +592,10 @@ func TestAuditQueryFiltersByTenantSinceAndLimit(t *testing.T) {
 		{registry.AuditQuery{Tenant: "a", Limit: 2}, []uint64{1, 3}},
 		{registry.AuditQuery{Since: 6}, nil},
 	} {
-		if got := seqs(tc.q); !equalU64(got, tc.want) {
+		if got := seqs(tc.q); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: seqs %v, want %v", tc.q, got, tc.want)
 		}
 	}
-}
-
-func equalU64(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSubscribeSignalsAfterEveryCommitAndCoalesces(t *testing.T) {

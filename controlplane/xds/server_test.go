@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // harness runs a Server on an in-memory listener with a fake registry and real certificate
@@ -36,29 +36,12 @@ type harness struct {
 	lis               *bufconn.Listener
 	conn              *grpc.ClientConn
 	certFile, keyFile string
-	logs              *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs              *testkit.SyncBuffer
 }
 
 func startServer(t *testing.T, st registry.State, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, src: newFakeSource(st), reg: prometheus.NewRegistry(), lis: bufconn.Listen(1 << 20), logs: &syncBuffer{}}
+	h := &harness{t: t, src: newFakeSource(st), reg: prometheus.NewRegistry(), lis: bufconn.Listen(1 << 20), logs: &testkit.SyncBuffer{}}
 	h.certFile, h.keyFile = writeCert(t, t.TempDir(), "edge.example")
 	cfg := Config{CertFile: h.certFile, KeyFile: h.keyFile, CertPollInterval: 100 * time.Millisecond, Debounce: 50 * time.Millisecond}
 	if mod != nil {
@@ -151,7 +134,7 @@ func TestFakeEnvoyReceivesAndACKsAllFiveTypes(t *testing.T) {
 			}
 			// The server has seen the ACKs of the versions it served.
 			st := h.srv.Status()
-			waitUntil(t, "the server records every ACK", func() bool {
+			testkit.Eventually(t, 5*time.Second, "the server records every ACK", func() bool {
 				st = h.srv.Status()
 				if len(st.Nodes) != 1 || st.Nodes[0].ID != "edge-1" {
 					return false
@@ -275,7 +258,7 @@ func TestNACKFallsBackToLastGoodSnapshotWithoutResendStorm(t *testing.T) {
 			// A change elsewhere still carries the rejected routes: the node is held back.
 			edsBefore := f.snapshot()[resource.EndpointType].responses
 			h.src.update(func(st *registry.State) { st.Upstreams.V1 = st.Upstreams.V1[:1] })
-			waitUntil(t, "generation 3", func() bool { return h.srv.Status().Version == 3 })
+			testkit.Eventually(t, 5*time.Second, "generation 3", func() bool { return h.srv.Status().Version == 3 })
 			time.Sleep(300 * time.Millisecond)
 			if got := f.snapshot()[resource.EndpointType].responses; got != edsBefore {
 				t.Errorf("the held-back node got %d endpoint responses", got-edsBefore)
@@ -286,7 +269,7 @@ func TestNACKFallsBackToLastGoodSnapshotWithoutResendStorm(t *testing.T) {
 
 			// Fixing the tenant changes the routes again: the node gets the newest generation.
 			h.src.update(func(st *registry.State) { st.Tenants[1].Stage = mustStage(t, "legacy") })
-			waitUntil(t, "edge-1 on generation 4", func() bool { return h.srv.Status().Nodes[0].Version == 4 })
+			testkit.Eventually(t, 5*time.Second, "edge-1 on generation 4", func() bool { return h.srv.Status().Nodes[0].Version == 4 })
 			f.waitFor(5*time.Second, "the new endpoints", func(ts map[string]*fakeType) bool {
 				return len(ts[resource.EndpointType].resources) == 2 && ts[resource.EndpointType].version == "3"
 			})
@@ -303,7 +286,7 @@ func TestCertificateFileChangeBecomesNewSecretVersion(t *testing.T) {
 	dir := t.TempDir()
 	newCert, newKey := writeCert(t, dir, "edge2.example")
 	writeAtomically(t, h.certFile, readFile(t, newCert))
-	waitUntil(t, "the mismatched pair to be refused", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the mismatched pair to be refused", func() bool {
 		return testutil.ToFloat64(h.srv.m.certReloads.WithLabelValues("error")) >= 1
 	})
 	if v := f.snapshot()[resource.SecretType].version; v != before[resource.SecretType].version {
@@ -332,7 +315,7 @@ func TestInvalidRegistryStateKeepsLastGoodSnapshot(t *testing.T) {
 	h.src.update(func(st *registry.State) {
 		st.Tenants[0].Keys = append(st.Tenants[0].Keys, registry.APIKey{ID: "bad", Prefix: "ik_acme", Salt: []byte("0123456789"), Hash: []byte("short")})
 	})
-	waitUntil(t, "the build error is counted", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the build error is counted", func() bool {
 		return testutil.ToFloat64(h.srv.m.builds.WithLabelValues("build_error")) == 1
 	})
 	if v := h.srv.Status().Version; v != 1 {
@@ -342,7 +325,7 @@ func TestInvalidRegistryStateKeepsLastGoodSnapshot(t *testing.T) {
 		st.Tenants[0].Keys = st.Tenants[0].Keys[:1]
 		st.Tenants[0].Stage = mustStage(t, "v2")
 	})
-	waitUntil(t, "generation 2", func() bool { return h.srv.Status().Version == 2 })
+	testkit.Eventually(t, 5*time.Second, "generation 2", func() bool { return h.srv.Status().Version == 2 })
 }
 
 func TestKeyRevokedLaterLeavesTheFilterConfigWhenItExpires(t *testing.T) {
@@ -396,17 +379,6 @@ func TestNewRejectsBadConfigAndDuplicateMetrics(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func readFile(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -421,7 +393,7 @@ func TestBadStateAtStartupServesNothingUntilFixed(t *testing.T) {
 	st.Tenants[0].Keys[0].Hash = []byte("short")
 	h := startServer(t, st, nil)
 	f := h.connect("edge-1", false, nil)
-	waitUntil(t, "the failed startup build", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the failed startup build", func() bool {
 		return testutil.ToFloat64(h.srv.m.builds.WithLabelValues("build_error")) >= 1
 	})
 	time.Sleep(200 * time.Millisecond)

@@ -41,46 +41,31 @@ func TestEachTypeChangesVersionOnlyWhenItChanges(t *testing.T) {
 		t.Fatalf("an identical state made generation %d", again.version)
 	}
 
+	// Each change comes on top of the ones before it and changes one type only.
 	changes := []struct {
-		name string
-		in   func() Input
-		want resource.Type
+		name   string
+		change func(st *registry.State, cert *Certificate)
+		want   resource.Type
 	}{
-		{"stage change", func() Input {
-			st := base
-			st.Tenants = slices.Clone(base.Tenants)
+		{"stage change", func(st *registry.State, _ *Certificate) {
 			st.Tenants[0].Stage = mustStage(t, "canary:30")
-			return build(st, testCert())
 		}, resource.RouteType},
-		{"quota change", func() Input {
-			st := base
-			st.Tenants = slices.Clone(base.Tenants)
-			st.Tenants[0].Stage = mustStage(t, "canary:30")
+		{"quota change", func(st *registry.State, _ *Certificate) {
 			st.Tenants[1].Quotas.EventsPerSecond = 1
-			return build(st, testCert())
 		}, resource.ListenerType},
-		{"upstream change", func() Input {
-			st := base
-			st.Tenants = slices.Clone(base.Tenants)
-			st.Tenants[0].Stage = mustStage(t, "canary:30")
-			st.Tenants[1].Quotas.EventsPerSecond = 1
+		{"upstream change", func(st *registry.State, _ *Certificate) {
 			st.Upstreams.V2 = append(slices.Clone(st.Upstreams.V2), registry.Endpoint{Host: "10.0.2.9", Port: 4318})
-			return build(st, testCert())
 		}, resource.EndpointType},
-		{"certificate change", func() Input {
-			st := base
-			st.Tenants = slices.Clone(base.Tenants)
-			st.Tenants[0].Stage = mustStage(t, "canary:30")
-			st.Tenants[1].Quotas.EventsPerSecond = 1
-			st.Upstreams.V2 = append(slices.Clone(st.Upstreams.V2), registry.Endpoint{Host: "10.0.2.9", Port: 4318})
-			c := testCert()
-			c.Chain = append(c.Chain, '\n')
-			return build(st, c)
+		{"certificate change", func(_ *registry.State, cert *Certificate) {
+			cert.Chain = append(cert.Chain, '\n')
 		}, resource.SecretType},
 	}
+	st, cert := base, testCert()
+	st.Tenants = slices.Clone(base.Tenants)
 	prev := first
 	for _, c := range changes {
-		gen := step(c.in())
+		c.change(&st, &cert)
+		gen := step(build(st, cert))
 		if gen == nil {
 			t.Fatalf("%s: no new generation", c.name)
 		}

@@ -98,9 +98,9 @@ func TestOverQuotaGets429WithRetryAfterFromTheBucket(t *testing.T) {
 	if !strings.Contains(body.Error.Message, "retry after 3 s") {
 		t.Errorf("message %q does not say when to retry", body.Error.Message)
 	}
-	e.clock.advance(2900 * time.Millisecond) // 5.8 tokens: 0.1 s to go, rounded up to 1 s
+	e.clock.Advance(2900 * time.Millisecond) // 5.8 tokens: 0.1 s to go, rounded up to 1 s
 	wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(6))), 429, admission.ReasonRateLimitedEvents, "1")
-	e.clock.advance(100 * time.Millisecond)
+	e.clock.Advance(100 * time.Millisecond)
 	if res := e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(6))); res.Local != nil {
 		t.Fatalf("refused after the Retry-After delay: %s", res.Local.Body)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/ingestdev/ingest/edge/filter"
 	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/fakeclock"
 )
 
 // Test keys: "ik_" + 8-character prefix + "_" + secret, in the registry's alphabet.
@@ -56,31 +56,13 @@ func testConfig() *filterconfig.Config {
 	}
 }
 
-// clock is a fake clock for the shared state.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env runs the filter through the Go edge host, with its own shared state, metrics and clock.
 type env struct {
 	t       testing.TB
 	host    *envoyhost.Host
 	metrics *envoyhost.Metrics
 	shared  *filter.Shared
-	clock   *clock
+	clock   *fakeclock.Clock
 	filter  envoyhost.Filter
 }
 
@@ -98,7 +80,7 @@ func newEnv(t testing.TB, cfg *filterconfig.Config) *env {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	c := &clock{now: start}
+	c := fakeclock.New(start)
 	shared := filter.NewShared(c.Now)
 	return &env{
 		t: t, host: envoyhost.New(nil), metrics: m, shared: shared, clock: c,

@@ -27,6 +27,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/xds"
 	"github.com/ingestdev/ingest/edge/goedge"
 	"github.com/ingestdev/ingest/internal/testcert"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 const (
@@ -84,69 +85,18 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.C
 	return certFile, keyFile, pool
 }
 
-// freeAddr returns a loopback address that was free a moment ago (the control plane's xDS
-// server binds its own address).
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// run runs a component until the test ends, and checks that it stops cleanly.
-func run(t *testing.T, name string, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("%s did not stop", name)
-		}
-	})
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // TestEdgeEndToEnd runs a real control plane (registry, admin API, xDS) and the Go edge
 // against it, with two test upstreams as ingest-v1 and ingest-v2, and a TLS client.
 func TestEdgeEndToEnd(t *testing.T) {
-	logs := &syncWriter{}
+	logs := testkit.Logs(t)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeCert(t, dir)
 	v1 := newE2EUpstream(t, "v1", 20*time.Millisecond)
 	v2 := newE2EUpstream(t, "v2", 20*time.Millisecond)
 
 	// The control plane, with the tenants and upstreams in place.
-	xdsAddr := freeAddr(t)
+	xdsAddr := testkit.FreeAddr(t)
 	cp, err := controlplane.New(controlplane.Config{
 		Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, "cp.db")},
 		Admin:    controlplane.AdminConfig{ListenAddress: "127.0.0.1:0", Token: adminToken},
@@ -155,7 +105,7 @@ func TestEdgeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "control plane", cp.Run)
+	testkit.Run(t, "control plane", 15*time.Second, cp.Run)
 	ctx := context.Background()
 	cl, err := client.New("http://"+cp.AdminAddr().String(), adminToken)
 	if err != nil {
@@ -185,7 +135,7 @@ func TestEdgeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "edge", e.Run)
+	testkit.Run(t, "edge", 15*time.Second, e.Run)
 	select {
 	case <-e.Applied():
 	case <-time.After(10 * time.Second):

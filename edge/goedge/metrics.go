@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ingestdev/ingest/internal/metricdef"
 )
 
 // Values of the cluster label for requests that reached no cluster.
@@ -36,55 +38,32 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_edge_requests_total",
-			Help: "Requests answered by the edge, by cluster (or local_reply, direct_response, no_route, none) and HTTP status code.",
-		}, []string{"cluster", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "ingest_edge_request_duration_seconds",
-			Help:    "Time from the request's headers to the end of its response, by cluster.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"cluster"}),
-		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_edge_upstream_errors_total",
-			Help: "Upstream requests that got no response, by cluster and reason (connect_failure, reset, timeout, overflow, no_healthy_upstream, cluster_not_found).",
-		}, []string{"cluster", "reason"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_edge_upstream_retries_total",
-			Help: "Upstream requests retried by the route's retry policy, by cluster and reason (status_<code>, connect_failure, overflow: a retry refused by max_retries).",
-		}, []string{"cluster", "reason"}),
-		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_edge_mirrors_total",
-			Help: "Mirrored (shadow) requests by cluster and outcome (sent, failed, dropped_full, dropped_overflow, dropped_no_cluster).",
-		}, []string{"cluster", "outcome"}),
-		xdsUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_edge_xds_updates_total",
-			Help: "xDS responses by type (cds, lds, eds, rds, sds) and outcome (applied: ACKed, rejected: NACKed).",
-		}, []string{"type", "outcome"}),
-		xdsVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ingest_edge_xds_version_info",
-			Help: "1 for the version of each xDS type the edge accepted last.",
-		}, []string{"type", "version"}),
-		xdsConnected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ingest_edge_xds_connected",
-			Help: "1 while the edge has an ADS stream to the control plane.",
-		}),
-		ready: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ingest_edge_ready",
-			Help: "1 once a complete configuration is applied and until shutdown starts.",
-		}),
-		filterActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ingest_edge_filter_active",
-			Help: "1 when the served listener runs the edge filter; 0 when it names another plugin (requests then pass unfiltered and the routes fail closed).",
-		}),
+		requests: metricdef.CounterVec("ingest_edge_requests_total",
+			"Requests answered by the edge, by cluster (or local_reply, direct_response, no_route, none) and HTTP status code.", "cluster", "code"),
+		duration: metricdef.HistogramVec("ingest_edge_request_duration_seconds",
+			"Time from the request's headers to the end of its response, by cluster.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "cluster"),
+		upstreamErrors: metricdef.CounterVec("ingest_edge_upstream_errors_total",
+			"Upstream requests that got no response, by cluster and reason (connect_failure, reset, timeout, overflow, no_healthy_upstream, cluster_not_found).", "cluster", "reason"),
+		retries: metricdef.CounterVec("ingest_edge_upstream_retries_total",
+			"Upstream requests retried by the route's retry policy, by cluster and reason (status_<code>, connect_failure, overflow: a retry refused by max_retries).", "cluster", "reason"),
+		mirrors: metricdef.CounterVec("ingest_edge_mirrors_total",
+			"Mirrored (shadow) requests by cluster and outcome (sent, failed, dropped_full, dropped_overflow, dropped_no_cluster).", "cluster", "outcome"),
+		xdsUpdates: metricdef.CounterVec("ingest_edge_xds_updates_total",
+			"xDS responses by type (cds, lds, eds, rds, sds) and outcome (applied: ACKed, rejected: NACKed).", "type", "outcome"),
+		xdsVersion: metricdef.GaugeVec("ingest_edge_xds_version_info",
+			"1 for the version of each xDS type the edge accepted last.", "type", "version"),
+		xdsConnected: metricdef.Gauge("ingest_edge_xds_connected",
+			"1 while the edge has an ADS stream to the control plane."),
+		ready: metricdef.Gauge("ingest_edge_ready",
+			"1 once a complete configuration is applied and until shutdown starts."),
+		filterActive: metricdef.Gauge("ingest_edge_filter_active",
+			"1 when the served listener runs the edge filter; 0 when it names another plugin (requests then pass unfiltered and the routes fail closed)."),
 		versions: map[string]string{},
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstreamErrors, m.retries, m.mirrors, m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.ready, m.filterActive} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("cannot register the edge's metrics: %w", err)
-			}
-		}
+	if err := metricdef.Register(reg, m.requests, m.duration, m.upstreamErrors, m.retries, m.mirrors,
+		m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.ready, m.filterActive); err != nil {
+		return nil, fmt.Errorf("cannot register the edge's metrics: %w", err)
 	}
 	return m, nil
 }

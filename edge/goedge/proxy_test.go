@@ -41,26 +41,40 @@ func newProxyEnv(t *testing.T, cfg Config, mod func(*xds.Config), opts []Option,
 	st, keys := testState(t, []registry.Endpoint{p.v1.endpoint(t)}, []registry.Endpoint{p.v2.endpoint(t)}, tenants...)
 	p.keys = keys
 	p.e, _ = newTestEdge(t, cfg, opts...)
-	feed(t, p.e, buildResources(t, st, mod))
-	p.srv = httptest.NewServer(p.e.Handler())
-	t.Cleanup(p.srv.Close)
+	p.srv = serve(t, p.e, buildResources(t, st, mod))
 	return p
 }
 
+// serve feeds e the resources res and serves it over plain HTTP until the test ends.
+func serve(t *testing.T, e *Edge, res map[resource.Type][]types.Resource) *httptest.Server {
+	t.Helper()
+	feed(t, e, res)
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// post posts body as tenant (none when empty) with the header pairs hdr.
 func (p *proxyEnv) post(t *testing.T, tenant string, body string, hdr ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest("POST", p.srv.URL+"/v1/events", strings.NewReader(body))
+	if tenant != "" {
+		hdr = append([]string{"Authorization", "Bearer " + p.keys[tenant]}, hdr...)
+	}
+	return postEvents(t, p.srv, body, hdr...)
+}
+
+// postEvents posts the NDJSON body to srv's /v1/events with the header pairs hdr.
+func postEvents(t *testing.T, srv *httptest.Server, body string, hdr ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
-	if tenant != "" {
-		req.Header.Set("Authorization", "Bearer "+p.keys[tenant])
-	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := p.srv.Client().Do(req)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,16 +253,7 @@ func TestCircuitBreakerOverflowAnswers503Overloaded(t *testing.T) {
 func TestNoEndpointsAnswers503NoHealthyUpstream(t *testing.T) {
 	e, _ := newTestEdge(t, Config{})
 	st, keys := testState(t, nil, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
-	feed(t, e, buildResources(t, st, nil))
-	srv := httptest.NewServer(e.Handler())
-	defer srv.Close()
-	req, _ := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader(event))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("X-Api-Key", keys["acme"])
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postEvents(t, serve(t, e, buildResources(t, st, nil)), event, "X-Api-Key", keys["acme"])
 	if body := readAll(t, resp); resp.StatusCode != 503 || body != bodyNoHealthyUpstream || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
@@ -337,9 +342,7 @@ func TestAnotherPluginNamePassesThroughAndTheRoutesFailClosed(t *testing.T) {
 	st, keys := testState(t, []registry.Endpoint{p.v1.endpoint(t)}, []registry.Endpoint{p.v2.endpoint(t)}, tenantSpec{id: "delta", stage: "v2", prefix: "aaaaaaad"})
 	p.keys = keys
 	p.e, _ = newTestEdge(t, Config{})
-	feed(t, p.e, listenerWith(t, buildResources(t, st, nil), func(g *golang.Config) { g.PluginName = "ingest-edge-typo" }))
-	p.srv = httptest.NewServer(p.e.Handler())
-	defer p.srv.Close()
+	p.srv = serve(t, p.e, listenerWith(t, buildResources(t, st, nil), func(g *golang.Config) { g.PluginName = "ingest-edge-typo" }))
 	resp := p.post(t, "delta", event, "X-Tenant-Id", "delta", "X-Ingest-Edge", "1")
 	body := readAll(t, resp)
 	if resp.StatusCode != 503 || !strings.Contains(body, xds.ErrFilterInactiveID) || resp.Header.Get("Retry-After") == "" {
@@ -410,16 +413,7 @@ func TestConnectFailureIsRetriedThenAnswered503(t *testing.T) {
 	ln.Close() // nothing listens there now
 	e, _ := newTestEdge(t, Config{})
 	st, keys := testState(t, []registry.Endpoint{{Host: "127.0.0.1", Port: uint32(addr.Port)}}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
-	feed(t, e, buildResources(t, st, nil))
-	srv := httptest.NewServer(e.Handler())
-	defer srv.Close()
-	req, _ := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader(event))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("X-Api-Key", keys["acme"])
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postEvents(t, serve(t, e, buildResources(t, st, nil)), event, "X-Api-Key", keys["acme"])
 	if body := readAll(t, resp); resp.StatusCode != 503 || body != bodyConnectFailure || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}

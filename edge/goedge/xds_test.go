@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // adsServer is a go-control-plane ADS server on a loopback port that records the NACKs it
@@ -99,16 +100,6 @@ func (a *adsServer) nacked() []*discovery.DiscoveryRequest {
 	return append([]*discovery.DiscoveryRequest(nil), a.nacks...)
 }
 
-// eventually waits until cond holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	ads := startADS(t, "127.0.0.1:0")
 	st, _ := testState(t, []registry.Endpoint{{Host: "127.0.0.1", Port: 9}}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
@@ -116,12 +107,9 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	ads.set("1", good, true)
 
 	e, _ := newTestEdge(t, Config{XDSAddress: ads.addr, NodeID: "ads-test", XDSBackoffBase: 10 * time.Millisecond, XDSBackoffMax: 50 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
+	run := testkit.Go(t, time.Minute, e.Run)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()
@@ -144,7 +132,7 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	// last accepted version; the edge keeps serving version 1.
 	bad := listenerWith(t, good, func(g *golang.Config) { g.PluginConfig = mustAny(t, &golang.Config{PluginName: "garbage"}) })
 	ads.set("2", bad, false)
-	eventually(t, "a NACK", func() bool { return len(ads.nacked()) > 0 })
+	testkit.Eventually(t, 10*time.Second, "a NACK", func() bool { return len(ads.nacked()) > 0 })
 	n := ads.nacked()[0]
 	if n.GetTypeUrl() != resource.ListenerType || n.GetVersionInfo() != "1" || !strings.Contains(n.GetErrorDetail().GetMessage(), `plugin "ingest-edge": cannot parse edge filter config`) {
 		t.Fatalf("NACK = type %s version %q detail %q", n.GetTypeUrl(), n.GetVersionInfo(), n.GetErrorDetail().GetMessage())
@@ -159,20 +147,20 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	// A good change is applied again.
 	st.Tenants[0].Stage = registry.Stage{Kind: registry.StageV2}
 	ads.set("3", buildResources(t, st, nil), true)
-	eventually(t, "version 3", func() bool { return version(resource.RouteType) == "3" })
+	testkit.Eventually(t, 10*time.Second, "version 3", func() bool { return version(resource.RouteType) == "3" })
 
 	// The control plane goes away: the edge keeps serving, reconnects when it is back, and
 	// takes the (new) control plane's state in full, whatever its versions.
 	addr := ads.addr
 	ads.gs.Stop()
-	eventually(t, "the stream to end", func() bool { return testutil.ToFloat64(e.m.xdsConnected) == 0 })
+	testkit.Eventually(t, 10*time.Second, "the stream to end", func() bool { return testutil.ToFloat64(e.m.xdsConnected) == 0 })
 	if err := e.Ready(context.Background()); err != nil {
 		t.Fatalf("the edge is not ready without its control plane: %v", err)
 	}
 	ads2 := startADS(t, addr)
 	st.Tenants[0].Stage = registry.Stage{Kind: registry.StageLegacy}
 	ads2.set("1", buildResources(t, st, nil), true)
-	eventually(t, "the configuration of the new control plane", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the configuration of the new control plane", func() bool {
 		s := e.snap.Load()
 		r := s.routes.match(admitted("acme"))
 		return s.versions[resource.RouteType] == "1" && r != nil && r.action.cluster == "ingest-v1"
@@ -213,7 +201,7 @@ func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	}()
 	<-entered
 	cancel()
-	eventually(t, "readyz to fail while draining", func() bool {
+	testkit.Eventually(t, 10*time.Second, "readyz to fail while draining", func() bool {
 		resp, err := http.Get("http://" + e.AdminAddr().String() + "/readyz")
 		if err != nil {
 			return false

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,25 +20,8 @@ import (
 	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/devstack"
 	"github.com/ingestdev/ingest/internal/embedkafka"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
-
-// syncBuffer collects the stack's logs, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // requireClickHouse skips the test when no ClickHouse is installed (fails it under CI=true),
 // as package chtest does.
@@ -68,7 +50,7 @@ func freeConfig(dir string) devstack.Config {
 
 // startStack starts a stack and registers a cleanup that stops it (if the test did not) and
 // checks that it stopped cleanly.
-func startStack(t *testing.T, cfg devstack.Config, logs *syncBuffer) *devstack.Stack {
+func startStack(t *testing.T, cfg devstack.Config, logs *testkit.SyncBuffer) *devstack.Stack {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -185,12 +167,7 @@ func containsAll(got, want []string) bool {
 // keeps the tenant, its key and the data.
 func TestDemoCurlEventShowsInPrintedQueryAndSurvivesRestart(t *testing.T) {
 	requireClickHouse(t)
-	logs := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
+	logs := testkit.Logs(t)
 	dir := t.TempDir()
 
 	s := startStack(t, freeConfig(dir), logs)
@@ -242,7 +219,7 @@ func TestStartFailureStopsWhatStartedAndSaysWhy(t *testing.T) {
 	dir := t.TempDir()
 	cfg := freeConfig(dir)
 	cfg.NormalizerAddr = taken.Addr().String() // ClickHouse, Kafka, sink writer and loader start first
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	_, err = devstack.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err == nil || !strings.Contains(err.Error(), "cannot listen on \""+cfg.NormalizerAddr+"\" for the normalizer") {
 		t.Fatalf("Start with the normalizer's port taken: %v, want a clear error", err)
@@ -277,12 +254,7 @@ func readyz(url string) (int, string) {
 // that the loader's follows ClickHouse: 503 while its ClickHouse is down, 200 once it is back.
 func TestEveryServiceIsReadyOnlyWhenItIs(t *testing.T) {
 	requireClickHouse(t)
-	logs := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
+	logs := testkit.Logs(t)
 	s := startStack(t, freeConfig(t.TempDir()), logs)
 	info := s.Info()
 	services := []string{"kafka", "sinkwriter", "loader", "normalizer", "legacy", "controlplane", "edge"}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // get answers GET url's status and body.
@@ -27,35 +28,6 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// run runs s in the background; the returned func cancels it and returns Run's error.
-func run(t *testing.T, s service.Service) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(cancel)
-	return func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return 10 s after its ctx ended")
-			return nil
-		}
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func TestServerServesItsEndpointsHealthReadinessAndMetrics(t *testing.T) {
@@ -92,7 +64,7 @@ func TestServerServesItsEndpointsHealthReadinessAndMetrics(t *testing.T) {
 	if err := s.Ready(context.Background()); !errors.Is(err, service.ErrNotRunning) {
 		t.Fatalf("Ready before Run: %v, want ErrNotRunning", err)
 	}
-	stop := run(t, s)
+	stop := testkit.Go(t, 10*time.Second, s.Run).Stop
 	base := "http://" + s.Addr().String()
 
 	if code, body := get(t, base+"/v1/things"); code != 200 || body != "hello /v1/things" {
@@ -101,7 +73,7 @@ func TestServerServesItsEndpointsHealthReadinessAndMetrics(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	eventually(t, "running", func() bool { return !errors.Is(s.Ready(context.Background()), service.ErrNotRunning) })
+	testkit.Eventually(t, 5*time.Second, "running", func() bool { return !errors.Is(s.Ready(context.Background()), service.ErrNotRunning) })
 	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "the sink is down") {
 		t.Errorf("/readyz while the check fails: %d %q, want 503 with the reason", code, body)
 	}
@@ -115,7 +87,7 @@ func TestServerServesItsEndpointsHealthReadinessAndMetrics(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
-	eventually(t, "/readyz to answer 503 while draining", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to answer 503 while draining", func() bool {
 		code, body := get(t, base+"/readyz")
 		return code == 503 && strings.Contains(body, "draining")
 	})
@@ -135,7 +107,7 @@ func TestServerSpeaksH2CAndHTTP1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer run(t, s)()
+	defer testkit.Go(t, 10*time.Second, s.Run).Stop()
 	for proto, want := range map[string]string{"h2c": "HTTP/2.0", "http1": "HTTP/1.1"} {
 		var p http.Protocols
 		if proto == "h2c" {
@@ -186,7 +158,7 @@ func TestDrainRunsInOrderAndLetsRequestsInProgressFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, s)
+	stop := testkit.Go(t, 10*time.Second, s.Run).Stop
 	got := make(chan string, 1)
 	go func() {
 		_, body := get(t, "http://"+s.Addr().String()+"/slow")
@@ -227,7 +199,7 @@ func TestDrainIsBoundedByTheShutdownTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, s)
+	stop := testkit.Go(t, 10*time.Second, s.Run).Stop
 	go func() { _, _ = http.Get("http://" + s.Addr().String() + "/stuck") }()
 	<-entered
 	start := time.Now()

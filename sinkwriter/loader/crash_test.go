@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 func TestLoaderCatchesUpAfterClickHouseIsDownFor30Seconds(t *testing.T) {
@@ -61,7 +62,7 @@ func TestKill9OfTheLoaderLosesAndDuplicatesNothing(t *testing.T) {
 		t.Skip("builds the ingest binary and kills the loader repeatedly")
 	}
 	bin := buildIngest(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	e := newEnv(t, 3, []string{"ingest.acme"}, kfake.Ports(port))
 	p := &produced{table: map[string]uint64{}}
 	logPath := filepath.Join(t.TempDir(), "loader.log")
@@ -203,14 +204,4 @@ func startLoaderProcess(t *testing.T, bin string, e *env, logPath string) *exec.
 		}
 	})
 	return cmd
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -2,6 +2,8 @@ package loader
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ingestdev/ingest/internal/metricdef"
 )
 
 // Dead-letter reasons: the reason header of a dead-lettered record and the reason label of
@@ -41,53 +43,31 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		rowsInserted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_loader_rows_inserted_total",
-			Help: "Rows inserted into ClickHouse and acknowledged, by table.",
-		}, []string{"table"}),
-		recordsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_loader_records_skipped_total",
-			Help: "Records read again after a restart or rebalance that the offsets ledger shows the table already holds, by table.",
-		}, []string{"table"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_loader_deadletter_total",
-			Help: "Records written to the dead-letter topic, by reason.",
-		}, []string{"reason"}),
-		insertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "ingest_loader_insert_duration_seconds",
-			Help:    "Duration of successful INSERTs, from prepare to acknowledgement, by table.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms .. 41 s
-		}, []string{"table"}),
-		insertRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_loader_insert_retries_total",
-			Help: "INSERT attempts that failed with a transient error and were retried, by table.",
-		}, []string{"table"}),
-		flushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingest_loader_flushes_total",
-			Help: "Flushes of the buffers, by what triggered them (rows, bytes, interval, shutdown).",
-		}, []string{"trigger"}),
-		discarded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ingest_loader_records_discarded_total",
-			Help: "Buffered records dropped, not lost, at a rebalance: the partition's next owner reads them again from the committed offset.",
-		}),
-		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ingest_loader_commit_errors_total",
-			Help: "Kafka offset commits that failed (harmless for correctness: the offsets ledger decides what is loaded).",
-		}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ingest_loader_lag_records",
-			Help: "Records in the assigned partitions not yet processed (high watermark minus next offset), as of the last fetch.",
-		}),
-		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ingest_loader_buffered_bytes",
-			Help: "Encoded record bytes buffered for the next flush.",
-		}),
+		rowsInserted: metricdef.CounterVec("ingest_loader_rows_inserted_total",
+			"Rows inserted into ClickHouse and acknowledged, by table.", "table"),
+		recordsSkipped: metricdef.CounterVec("ingest_loader_records_skipped_total",
+			"Records read again after a restart or rebalance that the offsets ledger shows the table already holds, by table.", "table"),
+		deadLetters: metricdef.CounterVec("ingest_loader_deadletter_total",
+			"Records written to the dead-letter topic, by reason.", "reason"),
+		insertDuration: metricdef.HistogramVec("ingest_loader_insert_duration_seconds",
+			"Duration of successful INSERTs, from prepare to acknowledgement, by table.",
+			prometheus.ExponentialBuckets(0.005, 2, 14), "table"), // 5 ms .. 41 s
+		insertRetries: metricdef.CounterVec("ingest_loader_insert_retries_total",
+			"INSERT attempts that failed with a transient error and were retried, by table.", "table"),
+		flushes: metricdef.CounterVec("ingest_loader_flushes_total",
+			"Flushes of the buffers, by what triggered them (rows, bytes, interval, shutdown).", "trigger"),
+		discarded: metricdef.Counter("ingest_loader_records_discarded_total",
+			"Buffered records dropped, not lost, at a rebalance: the partition's next owner reads them again from the committed offset."),
+		commitErrors: metricdef.Counter("ingest_loader_commit_errors_total",
+			"Kafka offset commits that failed (harmless for correctness: the offsets ledger decides what is loaded)."),
+		lag: metricdef.Gauge("ingest_loader_lag_records",
+			"Records in the assigned partitions not yet processed (high watermark minus next offset), as of the last fetch."),
+		bufferedBytes: metricdef.Gauge("ingest_loader_buffered_bytes",
+			"Encoded record bytes buffered for the next flush."),
 	}
-	for _, c := range []prometheus.Collector{m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
-		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
+		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes); err != nil {
+		return nil, err
 	}
 	for t := range numTables {
 		m.rowsInserted.WithLabelValues(t.String())

@@ -3,11 +3,13 @@ package loader_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ingestdev/ingest/internal/testkit"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
@@ -24,12 +26,9 @@ func TestReadyFollowsClickHouseWhileTheLoaderKeepsRunning(t *testing.T) {
 	if err := l.Ready(context.Background()); !errors.Is(err, loader.ErrNotRunning) {
 		t.Fatalf("Ready before Run = %v, want ErrNotRunning", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
+	run := testkit.Go(t, time.Minute, l.Run)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 		if err := l.Ready(context.Background()); !errors.Is(err, loader.ErrNotRunning) {
@@ -38,21 +37,17 @@ func TestReadyFollowsClickHouseWhileTheLoaderKeepsRunning(t *testing.T) {
 	}()
 	waitReady := func(what string, ok func(error) bool, timeout time.Duration) {
 		t.Helper()
-		var err error
-		for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			select {
-			case err := <-done:
-				t.Fatalf("Run returned (%v) while waiting for %s", err, what)
-			default:
-			}
+		err := testkit.Poll(run.Exited(), timeout, 50*time.Millisecond, func() error {
 			rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-			err = l.Ready(rctx)
-			rcancel()
-			if ok(err) {
-				return
+			defer rcancel()
+			if err := l.Ready(rctx); !ok(err) {
+				return fmt.Errorf("Ready = %v", err)
 			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("waiting for Ready %s: %v", what, err)
 		}
-		t.Fatalf("Ready = %v after %v, want %s", err, timeout, what)
 	}
 
 	waitReady("nil", func(err error) bool { return err == nil }, time.Minute)

@@ -17,6 +17,7 @@ import (
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
 	"github.com/ingestdev/ingest/edge/filter/envoyhost"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // scripted is a filter whose decode methods are given by the test; it records every call.
@@ -95,34 +96,16 @@ func (f *scripted) OnDestroy(r api.DestroyReason) {
 	close(f.rec.done)
 }
 
-// logBuffer is a concurrency-safe slog destination.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type harness struct {
 	host *envoyhost.Host
-	logs *logBuffer
+	logs *testkit.SyncBuffer
 	rec  *recorder
 	f    *scripted
 }
 
 func newHarness(t *testing.T, f *scripted) (*harness, envoyhost.Filter) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := &harness{
 		host: envoyhost.New(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		logs: logs,

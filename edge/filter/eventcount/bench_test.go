@@ -140,15 +140,11 @@ func benchBodies(b *testing.B) map[Kind][]byte {
 		{OTLPMetricsProto, OTLPMetricsJSON, benchMetrics(n)},
 		{OTLPTracesProto, OTLPTracesJSON, benchTraces(n)},
 	} {
-		p, err := m.req.MarshalProto()
+		p, err := marshal(m.req, n)
 		if err != nil {
 			b.Fatal(err)
 		}
-		j, err := m.req.MarshalJSON()
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[m.proto], out[m.js] = p, j
+		out[m.proto], out[m.js] = p.proto, p.json
 	}
 	var nd bytes.Buffer
 	for i := range n {

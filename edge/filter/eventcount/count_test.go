@@ -401,10 +401,7 @@ func TestCountDoesNotAllocate(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, s := range signals {
 		p := mustRandom(t, s, gen{r: r, size: 3})
-		for _, c := range []struct {
-			k    Kind
-			body []byte
-		}{{s.proto, p.proto}, {s.js, p.json}} {
+		for _, c := range p.bodies(s) {
 			if n := testing.AllocsPerRun(20, func() { Count(c.k, c.body) }); n != 0 {
 				t.Errorf("Count(%s) allocates %v times", c.k, n)
 			}

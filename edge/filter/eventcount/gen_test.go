@@ -290,6 +290,17 @@ type payload struct {
 	count       int
 }
 
+// kindBody is a request body of a kind.
+type kindBody struct {
+	k    Kind
+	body []byte
+}
+
+// bodies returns p in both encodings of s.
+func (p payload) bodies(s signal) []kindBody {
+	return []kindBody{{s.proto, p.proto}, {s.js, p.json}}
+}
+
 // signal describes one OTLP signal for the tests: its kinds and pdata's decoders.
 type signal struct {
 	name       string
@@ -300,67 +311,15 @@ type signal struct {
 }
 
 var signals = []signal{
-	{
-		name: "logs", proto: OTLPLogsProto, js: OTLPLogsJSON,
-		random: func(g gen) (payload, error) {
-			ld := g.logs()
-			return marshal(plogotlp.NewExportRequestFromLogs(ld), ld.LogRecordCount())
-		},
-		decodeProt: func(b []byte) (int, error) {
-			r := plogotlp.NewExportRequest()
-			err := r.UnmarshalProto(b)
-			return r.Logs().LogRecordCount(), err
-		},
-		decodeJSON: func(b []byte) (int, error) {
-			r := plogotlp.NewExportRequest()
-			err := r.UnmarshalJSON(b)
-			return r.Logs().LogRecordCount(), err
-		},
-	},
-	{
-		name: "metrics", proto: OTLPMetricsProto, js: OTLPMetricsJSON,
-		random: func(g gen) (payload, error) {
-			md := g.metrics()
-			return marshal(pmetricotlp.NewExportRequestFromMetrics(md), md.DataPointCount())
-		},
-		decodeProt: func(b []byte) (int, error) {
-			r := pmetricotlp.NewExportRequest()
-			err := r.UnmarshalProto(b)
-			return r.Metrics().DataPointCount(), err
-		},
-		decodeJSON: func(b []byte) (int, error) {
-			r := pmetricotlp.NewExportRequest()
-			err := r.UnmarshalJSON(b)
-			return r.Metrics().DataPointCount(), err
-		},
-	},
-	{
-		name: "traces", proto: OTLPTracesProto, js: OTLPTracesJSON,
-		random: func(g gen) (payload, error) {
-			td := g.traces()
-			return marshal(ptraceotlp.NewExportRequestFromTraces(td), td.SpanCount())
-		},
-		decodeProt: func(b []byte) (int, error) {
-			r := ptraceotlp.NewExportRequest()
-			err := r.UnmarshalProto(b)
-			return r.Traces().SpanCount(), err
-		},
-		decodeJSON: func(b []byte) (int, error) {
-			r := ptraceotlp.NewExportRequest()
-			err := r.UnmarshalJSON(b)
-			return r.Traces().SpanCount(), err
-		},
-	},
-}
-
-// signalOf returns the signal of an OTLP kind.
-func signalOf(k Kind) signal {
-	for _, s := range signals {
-		if s.proto == k || s.js == k {
-			return s
-		}
-	}
-	panic("not an OTLP kind: " + k.String())
+	otlpSignal("logs", OTLPLogsProto, OTLPLogsJSON, plogotlp.NewExportRequest,
+		func(g gen) plogotlp.ExportRequest { return plogotlp.NewExportRequestFromLogs(g.logs()) },
+		func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() }),
+	otlpSignal("metrics", OTLPMetricsProto, OTLPMetricsJSON, pmetricotlp.NewExportRequest,
+		func(g gen) pmetricotlp.ExportRequest { return pmetricotlp.NewExportRequestFromMetrics(g.metrics()) },
+		func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() }),
+	otlpSignal("traces", OTLPTracesProto, OTLPTracesJSON, ptraceotlp.NewExportRequest,
+		func(g gen) ptraceotlp.ExportRequest { return ptraceotlp.NewExportRequestFromTraces(g.traces()) },
+		func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() }),
 }
 
 type marshaler interface {
@@ -368,6 +327,7 @@ type marshaler interface {
 	MarshalJSON() ([]byte, error)
 }
 
+// marshal returns m in protobuf and JSON, holding count events.
 func marshal(m marshaler, count int) (payload, error) {
 	p, err := m.MarshalProto()
 	if err != nil {
@@ -378,6 +338,44 @@ func marshal(m marshaler, count int) (payload, error) {
 		return payload{}, err
 	}
 	return payload{proto: p, json: j, count: count}, nil
+}
+
+// exportRequest is what the pdata export requests of every signal have in common.
+type exportRequest interface {
+	marshaler
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+}
+
+// otlpSignal describes the signal whose export request is R: newReq returns an empty one,
+// random a random one, and count counts its events.
+func otlpSignal[R exportRequest](name string, proto, js Kind, newReq func() R, random func(gen) R, count func(R) int) signal {
+	decode := func(unmarshal func(R, []byte) error) func([]byte) (int, error) {
+		return func(b []byte) (int, error) {
+			r := newReq()
+			err := unmarshal(r, b)
+			return count(r), err
+		}
+	}
+	return signal{
+		name: name, proto: proto, js: js,
+		random: func(g gen) (payload, error) {
+			r := random(g)
+			return marshal(r, count(r))
+		},
+		decodeProt: decode(R.UnmarshalProto),
+		decodeJSON: decode(R.UnmarshalJSON),
+	}
+}
+
+// signalOf returns the signal of an OTLP kind.
+func signalOf(k Kind) signal {
+	for _, s := range signals {
+		if s.proto == k || s.js == k {
+			return s
+		}
+	}
+	panic("not an OTLP kind: " + k.String())
 }
 
 func mustRandom(t testing.TB, s signal, g gen) payload {

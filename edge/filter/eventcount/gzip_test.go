@@ -30,10 +30,7 @@ func TestGunzipCountsTheDecompressedBody(t *testing.T) {
 	var g Gunzip
 	for _, s := range signals {
 		p := mustRandom(t, s, gen{r: r, size: 3})
-		for _, c := range []struct {
-			k    Kind
-			body []byte
-		}{{s.proto, p.proto}, {s.js, p.json}} {
+		for _, c := range p.bodies(s) {
 			n, dec, err := g.Count(c.k, gzipped(t, c.body), 1<<20)
 			if err != nil || n != p.count || dec != int64(len(c.body)) {
 				t.Errorf("%s: Count = %d, %d bytes, %v; want %d, %d bytes", c.k, n, dec, err, p.count, len(c.body))
