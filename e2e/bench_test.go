@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/testkit"
 	"github.com/ingestdev/ingest/loadgen"
 )
 
@@ -162,7 +163,7 @@ func TestStandardBenchmarkScenario(t *testing.T) {
 
 	// loadgen: its own process, the JSON report on stdout, progress and logs on stderr.
 	var stdout bytes.Buffer
-	stderr := &lockedBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	lg := exec.Command(p.h.bin, args...)
 	lg.Stdout, lg.Stderr = &stdout, stderr
 	loadStart := time.Now()

@@ -14,6 +14,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 	"github.com/ingestdev/ingest/internal/chtest"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // upstream is an in-test HTTP server (HTTP/1.1 and h2c, as the services) standing in for an
@@ -100,7 +101,7 @@ func startPipeline(t *testing.T) *pipeline {
 	_, kafka := h.startKafka("kafka")
 	h.run("migrate", "migrate", "--clickhouse", ch.Addr())
 	sw := h.startSinkWriter("sinkwriter", kafka)
-	loaderAddr := freeAddr(t)
+	loaderAddr := testkit.FreeAddr(t)
 	lp := h.start("loader", nil, "loader", "--brokers", kafka, "--clickhouse", ch.Addr(), "--listen", loaderAddr,
 		"--skip-migrate", "--topic-refresh-interval", "1s", "--flush-interval", "200ms")
 	h.waitHTTP(lp, "http://"+loaderAddr+"/healthz")
@@ -121,13 +122,31 @@ func (p *pipeline) logCount(t *testing.T, tenant string) uint64 {
 	return n
 }
 
+// shadowLogCount is logCount of the shadow table logs_shadow.
+func (p *pipeline) shadowLogCount(t *testing.T, tenant string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n uint64
+	if err := p.ch.Conn().QueryRow(ctx, "SELECT count() FROM ingest.logs_shadow FINAL WHERE tenant = ?", tenant).Scan(&n); err != nil {
+		t.Fatalf("cannot count the shadow logs of tenant %q: %v", tenant, err)
+	}
+	return n
+}
+
 // waitLogCount polls ClickHouse until tenant has exactly want rows, for up to 30 s.
 func (p *pipeline) waitLogCount(t *testing.T, tenant string, want uint64) {
+	t.Helper()
+	waitCount(t, "ingest.logs", tenant, want, func() uint64 { return p.logCount(t, tenant) })
+}
+
+// waitCount polls count until it returns exactly want, for up to 30 s.
+func waitCount(t *testing.T, table, tenant string, want uint64, count func() uint64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var got uint64
 	for time.Now().Before(deadline) {
-		if got = p.logCount(t, tenant); got == want {
+		if got = count(); got == want {
 			return
 		}
 		if got > want {
@@ -135,7 +154,7 @@ func (p *pipeline) waitLogCount(t *testing.T, tenant string, want uint64) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("tenant %q has %d rows in ingest.logs, want exactly %d", tenant, got, want)
+	t.Fatalf("tenant %q has %d rows in %s, want exactly %d", tenant, got, table, want)
 }
 
 // mustAccept posts body and fails the test unless the edge answers 2xx.
@@ -192,6 +211,32 @@ func TestPipeline(t *testing.T) {
 		}
 		if req, _ := p.legacy.counts("e2e-marker"); req != 0 {
 			t.Errorf("the legacy stand-in received %d requests of v2 tenant e2e-marker, want none", req)
+		}
+	})
+
+	t.Run("ShadowTenantsMirrorLandsInTheShadowTablesOnlyAndClientsCannotForgeIt", func(t *testing.T) {
+		shadowKey := p.tenant("e2e-shadow", "shadow", nil)
+		liveKey := p.tenant("e2e-forger", "v2", nil)
+		for i := range 3 {
+			// The client sends an authority that looks mirrored: it changes nothing.
+			if a := p.sendAs(context.Background(), "ingest-v2-shadow", shadowKey, ndjson("e2e-shadow-"+strconv.Itoa(i), 4, 8)); a.err != nil || a.status/100 != 2 {
+				t.Fatalf("shadow tenant: %v, want 2xx (v1's answer)", a)
+			}
+			if a := p.sendAs(context.Background(), "evil-shadow", liveKey, ndjson("e2e-forger-"+strconv.Itoa(i), 5, 8)); a.err != nil || a.status/100 != 2 {
+				t.Fatalf("v2 tenant: %v, want 2xx", a)
+			}
+		}
+		if req, ev := p.legacy.counts("e2e-shadow"); req != 3 || ev != 12 {
+			t.Errorf("v1 received %d requests with %d events of the shadow tenant, want 3 with 12", req, ev)
+		}
+		waitCount(t, "ingest.logs_shadow", "e2e-shadow", 12, func() uint64 { return p.shadowLogCount(t, "e2e-shadow") })
+		p.waitLogCount(t, "e2e-forger", 15)
+		time.Sleep(time.Second) // anything misrouted has had time to land too
+		if n := p.logCount(t, "e2e-shadow"); n != 0 {
+			t.Errorf("the shadow tenant has %d rows in the live table, want none", n)
+		}
+		if n := p.shadowLogCount(t, "e2e-forger"); n != 0 {
+			t.Errorf("the v2 tenant that sent a forged shadow authority has %d rows in the shadow table, want none", n)
 		}
 	})
 

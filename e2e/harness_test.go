@@ -24,6 +24,7 @@ import (
 	cpclient "github.com/ingestdev/ingest/controlplane/client"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/testcert"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // readyTimeout bounds the wait for one service to be ready.
@@ -65,30 +66,14 @@ func ingestBinary(t *testing.T) string {
 	return binPath
 }
 
-// lockedBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is one service process.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testkit.SyncBuffer
 	done chan struct{}
+	// alive ends when the process exits, its cause saying how.
+	alive context.Context
 }
 
 // harness starts processes of the ingest binary and stops them all when the test ends,
@@ -116,12 +101,17 @@ func (h *harness) start(name string, env []string, args ...string) *proc {
 	h.t.Helper()
 	cmd := exec.Command(h.bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{name: name, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	alive, exited := context.WithCancelCause(context.Background())
+	p := &proc{name: name, cmd: cmd, out: &testkit.SyncBuffer{}, done: make(chan struct{}), alive: alive}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		h.t.Fatalf("cannot start %s: %v", name, err)
 	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	go func() {
+		_ = cmd.Wait()
+		exited(fmt.Errorf("%s exited: %v", name, cmd.ProcessState))
+		close(p.done)
+	}()
 	h.mu.Lock()
 	h.procs = append(h.procs, p)
 	h.mu.Unlock()
@@ -174,66 +164,31 @@ func (h *harness) stop() {
 	}
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // waitHTTP polls url until it answers 200, failing the test when p exits or after readyTimeout.
 func (h *harness) waitHTTP(p *proc, url string) {
 	h.t.Helper()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(readyTimeout)
-	last := "no answer"
-	for time.Now().Before(deadline) {
-		resp, err := hc.Get(url)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status + ": " + strings.TrimSpace(string(body))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-p.done:
-			h.t.Fatalf("%s exited before %s answered 200: %v", p.name, url, p.cmd.ProcessState)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	h.t.Fatalf("%s is not ready within %v (%s: %s)", p.name, readyTimeout, url, last)
+	testkit.WaitHTTP(p.alive, h.t, url, readyTimeout)
 }
 
-// waitTCP waits until addr accepts connections.
+// waitTCP waits until addr accepts connections, failing the test when p exits or after
+// readyTimeout.
 func (h *harness) waitTCP(p *proc, addr string) {
 	h.t.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	err := testkit.Poll(p.alive, readyTimeout, 50*time.Millisecond, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
 			c.Close()
-			return
 		}
-		select {
-		case <-p.done:
-			h.t.Fatalf("%s exited before it listened on %s: %v", p.name, addr, p.cmd.ProcessState)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		h.t.Fatalf("%s does not listen on %s: %v", p.name, addr, err)
 	}
-	h.t.Fatalf("%s does not listen on %s within %v", p.name, addr, readyTimeout)
 }
 
 // startKafka starts `ingest kafka` with one partition per topic and returns its address.
 func (h *harness) startKafka(name string) (*proc, string) {
-	addr := freeAddr(h.t)
+	addr := testkit.FreeAddr(h.t)
 	p := h.start(name, nil, "kafka", "--data-dir", filepath.Join(h.dir, name), "--listen", addr, "--default-partitions", "1")
 	h.waitTCP(p, addr)
 	return p, addr
@@ -241,7 +196,7 @@ func (h *harness) startKafka(name string) (*proc, string) {
 
 // startSinkWriter starts `ingest sinkwriter` on kafka with extra flags and returns its URL.
 func (h *harness) startSinkWriter(name, kafka string, extra ...string) string {
-	addr := freeAddr(h.t)
+	addr := testkit.FreeAddr(h.t)
 	p := h.start(name, nil, append([]string{"sinkwriter", "--listen", addr, "--brokers", kafka, "--topic-partitions", "1"}, extra...)...)
 	h.waitHTTP(p, "http://"+addr+"/readyz")
 	return "http://" + addr
@@ -250,7 +205,7 @@ func (h *harness) startSinkWriter(name, kafka string, extra ...string) string {
 // startNormalizer starts `ingest normalizer` writing to the sink writer at sinkURL and returns
 // its address.
 func (h *harness) startNormalizer(name, sinkURL string) string {
-	addr := freeAddr(h.t)
+	addr := testkit.FreeAddr(h.t)
 	p := h.start(name, nil, "normalizer", "--listen", addr, "--sink-url", sinkURL)
 	h.waitHTTP(p, "http://"+addr+"/readyz")
 	return addr
@@ -278,7 +233,7 @@ func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
 	tokenBytes := make([]byte, 24)
 	_, _ = rand.Read(tokenBytes)
 	token := hex.EncodeToString(tokenBytes)
-	adminAddr, xdsAddr := freeAddr(t), freeAddr(t)
+	adminAddr, xdsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cpProc := h.start(name+"-controlplane", []string{"INGEST_ADMIN_TOKEN=" + token}, append([]string{"controlplane",
 		"--admin-listen", adminAddr, "--data", filepath.Join(dir, "controlplane.db"), "--xds-listen", xdsAddr,
 		"--tls-cert", certFile, "--tls-key", keyFile}, cpFlags...)...)
@@ -292,7 +247,7 @@ func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
 	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{endpointOf(t, v1)}, []registry.Endpoint{endpointOf(t, v2)}); err != nil {
 		t.Fatalf("cannot set the upstreams: %v", err)
 	}
-	edgeAddr, edgeAdmin := freeAddr(t), freeAddr(t)
+	edgeAddr, edgeAdmin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	edgeProc := h.start(name+"-edge", nil, "edge", "--listen", edgeAddr, "--admin-listen", edgeAdmin, "--xds", xdsAddr, "--node-id", name)
 	h.waitHTTP(edgeProc, "http://"+edgeAdmin+"/readyz")
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
@@ -366,9 +321,17 @@ func (a answer) String() string {
 
 // send posts body as NDJSON with key to the edge.
 func (s *edgeStack) send(ctx context.Context, key string, body []byte) answer {
+	return s.sendAs(ctx, "", key, body)
+}
+
+// sendAs is send with the authority host (empty: the edge's URL's).
+func (s *edgeStack) sendAs(ctx context.Context, host, key string, body []byte) answer {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/events", bytes.NewReader(body))
 	if err != nil {
 		return answer{err: err}
+	}
+	if host != "" {
+		req.Host = host
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/x-ndjson")

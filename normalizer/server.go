@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,6 +39,23 @@ const (
 	// HeaderRequestID identifies the request across stages; echoed in the response.
 	HeaderRequestID = "X-Request-Id"
 )
+
+// ShadowAuthoritySuffix ends the host of the authority of a mirrored request: Envoy's request
+// mirror (and the Go edge's) appends it to the authority of the copy it sends to ingest-v2 for
+// a tenant in the shadow stage. The control plane rewrites the authority of every request it
+// routes to ingest-v2 (xds.V2Authority), so a client cannot choose it: a request whose
+// authority ends with it is the edge's mirror, and its batch goes to the shadow topic and
+// tables (record.Batch.Shadow), never to the live ones.
+const ShadowAuthoritySuffix = "-shadow"
+
+// isShadow reports whether r is a mirrored shadow request (see ShadowAuthoritySuffix).
+func isShadow(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.HasSuffix(host, ShadowAuthoritySuffix)
+}
 
 // defaultRetryAfter is the Retry-After of a sink error that does not carry one.
 const defaultRetryAfter = time.Second
@@ -213,7 +231,9 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 	s.checkEdgeCount(r, tenantID, e)
 
 	if e.accepted() > 0 {
-		if err := s.writeSink(r.Context(), e.batch.Batch()); err != nil {
+		b := e.batch.Batch()
+		b.Shadow = isShadow(r)
+		if err := s.writeSink(r.Context(), b); err != nil {
 			s.countOutcome(tenantID, ep, e, err)
 			return fail(err)
 		}

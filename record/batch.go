@@ -22,6 +22,11 @@ type Batch struct {
 	// Data holds Count records, each framed as a uint32 little-endian length and the record.
 	Data  []byte
 	Count int
+	// Shadow marks the mirrored copy of a request of a tenant in the shadow stage of a cutover
+	// (the edge's mirror, recognised by the normalizer from the authority the edge gave it).
+	// The sink writer writes such a batch to the tenant's shadow topic, and the loader into the
+	// shadow tables only: never the live topic or tables.
+	Shadow bool
 }
 
 // Frames calls fn with each encoded record in data (a batch's Data) in order, stopping at the

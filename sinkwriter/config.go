@@ -234,6 +234,9 @@ func checkTopicPattern(p string) error {
 		return fmt.Errorf("%q yields topic names of up to %d characters for %d-character tenant ids; Kafka allows %d",
 			p, n, tenant.MaxLen, maxTopicLength)
 	}
+	if strings.HasSuffix(p, tenant.ShadowTopicSuffix) {
+		return fmt.Errorf("%q ends with %q, the suffix of the tenants' shadow topics", p, tenant.ShadowTopicSuffix)
+	}
 	prefix, suffix, _ := strings.Cut(p, tenant.Placeholder)
 	if strings.HasPrefix(DeadLetterTopic, prefix) && strings.HasSuffix(DeadLetterTopic, suffix) &&
 		len(prefix)+len(suffix) < len(DeadLetterTopic) {

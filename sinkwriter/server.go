@@ -21,6 +21,9 @@ const (
 	// HeaderRecordCount is the number of records framed in the body. Required; a batch whose
 	// frames count differently is refused with 400.
 	HeaderRecordCount = "X-Ingest-Record-Count"
+	// HeaderShadow, "true" on a batch of mirrored shadow traffic (record.Batch.Shadow), sends
+	// it to the tenant's shadow topic instead of its live one. Any other value, or none: live.
+	HeaderShadow = "X-Ingest-Shadow"
 	// ContentType is the media type of a batch body: records framed as record.Frames reads
 	// them. The server does not require it.
 	ContentType = "application/x-ingest-batch"
@@ -132,7 +135,7 @@ func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenantID s
 		}
 		return 0, corruptBatch(fmt.Errorf("cannot read batch: %w", err))
 	}
-	return count, w.take(r.Context(), tenantID, data, count)
+	return count, w.take(r.Context(), tenantID, r.Header.Get(HeaderShadow) == "true", data, count)
 }
 
 // ServerProtocols returns the protocols to serve the internal API with: HTTP/1.1 (keep-alive)

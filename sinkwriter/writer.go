@@ -188,7 +188,7 @@ func (w *Writer) write(ctx context.Context, b record.Batch) error {
 	}
 	data := w.bufs.get(len(b.Data)) // the batch owns it until its last ack
 	copy(data, b.Data)
-	return w.take(ctx, b.Tenant, data, b.Count)
+	return w.take(ctx, b.Tenant, b.Shadow, data, b.Count)
 }
 
 // observe counts the answer to one batch.
@@ -308,12 +308,17 @@ func (w *Writer) reserve(tenant string, n int64) error {
 	return nil
 }
 
-// take checks the count records framed in data, then produces them and waits for their acks.
+// take checks the count records framed in data, then produces them to the tenant's topic (its
+// shadow topic when shadow) and waits for their acks.
 // The batch owns data (from w.bufs) and has reserved len(data) bytes; both are released when
 // the batch is refused, or when the last promise runs, which may be after take returned
 // (timeout, ctx).
-func (w *Writer) take(ctx context.Context, tenantID string, data []byte, count int) error {
-	b := &inflight{w: w, tenant: tenantID, topic: tenant.Topic(w.cfg.TopicPattern, tenantID), data: data, done: make(chan struct{})}
+func (w *Writer) take(ctx context.Context, tenantID string, shadow bool, data []byte, count int) error {
+	topic := tenant.Topic(w.cfg.TopicPattern, tenantID)
+	if shadow {
+		topic = tenant.ShadowTopic(w.cfg.TopicPattern, tenantID)
+	}
+	b := &inflight{w: w, tenant: tenantID, topic: topic, data: data, done: make(chan struct{})}
 	b.recs = w.getRecords(count)
 	recs := *b.recs
 	if err := w.checkRecords(tenantID, data, recs); err != nil {

@@ -63,6 +63,14 @@ const (
 	// the edge filter did not admit (the filter is not active: fail closed).
 	ErrFilterInactiveID = string(reason.EdgeFilterInactive)
 
+	// V2Authority is the authority of every request routed to ingest-v2 for real (stage v2, the
+	// v2 share of canary): the route rewrites it (host_rewrite_literal), so that the authority
+	// ingest-v2 sees is the control plane's, never the client's. Only a mirrored request of a
+	// tenant in the shadow stage reaches ingest-v2 with an authority ending in "-shadow" (the
+	// mirror's suffix), which is how ingest-v2 tells shadow traffic from live traffic: a client
+	// cannot make a live request look mirrored, nor a mirrored one live.
+	V2Authority = "ingest-v2"
+
 	// ShadowRuntimeKeyPrefix + tenant ID is the runtime key of a shadow tenant's mirror
 	// fraction (default 100%): an operator can lower it in the admin runtime layer without a
 	// push.
@@ -363,9 +371,9 @@ func makeRoute(cfg Config, tenantID string, stage registry.Stage) (*route.Route,
 		r.Action = &route.Route_Route{Route: routeTo(cfg, ClusterV1)}
 	case registry.StageShadow:
 		// Mirrored requests get the authority suffix "-shadow": that is the shadow marker
-		// ingest-v2 acts on (mirror policies cannot add headers in Envoy 1.33). The header
-		// x-ingest-version: v2 is added at route level, so ingest-v1 receives it too and
-		// ignores it.
+		// ingest-v2 acts on (mirror policies cannot add headers in Envoy 1.33), and only
+		// mirrors carry it (see V2Authority). The header x-ingest-version: v2 is added at route
+		// level, so ingest-v1 receives it too and ignores it.
 		a := routeTo(cfg, ClusterV1)
 		a.RequestMirrorPolicies = []*route.RouteAction_RequestMirrorPolicy{{
 			Cluster: ClusterV2,
@@ -383,13 +391,16 @@ func makeRoute(cfg Config, tenantID string, stage registry.Stage) (*route.Route,
 		a := routeTo(cfg, "")
 		a.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: &route.WeightedCluster{
 			Clusters: []*route.WeightedCluster_ClusterWeight{
-				{Name: ClusterV2, Weight: wrapperspb.UInt32(uint32(stage.Percent)), RequestHeadersToAdd: v2Header},
+				{Name: ClusterV2, Weight: wrapperspb.UInt32(uint32(stage.Percent)), RequestHeadersToAdd: v2Header,
+					HostRewriteSpecifier: &route.WeightedCluster_ClusterWeight_HostRewriteLiteral{HostRewriteLiteral: V2Authority}},
 				{Name: ClusterV1, Weight: wrapperspb.UInt32(uint32(100 - stage.Percent))},
 			},
 		}}
 		r.Action = &route.Route_Route{Route: a}
 	case registry.StageV2:
-		r.Action = &route.Route_Route{Route: routeTo(cfg, ClusterV2)}
+		a := routeTo(cfg, ClusterV2)
+		a.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: V2Authority}
+		r.Action = &route.Route_Route{Route: a}
 		r.RequestHeadersToAdd = v2Header
 	default:
 		return nil, fmt.Errorf("cannot build route for tenant %q: unknown stage %q", tenantID, stage.String())

@@ -136,6 +136,14 @@ func (e *Edge) route(w http.ResponseWriter, r *http.Request, s *snapshot, rt *ro
 	if wc != nil {
 		wc.reqOps.apply(h)
 	}
+	// host_rewrite_literal, as Envoy's router applies it before it copies a mirror: the
+	// weighted cluster's, else the action's.
+	switch {
+	case wc != nil && wc.hostRewrite != "":
+		fwd.host = wc.hostRewrite
+	case a.hostRewrite != "":
+		fwd.host = a.hostRewrite
+	}
 	rt.reqOps.apply(h)
 	s.routes.reqOps.apply(h)
 	timeout := a.timeout

@@ -61,13 +61,15 @@ type routeAction struct {
 	timeout     time.Duration // 0: none; -1: unset (Config.DefaultRouteTimeout, Envoy's 15s)
 	retry       *retryPolicy  // the virtual host's; nil: no retries
 	mirrors     []mirrorPolicy
-	bufferLimit int64 // the virtual host's per_request_buffer_limit_bytes; 0: unset
+	bufferLimit int64  // the virtual host's per_request_buffer_limit_bytes; 0: unset
+	hostRewrite string // host_rewrite_literal: the authority sent upstream; "": the client's
 }
 
 type weightedCluster struct {
-	name   string
-	weight uint64
-	reqOps headerOps // request_headers_to_add
+	name        string
+	weight      uint64
+	reqOps      headerOps // request_headers_to_add
+	hostRewrite string    // host_rewrite_literal; "": the action's
 }
 
 // mirrorPolicy is a RequestMirrorPolicy with its default runtime fraction, in percent (the Go
@@ -287,9 +289,10 @@ func (c *compiler) routeAction(pa *routev3.RouteAction, retry *retryPolicy, buff
 	case *routev3.RouteAction_WeightedClusters:
 		for _, cw := range pa.GetWeightedClusters().GetClusters() {
 			w := weightedCluster{
-				name:   cw.GetName(),
-				weight: uint64(cw.GetWeight().GetValue()),
-				reqOps: c.headerOps("weighted_clusters request_headers", cw.GetRequestHeadersToAdd(), nil),
+				name:        cw.GetName(),
+				weight:      uint64(cw.GetWeight().GetValue()),
+				reqOps:      c.headerOps("weighted_clusters request_headers", cw.GetRequestHeadersToAdd(), nil),
+				hostRewrite: cw.GetHostRewriteLiteral(),
 			}
 			a.totalWeight += w.weight
 			a.weighted = append(a.weighted, w)
@@ -303,6 +306,7 @@ func (c *compiler) routeAction(pa *routev3.RouteAction, retry *retryPolicy, buff
 	if pa.GetTimeout() != nil {
 		a.timeout = c.duration("timeout", pa.GetTimeout())
 	}
+	a.hostRewrite = pa.GetHostRewriteLiteral()
 	for _, pm := range pa.GetRequestMirrorPolicies() {
 		m := mirrorPolicy{cluster: pm.GetCluster(), percent: 100}
 		if rf := pm.GetRuntimeFraction(); rf != nil {

@@ -76,3 +76,15 @@ func Topic(pattern string, id string) string {
 	}
 	return strings.Replace(pattern, Placeholder, id, 1)
 }
+
+// ShadowTopicSuffix ends the name of a tenant's shadow topic: its live topic's name (Topic)
+// followed by this suffix. The shadow topic holds the mirrored traffic of a tenant in the shadow
+// stage of a cutover, which the loader writes to the shadow tables only. No live topic ends with
+// it: tenant ids hold no '.', and the sink writer refuses topic patterns that end with it.
+const ShadowTopicSuffix = ".shadow"
+
+// ShadowTopic returns the name of tenant id's shadow topic under pattern (see Topic).
+func ShadowTopic(pattern, id string) string { return Topic(pattern, id) + ShadowTopicSuffix }
+
+// IsShadowTopic reports whether topic is a tenant's shadow topic.
+func IsShadowTopic(topic string) bool { return strings.HasSuffix(topic, ShadowTopicSuffix) }

@@ -1,6 +1,3 @@
-// Package client is the normalizer's sink: it posts each batch to a sink writer over the
-// internal API (POST /v1/batches, see package sinkwriter) and passes the writer's 429 and 503,
-// with their Retry-After and reason, upstream as shed errors.
 package client
 
 import (
@@ -155,6 +152,9 @@ func (c *Client) Write(ctx context.Context, b record.Batch) error {
 	req.Header.Set("Content-Type", sinkwriter.ContentType)
 	req.Header.Set(sinkwriter.HeaderTenant, b.Tenant)
 	req.Header.Set(sinkwriter.HeaderRecordCount, strconv.Itoa(b.Count))
+	if b.Shadow {
+		req.Header.Set(sinkwriter.HeaderShadow, "true")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return shed.Unavailable(ReasonSinkUnavailable, c.cfg.RetryAfter, fmt.Errorf("cannot post batch to %q: %w", c.batchURL, err))

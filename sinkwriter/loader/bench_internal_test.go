@@ -62,7 +62,7 @@ func BenchmarkLoadIntoClickHouse(b *testing.B) {
 	const rows = 50_000
 	for _, sig := range []record.Signal{record.SignalLog, record.SignalMetric, record.SignalSpan} {
 		recs := benchRecords(sig, rows)
-		t, _ := tableOf(sig)
+		t, _ := tableOf(sig, false)
 		var size int64
 		for _, r := range recs {
 			size += int64(len(r.Value))
@@ -111,7 +111,7 @@ func BenchmarkFlushIntoClickHouse(b *testing.B) {
 	var recs [numTables][]*kgo.Record
 	var size int64
 	for t := range numTables {
-		recs[t] = benchRecords(record.Signal(t+1), perTable)
+		recs[t] = benchRecords(record.Signal(t.kind()+1), perTable)
 		for _, r := range recs[t] {
 			size += int64(len(r.Value))
 		}

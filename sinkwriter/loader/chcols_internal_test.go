@@ -72,7 +72,7 @@ func TestDirectFillSendsTheSameBlockAsClickHouseGoAppend(t *testing.T) {
 
 		c := newColumns(tb)
 		var rec record.Record
-		for i, kr := range variedRecords(record.Signal(tb+1), 40) {
+		for i, kr := range variedRecords(record.Signal(tb.kind()+1), 40) {
 			if err := record.Decode(kr.Value, &rec); err != nil {
 				t.Fatal(err)
 			}

@@ -10,42 +10,61 @@ import (
 	"github.com/zeebo/xxh3"
 
 	"github.com/ingestdev/ingest/record"
+	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
-// table is a destination table of the loader.
+// table is a destination table of the loader: a signal's table in one table set.
 type table int
 
-// The tables, one per signal. Their names are the ClickHouse tables of migration 0001.
+// The tables, one per signal and table set: the live set, then the shadow set (mirrored traffic
+// of tenants in the shadow stage of a cutover, from their shadow topics). Their names are the
+// ClickHouse tables of migration 0001.
 const (
 	tableLogs table = iota
 	tableMetrics
 	tableSpans
-	numTables
+	numSignalTables // tables of one set
+
+	tableLogsShadow    = tableLogs + numSignalTables
+	tableMetricsShadow = tableMetrics + numSignalTables
+	tableSpansShadow   = tableSpans + numSignalTables
+	numTables          = 2 * numSignalTables
 )
 
+// kind returns the live table of t's signal (its columns are those of t).
+func (t table) kind() table { return t % numSignalTables }
+
+// shadow reports whether t is in the shadow table set.
+func (t table) shadow() bool { return t >= numSignalTables && t < numTables }
+
 func (t table) String() string {
-	switch t {
-	case tableLogs:
-		return "logs"
-	case tableMetrics:
-		return "metrics"
-	case tableSpans:
-		return "spans"
+	if t < 0 || t >= numTables {
+		return fmt.Sprintf("table(%d)", int(t))
 	}
-	return fmt.Sprintf("table(%d)", int(t))
+	name := [numSignalTables]string{"logs", "metrics", "spans"}[t.kind()]
+	if t.shadow() {
+		name += schema.ShadowTableSet
+	}
+	return name
 }
 
-// tableOf returns the table of a record's signal.
-func tableOf(s record.Signal) (table, bool) {
+// tableOf returns the table of a record's signal in the live or the shadow set.
+func tableOf(s record.Signal, shadow bool) (table, bool) {
+	var t table
 	switch s {
 	case record.SignalLog:
-		return tableLogs, true
+		t = tableLogs
 	case record.SignalMetric:
-		return tableMetrics, true
+		t = tableMetrics
 	case record.SignalSpan:
-		return tableSpans, true
+		t = tableSpans
+	default:
+		return 0, false
 	}
-	return 0, false
+	if shadow {
+		t += numSignalTables
+	}
+	return t, true
 }
 
 // columns holds the rows of one table, column by column, ready to be appended to a
@@ -152,7 +171,7 @@ func (c *columns) add(r *record.Record, topic string, partition int32, offset in
 	c.traceID.add(r.TraceID[:])
 	c.spanID.add(r.SpanID[:])
 	c.parentSpanID.add(r.ParentSpanID[:])
-	switch c.t {
+	switch c.t.kind() {
 	case tableLogs:
 		c.severityNumber = append(c.severityNumber, r.SeverityNumber)
 		c.severityText.add(r.SeverityText)
@@ -231,7 +250,7 @@ func columnNames(t table) []string {
 		"attr_keys", "attr_values", "resource_keys", "resource_values",
 		"has_trace", "trace_id", "span_id", "parent_span_id",
 	}
-	switch t {
+	switch t.kind() {
 	case tableLogs:
 		names = append(names, "severity_number", "severity_text", "body")
 	case tableMetrics:
@@ -264,7 +283,7 @@ func (c *columns) values(lo, hi int) []any {
 		&c.attrKeys, &c.attrValues, &c.resKeys, &c.resVals,
 		c.hasTrace[lo:hi], &c.traceID, &c.spanID, &c.parentSpanID,
 	}
-	switch c.t {
+	switch c.t.kind() {
 	case tableLogs:
 		v = append(v, c.severityNumber[lo:hi], &c.severityText, &c.body)
 	case tableMetrics:

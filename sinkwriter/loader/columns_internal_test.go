@@ -11,7 +11,7 @@ func TestColumnValuesFollowTheInsertColumnList(t *testing.T) {
 	for tb := range numTables {
 		c := newColumns(tb)
 		var r record.Record
-		r.Signal = record.Signal(tb + 1)
+		r.Signal = record.Signal(tb.kind() + 1)
 		c.add(&r, "ingest.acme", 0, 0)
 		if got, want := len(c.values(0, 1)), len(columnNames(tb)); got != want {
 			t.Errorf("%s: %d values, %d columns", tb, got, want)
@@ -40,7 +40,7 @@ func FuzzColumnsTakeAnyDecodableRecord(f *testing.F) {
 	}
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, v []byte) {
-		tb, routeErr := route(v)
+		tb, routeErr := route("ingest.t", v)
 		var r record.Record
 		if err := record.Decode(v, &r); err != nil {
 			return
@@ -55,4 +55,31 @@ func FuzzColumnsTakeAnyDecodableRecord(f *testing.F) {
 		}
 		_ = c.values(0, 1)
 	})
+}
+
+func TestShadowTopicsRouteToTheShadowTableSet(t *testing.T) {
+	for _, tc := range []struct {
+		topic string
+		sig   record.Signal
+		want  string
+	}{
+		{"ingest.acme", record.SignalLog, "logs"},
+		{"ingest.acme", record.SignalMetric, "metrics"},
+		{"ingest.acme", record.SignalSpan, "spans"},
+		{"ingest.acme.shadow", record.SignalLog, "logs_shadow"},
+		{"ingest.acme.shadow", record.SignalMetric, "metrics_shadow"},
+		{"ingest.acme.shadow", record.SignalSpan, "spans_shadow"},
+	} {
+		r := &record.Record{Tenant: "acme", Signal: tc.sig, Name: "n"}
+		tb, err := route(tc.topic, record.Append(nil, r))
+		if err != nil || tb.String() != tc.want {
+			t.Errorf("route(%q, %v) = %v, %v; want %s", tc.topic, tc.sig, tb, err, tc.want)
+		}
+		if got := columnNames(tb); len(got) != len(columnNames(tb.kind())) {
+			t.Errorf("%s has %d columns, its live table %d", tb, len(got), len(columnNames(tb.kind())))
+		}
+	}
+	if got := table(numTables).String(); got != "table(6)" {
+		t.Errorf("out of range table = %q", got)
+	}
 }

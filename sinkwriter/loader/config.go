@@ -15,7 +15,7 @@ import (
 // Defaults that a zero Config field stands for.
 const (
 	DefaultGroup           = "ingest-loader"
-	DefaultTopicRegex      = `^ingest\.[a-z0-9][a-z0-9-]*$`
+	DefaultTopicRegex      = `^ingest\.[a-z0-9][a-z0-9-]*(\.shadow)?$`
 	DefaultDeadLetterTopic = sinkwriter.DeadLetterTopic
 	DefaultDatabase        = "ingest"
 )
@@ -31,7 +31,9 @@ type Config struct {
 	Group string `yaml:"group"`
 	// TopicRegex selects the tenant topics to consume (matched against whole names; new
 	// matching topics are picked up within TopicRefreshInterval). It must not match
-	// DeadLetterTopic. Default ^ingest\.[a-z0-9][a-z0-9-]*$ (the write path's "ingest.{tenant}").
+	// DeadLetterTopic. Records of a topic ending in ".shadow" (a tenant's shadow topic) go to
+	// the shadow tables, all others to the live ones. Default ^ingest\.[a-z0-9][a-z0-9-]*(\.shadow)?$
+	// (the write path's "ingest.{tenant}" and "ingest.{tenant}.shadow").
 	TopicRegex string `yaml:"topic_regex"`
 	// TopicRefreshInterval is how often topic metadata is refreshed, and so how soon a new
 	// tenant topic is consumed. Default 30 s.

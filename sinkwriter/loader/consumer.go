@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/internal/backoff"
+	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/record"
 )
 
@@ -276,7 +277,7 @@ func (c *consumer) take(rec *kgo.Record) {
 	}
 	ps.next, ps.epoch = rec.Offset+1, rec.LeaderEpoch
 	c.f.processed(time.Now())
-	t, err := route(rec.Value)
+	t, err := route(rec.Topic, rec.Value)
 	switch {
 	case err != nil:
 		c.f.addCorrupt(rec, err)
@@ -286,14 +287,15 @@ func (c *consumer) take(rec *kgo.Record) {
 	}
 }
 
-// route returns the table of an encoded record from its header, without decoding it, or the
-// header's error (the record is corrupt).
-func route(v []byte) (table, error) {
+// route returns the table of an encoded record of topic from its header, without decoding it,
+// or the header's error (the record is corrupt): the shadow table set for a tenant's shadow
+// topic, else the live one.
+func route(topic string, v []byte) (table, error) {
 	h, err := record.PeekHeader(v)
 	if err != nil {
 		return 0, err
 	}
-	t, ok := tableOf(h.Signal)
+	t, ok := tableOf(h.Signal, tenant.IsShadowTopic(topic))
 	if !ok { // cannot happen: PeekHeader returns known signals only
 		return 0, fmt.Errorf("%w: signal %d names no table", record.ErrCorrupt, h.Signal)
 	}

@@ -145,7 +145,7 @@ func recordsOf(t testing.TB, tb table, first, n int) []*kgo.Record {
 		if err := record.Decode(kr.Value, &rec); err != nil {
 			t.Fatal(err)
 		}
-		rec.Signal = record.Signal(tb + 1)
+		rec.Signal = record.Signal(tb.kind() + 1)
 		kr.Value = record.Append(nil, &rec)
 		kr.Offset = int64(first + i)
 	}

@@ -32,9 +32,12 @@ const Placeholder = "{db}"
 // each of TableSets in turn.
 const TableSetPlaceholder = "{set}"
 
-// TableSets are the suffixes of the table sets: the live tables, and the shadow tables that
-// replay writes to without touching the live path.
-var TableSets = []string{"", "_shadow"}
+// ShadowTableSet is the suffix of the shadow tables (logs_shadow, ...): where the mirrored
+// traffic of a tenant in the shadow stage of a cutover lands, never in the live tables.
+const ShadowTableSet = "_shadow"
+
+// TableSets are the suffixes of the table sets: the live tables, and the shadow tables.
+var TableSets = []string{"", ShadowTableSet}
 
 // MigrationsTable records the applied migrations in each database.
 const MigrationsTable = "schema_migrations"
