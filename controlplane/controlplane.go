@@ -12,12 +12,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
+	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/migration"
+	"github.com/ingestdev/ingest/sinkwriter/loader"
+	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
 // Config configures the control plane. The zero value of every field means its default (see
@@ -32,6 +38,45 @@ type Config struct {
 	// (the edge listener's certificate, served over SDS) are set; without them the control
 	// plane serves only the admin API.
 	XDS xds.Config `yaml:"xds"`
+
+	// Cutover configures the report aggregator and the parity gate of tenant cutovers (see
+	// docs/cutover.md); zero fields take migration.DefaultConfig's values.
+	Cutover migration.Config `yaml:"cutover"`
+
+	// ClickHouse is the ClickHouse of the shadow tables, for `ingestctl cutover clear-shadow`
+	// (GET /v1/tenants/{id}/cutover/shadow, POST …/clear-shadow). Optional: without
+	// clickhouse.addr those routes answer 501 not_configured.
+	ClickHouse ClickHouseConfig `yaml:"clickhouse"`
+}
+
+// ClickHouseConfig is the control plane's optional access to ClickHouse. It connects the way
+// the loader does (loader.ClickHouseOptions), lazily: a ClickHouse that is down only fails
+// the requests that need it.
+type ClickHouseConfig struct {
+	// Addr are the host:port addresses of ClickHouse's native protocol (the loader's
+	// clickhouse_addr). Empty: no ClickHouse.
+	Addr []string `yaml:"addr"`
+	// Database is the database of the shadow tables. Default "ingest".
+	Database string `yaml:"database"`
+	// Username authenticates to ClickHouse. Default "default".
+	Username string `yaml:"username"`
+	// Password is ClickHouse's password, from INGEST_CLICKHOUSE_PASSWORD; never read from a
+	// config file.
+	Password string `yaml:"-"`
+	// Timeout bounds one request that needs ClickHouse: counting a tenant's shadow rows, or
+	// deleting them and waiting for the deletes to finish (a delete still running then goes on
+	// in ClickHouse; the answer is 504). Keep it under ingestctl's 30 s. Default 20 s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// enabled reports whether ClickHouse is configured.
+func (c ClickHouseConfig) enabled() bool { return len(c.Addr) > 0 }
+
+// options returns the clickhouse-go options: the loader's, with this control plane's name.
+func (c ClickHouseConfig) options() *clickhouse.Options {
+	opts := loader.ClickHouseOptions(loader.Config{ClickHouseAddr: c.Addr, Username: c.Username, Password: c.Password})
+	opts.ClientInfo = clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "ingest-controlplane", Version: "1"}}}
+	return opts
 }
 
 // xdsEnabled reports whether the xDS server is configured.
@@ -61,6 +106,14 @@ type AdminConfig struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ReportTokenFile is a file holding the bearer token of POST /v1/reports, the cutover
+	// report stream of edges, normalizers and loaders (at least api.MinTokenLen bytes, not the
+	// admin token). At most one of ReportTokenFile and ReportToken; with neither the report
+	// stream is disabled (503) and no cutover gate from shadow or canary can pass.
+	ReportTokenFile string `yaml:"report_token_file"`
+	// ReportToken is the report token itself, for `ingest controlplane` to pass
+	// INGEST_REPORT_TOKEN; never read from a config file.
+	ReportToken string `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults that a zero Config field stands for.
@@ -72,6 +125,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout: 10 * time.Second,
 			MaxBodyBytes:    1 << 20,
 		},
+		ClickHouse: ClickHouseConfig{Database: api.DefaultClickHouseDatabase, Username: "default", Timeout: api.DefaultClickHouseTimeout},
 	}
 }
 
@@ -90,6 +144,9 @@ func (c Config) WithDefaults() Config {
 	if c.Admin.MaxBodyBytes == 0 {
 		c.Admin.MaxBodyBytes = d.Admin.MaxBodyBytes
 	}
+	config.Default(&c.ClickHouse.Database, d.ClickHouse.Database)
+	config.Default(&c.ClickHouse.Username, d.ClickHouse.Username)
+	config.Default(&c.ClickHouse.Timeout, d.ClickHouse.Timeout)
 	return c
 }
 
@@ -117,8 +174,25 @@ func (c Config) Validate() error {
 	if c.Admin.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("admin.shutdown_timeout: %s must not be negative (0 means the default)", c.Admin.ShutdownTimeout))
 	}
+	if c.Admin.ReportTokenFile != "" && c.Admin.ReportToken != "" {
+		errs = append(errs, errors.New("admin.report_token_file: both a report token file and INGEST_REPORT_TOKEN are set; use one"))
+	}
+	if err := c.Cutover.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("cutover: %w", err))
+	}
 	if c.Admin.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("admin.max_body_bytes: %d must not be negative (0 means the default)", c.Admin.MaxBodyBytes))
+	}
+	for _, a := range c.ClickHouse.Addr {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("clickhouse.addr: %q is not host:port: %w", a, err))
+		}
+	}
+	if c.ClickHouse.Database != "" && !schema.ValidDatabase(c.ClickHouse.Database) {
+		errs = append(errs, fmt.Errorf("clickhouse.database: %q is not a valid name (^[A-Za-z_][A-Za-z0-9_]*$, at most 64 bytes)", c.ClickHouse.Database))
+	}
+	if c.ClickHouse.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("clickhouse.timeout: %s must not be negative (0 means the default)", c.ClickHouse.Timeout))
 	}
 	if c.xdsEnabled() {
 		if err := c.XDS.WithDefaults().Validate(); err != nil {
@@ -130,23 +204,34 @@ func (c Config) Validate() error {
 
 // adminToken returns the configured token, reading TokenFile if set.
 func (c AdminConfig) adminToken(log *slog.Logger) (string, error) {
-	if c.TokenFile == "" {
-		return c.Token, nil
+	return readToken(log, "admin", c.TokenFile, c.Token)
+}
+
+// reportToken returns the configured report token, reading ReportTokenFile if set; "" when
+// none is configured.
+func (c AdminConfig) reportToken(log *slog.Logger) (string, error) {
+	return readToken(log, "report", c.ReportTokenFile, c.ReportToken)
+}
+
+// readToken returns token, or the content of file when set.
+func readToken(log *slog.Logger, kind, file, token string) (string, error) {
+	if file == "" {
+		return token, nil
 	}
-	st, err := os.Stat(c.TokenFile)
+	st, err := os.Stat(file)
 	if err != nil {
-		return "", fmt.Errorf("cannot read admin token file %q: %w; %s", c.TokenFile, err, NoTokenHelp)
+		return "", fmt.Errorf("cannot read %s token file %q: %w; %s", kind, file, err, NoTokenHelp)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		log.Warn("admin token file is readable by others; chmod 600 it", "path", c.TokenFile, "mode", st.Mode().Perm().String())
+		log.Warn(kind+" token file is readable by others; chmod 600 it", "path", file, "mode", st.Mode().Perm().String())
 	}
-	b, err := os.ReadFile(c.TokenFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("cannot read admin token file %q: %w", c.TokenFile, err)
+		return "", fmt.Errorf("cannot read %s token file %q: %w", kind, file, err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if len(tok) < api.MinTokenLen {
-		return "", fmt.Errorf("admin token file %q holds %d bytes, fewer than the minimum of %d; %s", c.TokenFile, len(tok), api.MinTokenLen, NoTokenHelp)
+		return "", fmt.Errorf("%s token file %q holds %d bytes, fewer than the minimum of %d; %s", kind, file, len(tok), api.MinTokenLen, NoTokenHelp)
 	}
 	return tok, nil
 }
@@ -157,6 +242,7 @@ func (c AdminConfig) adminToken(log *slog.Logger) (string, error) {
 type ControlPlane struct {
 	*service.Server
 	reg      *registry.Registry
+	ch       driver.Conn // nil without ClickHouse
 	xds      *xds.Server // nil without xDS
 	xdsLn    net.Listener
 	closeReg sync.Once
@@ -179,6 +265,13 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	reportToken, err := cfg.Admin.reportToken(log)
+	if err != nil {
+		return nil, err
+	}
+	if reportToken == "" {
+		log.Warn("cutover report stream disabled: no report token; set admin.report_token_file (or INGEST_REPORT_TOKEN) to gate cutovers on parity")
+	}
 	if cfg.xdsEnabled() {
 		// xds.Server loads the pair when it starts serving: check it now, to fail fast.
 		if _, err := tls.LoadX509KeyPair(cfg.XDS.CertFile, cfg.XDS.KeyFile); err != nil {
@@ -197,7 +290,19 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		}
 	}()
 
-	handler, err := api.New(api.Config{Registry: reg, Token: token, Metrics: metrics, Log: log.With("component", "admin-api"), MaxBodyBytes: cfg.Admin.MaxBodyBytes})
+	chAPI := api.ClickHouse{Database: cfg.ClickHouse.Database, Timeout: cfg.ClickHouse.Timeout}
+	if cfg.ClickHouse.enabled() {
+		// Open dials lazily: a ClickHouse that is down fails only the requests that need it.
+		if cp.ch, err = clickhouse.Open(cfg.ClickHouse.options()); err != nil {
+			return nil, fmt.Errorf("cannot start the control plane: cannot open ClickHouse %q: %w", cfg.ClickHouse.Addr, err)
+		}
+		chAPI.Conn = cp.ch
+		log.Info("shadow tables reachable: clear-shadow enabled", "clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
+	} else {
+		log.Info("no ClickHouse (clickhouse.addr): `ingestctl cutover clear-shadow` is off")
+	}
+	handler, err := api.New(api.Config{Registry: reg, Token: token, Metrics: metrics, Log: log.With("component", "admin-api"), MaxBodyBytes: cfg.Admin.MaxBodyBytes,
+		ReportToken: reportToken, Cutover: cfg.Cutover, ClickHouse: chAPI})
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +312,7 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		Handler:         handler,
 		Healthz:         handler, // ingestctl reads the API's JSON health (status, revision)
 		Ready:           cp.ready,
-		Shutdown:        func(context.Context) error { return cp.closeRegistry() },
+		Shutdown:        func(context.Context) error { return cp.closeStores() },
 		ShutdownTimeout: cfg.Admin.ShutdownTimeout,
 		ReadTimeout:     30 * time.Second,
 	}
@@ -267,10 +372,16 @@ func (cp *ControlPlane) Close() error {
 	if cp.xdsLn != nil {
 		_ = cp.xdsLn.Close() // already closed if the xDS server served
 	}
-	return cp.closeRegistry()
+	return cp.closeStores()
 }
 
-func (cp *ControlPlane) closeRegistry() error {
-	cp.closeReg.Do(func() { cp.regErr = cp.reg.Close() })
+// closeStores closes the registry and the ClickHouse pool, once.
+func (cp *ControlPlane) closeStores() error {
+	cp.closeReg.Do(func() {
+		if cp.ch != nil {
+			_ = cp.ch.Close() // nothing is written through it that a close could lose
+		}
+		cp.regErr = cp.reg.Close()
+	})
 	return cp.regErr
 }

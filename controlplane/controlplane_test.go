@@ -77,11 +77,13 @@ func TestRunServesTheAdminAPIAndStateSurvivesARestart(t *testing.T) {
 }
 
 func TestValidateReportsEveryProblemAndHowToMakeAToken(t *testing.T) {
-	err := controlplane.Config{Admin: controlplane.AdminConfig{ListenAddress: "nope", ShutdownTimeout: -1}}.Validate()
+	err := controlplane.Config{Admin: controlplane.AdminConfig{ListenAddress: "nope", ShutdownTimeout: -1},
+		ClickHouse: controlplane.ClickHouseConfig{Addr: []string{"clickhouse"}, Database: "in-gest", Timeout: -1}}.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"admin.listen_address", "admin.token_file: no admin token", "head -c 32 /dev/urandom", "INGEST_ADMIN_TOKEN", "admin.shutdown_timeout"} {
+	for _, want := range []string{"admin.listen_address", "admin.token_file: no admin token", "head -c 32 /dev/urandom", "INGEST_ADMIN_TOKEN", "admin.shutdown_timeout",
+		`clickhouse.addr: "clickhouse" is not host:port`, `clickhouse.database: "in-gest"`, "clickhouse.timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

@@ -23,19 +23,20 @@ import (
 type upstream struct {
 	addr    string
 	hold    bool
-	arrived chan struct{} // one value per POST received
+	arrived chan struct{} // one value per POST received, while it has room
 	release chan struct{}
 	once    sync.Once
 
 	mu       sync.Mutex
 	requests map[string]int
 	events   map[string]int
+	arrivals map[string][]time.Time // when each POST of the tenant arrived, in order
 }
 
 func startUpstream(t *testing.T, hold bool) *upstream {
 	t.Helper()
 	u := &upstream{hold: hold, arrived: make(chan struct{}, 1024), release: make(chan struct{}),
-		requests: map[string]int{}, events: map[string]int{}}
+		requests: map[string]int{}, events: map[string]int{}, arrivals: map[string][]time.Time{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +65,12 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.requests[tenant]++
 	u.events[tenant] += events
+	u.arrivals[tenant] = append(u.arrivals[tenant], time.Now())
 	u.mu.Unlock()
-	u.arrived <- struct{}{}
+	select {
+	case u.arrived <- struct{}{}:
+	default: // nobody waits for this many
+	}
 	if u.hold {
 		select {
 		case <-u.release:
@@ -84,6 +89,19 @@ func (u *upstream) counts(tenant string) (requests, events int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.requests[tenant], u.events[tenant]
+}
+
+// firstArrivalAfter returns when the first POST of tenant after t arrived, and false when none
+// did yet.
+func (u *upstream) firstArrivalAfter(tenant string, t time.Time) (time.Time, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, at := range u.arrivals[tenant] {
+		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // pipeline is the whole pipeline as separate processes: ClickHouse, Kafka, the schema

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,12 +31,13 @@ import (
 // readyTimeout bounds the wait for one service to be ready.
 const readyTimeout = 60 * time.Second
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binPath   string
-	buildErr  error
-)
+var buildDir string
+
+// builds builds each command of the module once per test run: its path, or why not.
+var builds = map[string]func() (string, error){
+	"ingest":    sync.OnceValues(func() (string, error) { return buildCommand("ingest") }),
+	"ingestctl": sync.OnceValues(func() (string, error) { return buildCommand("ingestctl") }),
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -46,24 +48,40 @@ func TestMain(m *testing.M) {
 }
 
 // ingestBinary builds cmd/ingest once per test run and returns its path.
-func ingestBinary(t *testing.T) string {
+func ingestBinary(t *testing.T) string { return binary(t, "ingest") }
+
+// ingestctlBinary builds cmd/ingestctl once per test run and returns its path.
+func ingestctlBinary(t *testing.T) string { return binary(t, "ingestctl") }
+
+// binary builds cmd/<name> once per test run and returns its path.
+func binary(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "ingest-e2e-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "ingest")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/ingestdev/ingest/cmd/ingest")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("cannot build cmd/ingest: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	p, err := builds[name]()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return p
+}
+
+var buildDirOnce sync.Once
+
+// buildCommand builds cmd/<name> into the run's build directory and returns its path.
+func buildCommand(name string) (string, error) {
+	var err error
+	buildDirOnce.Do(func() { buildDir, err = os.MkdirTemp("", "ingest-e2e-") })
+	if err != nil {
+		return "", err
+	}
+	if buildDir == "" {
+		return "", errors.New("cannot build: no build directory")
+	}
+	path := filepath.Join(buildDir, name)
+	cmd := exec.Command("go", "build", "-o", path, "github.com/ingestdev/ingest/cmd/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cannot build cmd/%s: %w\n%s", name, err, out)
+	}
+	return path, nil
 }
 
 // proc is one service process.
@@ -132,12 +150,37 @@ func (h *harness) run(name string, args ...string) {
 	}
 }
 
-// pause stops p (SIGSTOP) until the test ends.
+// pause stops p (SIGSTOP) until the test ends or resume.
 func (p *proc) pause(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("cannot pause %s: %v", p.name, err)
 	}
+}
+
+// resume continues p (SIGCONT) after pause.
+func (p *proc) resume(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("cannot resume %s: %v", p.name, err)
+	}
+}
+
+// writeFile writes content to name in the harness's directory (0600) and returns its path.
+func (h *harness) writeFile(name, content string) string {
+	h.t.Helper()
+	path := filepath.Join(h.dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return path
+}
+
+// secret returns a fresh random token of 48 hex digits.
+func secret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (h *harness) stop() {
@@ -196,19 +239,35 @@ func (h *harness) startKafka(name string) (*proc, string) {
 
 // startSinkWriter starts `ingest sinkwriter` on kafka with extra flags and returns its URL.
 func (h *harness) startSinkWriter(name, kafka string, extra ...string) string {
+	_, url := h.startSinkWriterProc(name, kafka, extra...)
+	return url
+}
+
+// startSinkWriterProc is startSinkWriter that also returns the process.
+func (h *harness) startSinkWriterProc(name, kafka string, extra ...string) (*proc, string) {
 	addr := testkit.FreeAddr(h.t)
 	p := h.start(name, nil, append([]string{"sinkwriter", "--listen", addr, "--brokers", kafka, "--topic-partitions", "1"}, extra...)...)
 	h.waitHTTP(p, "http://"+addr+"/readyz")
-	return "http://" + addr
+	return p, "http://" + addr
 }
 
-// startNormalizer starts `ingest normalizer` writing to the sink writer at sinkURL and returns
-// its address.
-func (h *harness) startNormalizer(name, sinkURL string) string {
+// startNormalizer starts `ingest normalizer` writing to the sink writer at sinkURL, with extra
+// flags, and returns its address.
+func (h *harness) startNormalizer(name, sinkURL string, extra ...string) string {
 	addr := testkit.FreeAddr(h.t)
-	p := h.start(name, nil, "normalizer", "--listen", addr, "--sink-url", sinkURL)
+	p := h.start(name, nil, append([]string{"normalizer", "--listen", addr, "--sink-url", sinkURL}, extra...)...)
 	h.waitHTTP(p, "http://"+addr+"/readyz")
 	return addr
+}
+
+// controlPlane is a running `ingest controlplane` serving xDS, with an admin client.
+type controlPlane struct {
+	cp       *cpclient.Client
+	adminURL string // http://127.0.0.1:<port>
+	token    string // the admin token
+	xdsAddr  string
+	certFile string // PEM of the edge listener's self-signed certificate (served over SDS)
+	pool     *x509.CertPool
 }
 
 // edgeStack is a control plane and an edge serving its xDS configuration over TLS.
@@ -223,6 +282,15 @@ type edgeStack struct {
 // startEdge starts `ingest controlplane` (with cpFlags added), sets the upstreams v1 and v2
 // (host:port), then starts `ingest edge` and waits until it is ready.
 func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
+	h.t.Helper()
+	cp := h.startControlPlane(name, "", v1, v2, cpFlags...)
+	return h.startGoEdge(cp, name)
+}
+
+// startControlPlane starts `ingest controlplane` as name+"-controlplane" with its admin API on
+// adminAddr (empty: a free port) and cpFlags added, and sets the upstreams v1 and v2
+// (host:port).
+func (h *harness) startControlPlane(name, adminAddr, v1, v2 string, cpFlags ...string) *controlPlane {
 	t := h.t
 	t.Helper()
 	dir := filepath.Join(h.dir, name)
@@ -230,10 +298,11 @@ func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
 		t.Fatal(err)
 	}
 	certFile, keyFile, pool := writeTLS(t, dir)
-	tokenBytes := make([]byte, 24)
-	_, _ = rand.Read(tokenBytes)
-	token := hex.EncodeToString(tokenBytes)
-	adminAddr, xdsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	token := secret()
+	if adminAddr == "" {
+		adminAddr = testkit.FreeAddr(t)
+	}
+	xdsAddr := testkit.FreeAddr(t)
 	cpProc := h.start(name+"-controlplane", []string{"INGEST_ADMIN_TOKEN=" + token}, append([]string{"controlplane",
 		"--admin-listen", adminAddr, "--data", filepath.Join(dir, "controlplane.db"), "--xds-listen", xdsAddr,
 		"--tls-cert", certFile, "--tls-key", keyFile}, cpFlags...)...)
@@ -247,15 +316,23 @@ func (h *harness) startEdge(name, v1, v2 string, cpFlags ...string) *edgeStack {
 	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{endpointOf(t, v1)}, []registry.Endpoint{endpointOf(t, v2)}); err != nil {
 		t.Fatalf("cannot set the upstreams: %v", err)
 	}
+	return &controlPlane{cp: cl, adminURL: "http://" + adminAddr, token: token, xdsAddr: xdsAddr, certFile: certFile, pool: pool}
+}
+
+// startGoEdge starts `ingest edge` as name+"-edge" (xDS node id name) on cp and waits until it
+// is ready.
+func (h *harness) startGoEdge(cp *controlPlane, name string) *edgeStack {
+	t := h.t
+	t.Helper()
 	edgeAddr, edgeAdmin := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	edgeProc := h.start(name+"-edge", nil, "edge", "--listen", edgeAddr, "--admin-listen", edgeAdmin, "--xds", xdsAddr, "--node-id", name)
+	edgeProc := h.start(name+"-edge", nil, "edge", "--listen", edgeAddr, "--admin-listen", edgeAdmin, "--xds", cp.xdsAddr, "--node-id", name)
 	h.waitHTTP(edgeProc, "http://"+edgeAdmin+"/readyz")
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: "localhost"},
+		TLSClientConfig:     &tls.Config{RootCAs: cp.pool, MinVersion: tls.VersionTLS12, ServerName: "localhost"},
 		MaxIdleConnsPerHost: 64,
 	}}
 	t.Cleanup(hc.CloseIdleConnections)
-	return &edgeStack{h: h, cp: cl, url: "https://" + edgeAddr, caFile: certFile, client: hc}
+	return &edgeStack{h: h, cp: cp.cp, url: "https://" + edgeAddr, caFile: cp.certFile, client: hc}
 }
 
 func endpointOf(t *testing.T, hostport string) registry.Endpoint {
@@ -268,8 +345,7 @@ func endpointOf(t *testing.T, hostport string) registry.Endpoint {
 }
 
 // tenant creates a tenant at stage with quotas (nil: unlimited) and an API key, and waits
-// until the edge routes the key to an upstream (a GET is answered 405 there, 401 while the
-// edge does not know the key yet).
+// until the edge routes the key to an upstream (see waitRouted).
 func (s *edgeStack) tenant(id, stage string, q *registry.Quotas) string {
 	t := s.h.t
 	t.Helper()
@@ -282,17 +358,26 @@ func (s *edgeStack) tenant(id, stage string, q *registry.Quotas) string {
 	if err != nil {
 		t.Fatalf("cannot create a key for tenant %q: %v", id, err)
 	}
+	s.waitRouted(id, k.Key)
+	return k.Key
+}
+
+// waitRouted waits until the edge routes tenant id's key to an upstream: a GET is answered
+// 405 there, 401 while the edge does not know the key yet.
+func (s *edgeStack) waitRouted(id, key string) {
+	t := s.h.t
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	last := "no answer"
 	for time.Now().Before(deadline) {
 		req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/events", nil)
-		req.Header.Set("Authorization", "Bearer "+k.Key)
+		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := s.client.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusMethodNotAllowed {
-				return k.Key
+				return
 			}
 			last = resp.Status + ": " + strings.TrimSpace(string(body))
 		} else {
@@ -300,8 +385,7 @@ func (s *edgeStack) tenant(id, stage string, q *registry.Quotas) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("the edge does not route tenant %q's key within 20s (last answer: %s)", id, last)
-	return ""
+	t.Fatalf("the edge at %s does not route tenant %q's key within 20s (last answer: %s)", s.url, id, last)
 }
 
 // answer is what the edge answered to one request.

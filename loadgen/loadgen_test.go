@@ -48,14 +48,7 @@ func TestReportCountsEveryAnswerExactly(t *testing.T) {
 	ps := &patternServer{n: map[string]int{}, counts: map[string]map[int]int{}}
 	srv, ca := startTLS(t, ps)
 	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "k-acme", Profile: steady(1000)}, Tenant{Name: "globex", Key: "k-globex", Profile: steady(400)})
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := run(t, cfg)
 	var total TenantReport
 	for i, tr := range rep.Tenants {
 		key := cfg.Tenants[i].Key
@@ -95,15 +88,8 @@ func TestRequestsOverTheTimeoutCountAsTransportErrorsAndTheRunStaysBounded(t *te
 	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "k", Profile: steady(200)})
 	cfg.Duration = 300 * time.Millisecond
 	cfg.RequestTimeout = 100 * time.Millisecond
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	rep, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := run(t, cfg)
 	if el := time.Since(start); el > cfg.Duration+cfg.RequestTimeout+300*time.Millisecond {
 		t.Errorf("run took %s, want at most duration + request timeout", el)
 	}
@@ -131,14 +117,7 @@ func TestSteadyProfileSendsWithinTenPercentOfItsRate(t *testing.T) {
 	srv, ca := startTLS(t, a)
 	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "k", Profile: steady(2000)})
 	cfg.Duration = 2 * time.Second
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := run(t, cfg)
 	want := 2000 * cfg.Duration.Seconds()
 	if got := float64(rep.Tenants[0].Events); got < 0.9*want || got > 1.1*want {
 		t.Errorf("sent %.0f events in %s at steady:2000, want %.0f ± 10%%", got, cfg.Duration, want)
@@ -189,14 +168,7 @@ func TestRespectRetryAfterPausesTheTenant(t *testing.T) {
 	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "k", Profile: steady(1000)})
 	cfg.RespectRetryAfter = true
 	cfg.Concurrency = 1
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := run(t, cfg)
 	// the first answer pauses the tenant for 10 s; only the requests queued before it arrive
 	if got := rep.Tenants[0].Status429; got == 0 || got > 5 {
 		t.Errorf("%d answers 429 (server saw %d), want a handful: the tenant pauses after the first", got, n.Load())
@@ -281,14 +253,7 @@ func TestReportWritesParseableJSONAndATable(t *testing.T) {
 	srv, ca := startTLS(t, ps)
 	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "k", Profile: steady(500)})
 	cfg.Duration = 300 * time.Millisecond
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := run(t, cfg)
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, rep); err != nil {
 		t.Fatal(err)
@@ -307,4 +272,22 @@ func TestReportWritesParseableJSONAndATable(t *testing.T) {
 	if !strings.Contains(buf.String(), "acme") || !strings.Contains(buf.String(), "total") {
 		t.Errorf("table lacks rows:\n%s", buf.String())
 	}
+}
+
+// run runs a load generator of cfg (and vis, nil for none) to its end and returns its report.
+func run(t *testing.T, cfg Config, vis ...Visibility) *Report {
+	t.Helper()
+	var v Visibility
+	if len(vis) > 0 {
+		v = vis[0]
+	}
+	r, err := New(cfg, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

@@ -77,14 +77,7 @@ func TestMarkerLatencyIsTheTimeUntilVisibleAndHiddenMarkersAreLost(t *testing.T)
 	cfg.MarkerInterval = 50 * time.Millisecond
 	cfg.PollInterval = 20 * time.Millisecond
 	cfg.MarkerGrace = 600 * time.Millisecond
-	r, err := New(cfg, vis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := run(t, cfg, vis)
 	acme, globex := rep.Tenants[0].Markers, rep.Tenants[1].Markers
 	if acme.Sent < 10 || acme.Visible != acme.Sent || acme.NotVisible != 0 || acme.NotTracked != 0 {
 		t.Errorf("acme markers %+v: want every one sent visible", acme)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/internal/tenant"
+	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/record"
 )
 
@@ -88,6 +89,8 @@ type Server struct {
 	inflight    atomic.Int64 // bytes held by requests in progress
 	draining    atomic.Bool
 	sinkHealthy atomic.Bool
+
+	rep *report.Reporter // parity reports of shadow requests; nil: none
 }
 
 // Option configures a Server.
@@ -95,6 +98,12 @@ type Option func(*Server)
 
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithReporter makes the Server report every shadow request it answers (a mirrored request of
+// a tenant in the shadow stage, see ShadowAuthoritySuffix) to rep, the parity report stream:
+// V2Requests, V2AcceptedEvents, V2ServerErrors (5xx answers) and the latency. Live requests
+// are not reported. A nil rep reports nothing; the caller closes rep.
+func WithReporter(rep *report.Reporter) Option { return func(s *Server) { s.rep = rep } }
 
 // New returns a Server that writes accepted events to sink and registers its metrics with reg.
 func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger, opts ...Option) (*Server, error) {
@@ -175,18 +184,40 @@ func requestFormat(ep *endpoint, contentType string) (otlpFormat, error) {
 
 func (s *Server) ingestHandler(ep *endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := s.serveIngest(ep, w, r)
+		start := s.now()
+		code, accepted := s.serveIngest(ep, w, r)
 		s.metrics.requests.WithLabelValues(ep.name, strconv.Itoa(code)).Inc()
+		if s.rep.Enabled() && isShadow(r) {
+			s.reportShadow(r, code, accepted, s.now().Sub(start))
+		}
 	})
 }
 
-// serveIngest handles one ingest request and returns the status code it answered.
-func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Request) int {
+// reportShadow adds a shadow request's answer to the parity reports of its tenant; a request
+// without a valid tenant cannot be attributed and is not reported.
+func (s *Server) reportShadow(r *http.Request, code, accepted int, latency time.Duration) {
+	id := r.Header.Get(HeaderTenant)
+	if !tenant.Valid(id) {
+		return
+	}
+	d := report.Delta{V2Requests: 1, V2Latency: latency}
+	if code >= 200 && code <= 299 {
+		d.V2AcceptedEvents = uint64(accepted)
+	}
+	if code >= 500 {
+		d.V2ServerErrors = 1
+	}
+	s.rep.Add(id, d)
+}
+
+// serveIngest handles one ingest request and returns the status code it answered and, for a
+// 200, the events it accepted.
+func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Request) (int, int) {
 	if id := r.Header.Get(HeaderRequestID); id != "" {
 		w.Header().Set(HeaderRequestID, id)
 	}
 	format := otlpJSON
-	fail := func(err error) int { return s.writeError(w, ep, format, err) }
+	fail := func(err error) (int, int) { return s.writeError(w, ep, format, err), 0 }
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return fail(newRequestError(ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method))
@@ -239,7 +270,11 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 		}
 	}
 	s.countOutcome(tenantID, ep, e, nil)
-	return s.writeResult(w, ep, format, e)
+	code := s.writeResult(w, ep, format, e)
+	if code != http.StatusOK {
+		return code, 0
+	}
+	return code, e.accepted()
 }
 
 // readBody reads the request body within the size bounds, decompressing gzip. It reserves the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/client"
 )
@@ -46,6 +47,9 @@ type ServiceConfig struct {
 	SinkWriter client.Config `yaml:"sink_writer"`
 	// Normalizer are the normalizer's limits.
 	Normalizer Config `yaml:"normalizer"`
+	// Report sends the answers to shadow requests (mirrored traffic of tenants in the shadow
+	// stage) to the control plane's parity report stream. Zero: off.
+	Report report.Config `yaml:"report"`
 }
 
 // DefaultServiceConfig returns the defaults that zero ServiceConfig fields stand for.
@@ -79,6 +83,9 @@ func (c ServiceConfig) Validate() error {
 	}
 	if err := c.Normalizer.Validate(); err != nil {
 		errs = append(errs, config.Prefix("normalizer", err))
+	}
+	if err := c.Report.Validate(); err != nil {
+		errs = append(errs, config.Prefix("report", err))
 	}
 	switch c.WithDefaults().Sink {
 	case SinkWriter:
@@ -132,7 +139,22 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 			closeSink()
 		}
 	}
-	srv, err := New(cfg.Normalizer, sink, set.Registry, set.Log)
+	rep, err := report.Open(cfg.Report, report.Options{Source: report.SourceNormalizer, Registerer: set.Registry, Log: set.Log})
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("cannot start the normalizer: %w", err)
+	}
+	release = func() {
+		if closeSink != nil {
+			closeSink()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := rep.Close(ctx); err != nil {
+			set.Log.Warn("cannot send the last parity report", "error", err)
+		}
+	}
+	srv, err := New(cfg.Normalizer, sink, set.Registry, set.Log, WithReporter(rep))
 	if err != nil {
 		release()
 		return nil, err

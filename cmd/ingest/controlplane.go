@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/ingestdev/ingest/controlplane"
+	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
 
 // controlPlaneFlags binds the flags of `ingest controlplane`: the tenant registry, the admin
@@ -14,6 +16,8 @@ func controlPlaneFlags(fs *flag.FlagSet, cfg *controlplane.Config) {
 	fs.StringVar(&cfg.Admin.ListenAddress, "admin-listen", cfg.Admin.ListenAddress, "address of the admin API, /healthz, /readyz and /metrics (ingestctl's --server)")
 	fs.StringVar(&cfg.Registry.Path, "data", cfg.Registry.Path, "registry file (bbolt; created if missing; one process at a time)")
 	fs.StringVar(&cfg.Admin.TokenFile, "admin-token-file", "", "file holding the admin bearer token (or set INGEST_ADMIN_TOKEN)")
+	fs.StringVar(&cfg.Admin.ReportTokenFile, "report-token-file", "", "file holding the bearer token edges, normalizers and loaders report cutover parity with (or set INGEST_REPORT_TOKEN)")
+	config.ListVar(fs, &cfg.ClickHouse.Addr, "clickhouse", "ClickHouse native-protocol addresses, comma-separated host:port, for ingestctl cutover clear-shadow (user clickhouse.username, password from "+loader.PasswordEnv+"); empty: off")
 	fs.DurationVar(&cfg.Admin.ShutdownTimeout, "shutdown-timeout", cfg.Admin.ShutdownTimeout, "how long requests in progress may finish at shutdown")
 	fs.StringVar(&x.ListenAddress, "xds-listen", "127.0.0.1:18000", "address of the xDS gRPC server (ADS, SotW and delta)")
 	fs.StringVar(&x.CertFile, "tls-cert", "", "PEM certificate chain of the edge listener, served to edges over SDS (reloaded on change); xDS runs only with --tls-cert and --tls-key")
@@ -24,9 +28,12 @@ func controlPlaneFlags(fs *flag.FlagSet, cfg *controlplane.Config) {
 }
 
 // controlPlaneDefaults returns the control plane's defaults with the admin token from
-// INGEST_ADMIN_TOKEN (or admin.token_file; never both).
+// INGEST_ADMIN_TOKEN (or admin.token_file; never both), the report token from
+// INGEST_REPORT_TOKEN and the ClickHouse password from INGEST_CLICKHOUSE_PASSWORD.
 func controlPlaneDefaults() controlplane.Config {
 	cfg := controlplane.DefaultConfig()
-	cfg.Admin.Token = os.Getenv("INGEST_ADMIN_TOKEN")
+	cfg.Admin.Token = os.Getenv("INGEST_ADMIN_TOKEN")        // or admin.token_file; never both
+	cfg.Admin.ReportToken = os.Getenv("INGEST_REPORT_TOKEN") // or admin.report_token_file; never both
+	cfg.ClickHouse.Password = os.Getenv(loader.PasswordEnv)  // never from a file
 	return cfg
 }

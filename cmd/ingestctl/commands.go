@@ -154,7 +154,9 @@ func revisionOr(rev *int64, current int64) int64 {
 	return current
 }
 
-func commands() []*command {
+func commands() []*command { return append(baseCommands(), cutoverCommands()...) }
+
+func baseCommands() []*command {
 	return []*command{
 		{group: "tenants", name: "create", args: []string{"id"}, summary: "create a tenant",
 			help: "The id is " + tenant.Rule + ". New tenants start at stage legacy.",

@@ -30,7 +30,10 @@ func (a *app) printOr(v any, format string, args ...any) error {
 	return nil
 }
 
-func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0) }
+func (a *app) table() *tabwriter.Writer { return a.tableTo(a.stdout) }
+
+// tableTo is table writing to w (stderr for what a command will do, before it asks).
+func (a *app) tableTo(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
 func formatTime(t time.Time) string {
 	if t.IsZero() {

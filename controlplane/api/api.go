@@ -23,6 +23,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/tenant"
+	"github.com/ingestdev/ingest/migration"
 )
 
 // Config configures the admin API handler.
@@ -37,8 +38,20 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Log receives server-side errors (5xx). Nil: discard.
 	Log *slog.Logger
-	// MaxBodyBytes bounds a request body; larger bodies get 413. Zero means 1 MiB.
+	// MaxBodyBytes bounds a request body; larger bodies get 413. Zero means 1 MiB. Reports
+	// have their own bound, report.MaxBodyBytes.
 	MaxBodyBytes int64
+	// ReportToken is the bearer token of POST /v1/reports (the cutover report stream),
+	// separate from the admin token. Empty: the report stream is disabled (503). Else at
+	// least MinTokenLen bytes, and not the admin token.
+	ReportToken string
+	// Cutover configures the report aggregator and the parity gate (zero fields: defaults).
+	Cutover migration.Config
+	// Clock is the aggregator's clock, for tests. Nil: time.Now.
+	Clock func() time.Time
+	// ClickHouse holds the shadow tables that GET /v1/tenants/{id}/cutover/shadow counts and
+	// POST /v1/tenants/{id}/cutover/clear-shadow empties. Zero: those routes answer 501.
+	ClickHouse ClickHouse
 }
 
 //go:embed openapi.yaml
@@ -62,6 +75,13 @@ type handler struct {
 	maxBody   int64
 	requests  *prometheus.CounterVec
 	mux       *http.ServeMux
+
+	reportsEnabled  bool
+	reportTokenHash [sha256.Size]byte
+	reports         *prometheus.CounterVec
+	agg             *migration.Aggregator
+	track           *tracker
+	shadow          *shadowStore // nil without ClickHouse
 }
 
 // route is one path of the API with a handler per method.
@@ -94,12 +114,45 @@ func New(cfg Config) (http.Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ReportToken != "" {
+		if len(cfg.ReportToken) < MinTokenLen {
+			return nil, fmt.Errorf("cannot create the admin API: the report token has %d bytes, fewer than the minimum of %d", len(cfg.ReportToken), MinTokenLen)
+		}
+		if cfg.ReportToken == cfg.Token {
+			return nil, errors.New("cannot create the admin API: the report token must differ from the admin token (reporters must not be able to change the registry)")
+		}
+		h.reportsEnabled = true
+		h.reportTokenHash = sha256.Sum256([]byte(cfg.ReportToken))
+	}
+	h.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ingest_controlplane_reports_total",
+		Help: "Cutover reports received at POST /v1/reports, by source and outcome (accepted, duplicate, stale, future, invalid, too_many_instances, unauthorized, too_large, disabled).",
+	}, []string{"source", "outcome"})
+	h.track = &tracker{reg: cfg.Registry}
+	opts := []migration.Option{migration.WithTracked(h.track.has)}
+	if cfg.Clock != nil {
+		opts = append(opts, migration.WithClock(cfg.Clock))
+	}
+	agg, err := migration.NewAggregator(cfg.Cutover, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the admin API: %w", err)
+	}
+	h.agg = agg
+	if h.shadow, err = newShadowStore(cfg.ClickHouse); err != nil {
+		return nil, fmt.Errorf("cannot create the admin API: %w", err)
+	}
 	if h.maxBody == 0 {
 		h.maxBody = 1 << 20
 	}
 	if cfg.Metrics != nil {
-		if err := cfg.Metrics.Register(h.requests); err != nil {
-			return nil, fmt.Errorf("cannot register the admin API metrics: %w", err)
+		dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ingest_controlplane_report_tenants_dropped_total",
+			Help: "Tenant counts of reports dropped because the cutover aggregator tracked its maximum of tenants.",
+		}, func() float64 { return float64(agg.DroppedTenantCounts()) })
+		for _, c := range []prometheus.Collector{h.requests, h.reports, dropped, newCutoverCollector(agg, h.track)} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				return nil, fmt.Errorf("cannot register the admin API metrics: %w", err)
+			}
 		}
 	}
 	for _, rt := range h.routes() {
@@ -127,6 +180,12 @@ func (h *handler) routes() []route {
 		{"/v1/tenants/{id}/keys/{key_id}/rotate", true, m{"POST": h.rotateKey}},
 		{"/v1/upstreams", true, m{"GET": h.getUpstreams, "PUT": h.setUpstreams}},
 		{"/v1/audit", true, m{"GET": h.listAudit}},
+		{"/v1/reports", false, m{"POST": h.postReport}}, // its own token: the report token
+		{"/v1/tenants/{id}/cutover", true, m{"GET": h.getCutover}},
+		{"/v1/tenants/{id}/cutover/advance", true, m{"POST": h.advanceCutover}},
+		{"/v1/tenants/{id}/cutover/rollback", true, m{"POST": h.rollbackCutover}},
+		{"/v1/tenants/{id}/cutover/shadow", true, m{"GET": h.getShadow}},
+		{"/v1/tenants/{id}/cutover/clear-shadow", true, m{"POST": h.clearShadow}},
 	}
 }
 
@@ -232,9 +291,15 @@ func toAPIError(err error) *apiError {
 	var ve *registry.ValidationError
 	var ce *registry.ConflictError
 	var mbe *http.MaxBytesError
+	var che *clickHouseError
+	var mpe *mutationsPendingError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &mpe):
+		return &apiError{status: http.StatusGatewayTimeout, code: CodeTimeout, msg: err.Error()}
+	case errors.As(err, &che):
+		return &apiError{status: http.StatusBadGateway, code: CodeClickHouse, msg: err.Error()}
 	case errors.As(err, &ve):
 		field := ve.Field
 		if field == "actor" {
@@ -290,23 +355,33 @@ func invalid(field, format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: CodeInvalid, field: field, msg: field + ": " + fmt.Sprintf(format, args...)}
 }
 
-// decode reads a JSON object body into dst (a pointer to a struct). An empty body leaves dst
-// as it is when optional. Unknown top-level fields are refused by name.
-func (h *handler) decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+// readJSONBody reads a request body of at most max bytes whose Content-Type, if any, is
+// application/json. A body over max is an *http.MaxBytesError (413).
+func readJSONBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			return nil, &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 				msg: fmt.Sprintf("Content-Type %q is not supported; send application/json (with curl: -H 'Content-Type: application/json')", ct)}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			return nil, err
 		}
-		return invalid("body", "cannot read the request body: %v", err)
+		return nil, invalid("body", "cannot read the request body: %v", err)
+	}
+	return body, nil
+}
+
+// decode reads a JSON object body into dst (a pointer to a struct). An empty body leaves dst
+// as it is when optional. Unknown top-level fields are refused by name.
+func (h *handler) decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+	body, err := readJSONBody(w, r, h.maxBody)
+	if err != nil {
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {

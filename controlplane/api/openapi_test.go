@@ -164,7 +164,8 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	}
 	// Every error code the API sends is in the Error schema's enum.
 	for _, code := range []string{CodeUnauthorized, CodeInvalid, CodeNotFound, CodeMethodNotAllowed, CodeRevisionConflict,
-		CodeAlreadyExists, CodeBodyTooLarge, CodeUnsupportedMediaType, CodeRevisionRequired, CodeInternal, CodeUnavailable} {
+		CodeAlreadyExists, CodeBodyTooLarge, CodeUnsupportedMediaType, CodeRevisionRequired, CodeInternal, CodeUnavailable,
+		CodeGateRefused, CodeInShadow, CodeNotConfigured, CodeClickHouse, CodeTimeout} {
 		if !bytes.Contains(openAPI, []byte(code)) {
 			t.Errorf("error code %s is not documented", code)
 		}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/migration"
 )
 
 // The JSON bodies of the admin API, shared with controlplane/client. Tenants, upstreams and
@@ -115,4 +116,103 @@ const (
 	CodeRevisionRequired     = "revision_required"      // 428: update without If-Match or revision
 	CodeInternal             = "internal"               // 500
 	CodeUnavailable          = "unavailable"            // 503: registry closed or shutting down
+	CodeGateRefused          = "gate_refused"           // 409: a cutover advance the parity gate refuses; the message says why
+	CodeInShadow             = "in_shadow"              // 409: clear-shadow of a tenant in shadow without force
+	CodeNotConfigured        = "not_configured"         // 501: the route needs a setting the control plane lacks (clickhouse.addr)
+	CodeClickHouse           = "clickhouse_error"       // 502: ClickHouse failed or could not be reached; the message says which table
+	CodeTimeout              = "timeout"                // 504: ClickHouse did not finish within clickhouse.timeout; the work goes on there
 )
+
+// CutoverStatus answers GET /v1/tenants/{id}/cutover.
+type CutoverStatus struct {
+	Tenant         string         `json:"tenant"`
+	Stage          registry.Stage `json:"stage"`
+	PreviousStage  registry.Stage `json:"previous_stage,omitzero"`
+	StageChangedAt time.Time      `json:"stage_changed_at,omitzero"`
+	Revision       int64          `json:"revision"`
+	// Effect is what the current stage routes where.
+	Effect migration.Effect `json:"effect"`
+	// Next is the stage a plain advance moves to; absent at v2.
+	Next *registry.Stage `json:"next,omitempty"`
+	// Rollback is the stage a plain rollback moves to; absent at legacy.
+	Rollback *registry.Stage `json:"rollback,omitempty"`
+	// Gated says an advance from this stage needs the parity gate to pass (shadow, canary).
+	Gated  bool             `json:"gated"`
+	Parity migration.Parity `json:"parity"`
+}
+
+// CutoverAdvanceRequest is the body of POST /v1/tenants/{id}/cutover/advance.
+type CutoverAdvanceRequest struct {
+	// To is the stage to move to; default the next one (legacy → shadow, shadow → canary:10,
+	// canary:p → v2). It must be after the current stage.
+	To string `json:"to,omitempty"`
+	// Force advances although the parity gate fails; Reason is then required and audited.
+	Force    bool   `json:"force,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Revision *int64 `json:"revision,omitempty"` // alternative to If-Match
+}
+
+// CutoverRollbackRequest is the body of POST /v1/tenants/{id}/cutover/rollback.
+type CutoverRollbackRequest struct {
+	// To is the stage to move back to, any stage before the current one; default the
+	// previous stage.
+	To       string `json:"to,omitempty"`
+	Reason   string `json:"reason,omitempty"`   // optional, audited
+	Revision *int64 `json:"revision,omitempty"` // alternative to If-Match
+}
+
+// CutoverChange answers an advance or a rollback: what changed.
+type CutoverChange struct {
+	Tenant registry.Tenant  `json:"tenant"` // after the change
+	From   registry.Stage   `json:"from"`
+	To     registry.Stage   `json:"to"`
+	Before migration.Effect `json:"before"`
+	After  migration.Effect `json:"after"`
+	// Verdict is the gate's verdict an advance from shadow or canary was decided on.
+	Verdict *migration.Verdict `json:"verdict,omitempty"`
+	Forced  bool               `json:"forced,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+}
+
+// ShadowTableRows is a tenant's rows in one shadow table.
+type ShadowTableRows struct {
+	Table string `json:"table"` // e.g. "logs_shadow"
+	Rows  uint64 `json:"rows"`  // count() WHERE tenant = id, not deduplicated (what a delete removes)
+}
+
+// ShadowRows answers GET /v1/tenants/{id}/cutover/shadow: what clear-shadow would delete.
+type ShadowRows struct {
+	Tenant    string            `json:"tenant"`
+	Stage     registry.Stage    `json:"stage"`
+	Revision  int64             `json:"revision"`
+	Database  string            `json:"database"`
+	Tables    []ShadowTableRows `json:"tables"` // every shadow table, in schema order
+	TotalRows uint64            `json:"total_rows"`
+}
+
+// ClearShadowRequest is the optional body of POST /v1/tenants/{id}/cutover/clear-shadow.
+type ClearShadowRequest struct {
+	// Force clears a tenant in shadow too; its mirrored traffic keeps landing, so rows come
+	// back. Without it a tenant in shadow is refused with 409 in_shadow.
+	Force    bool   `json:"force,omitempty"`
+	Reason   string `json:"reason,omitempty"`   // optional, audited
+	Revision *int64 `json:"revision,omitempty"` // optional check, like If-Match
+}
+
+// ClearShadowResult answers POST /v1/tenants/{id}/cutover/clear-shadow, and is the After of
+// its audit entry (cutover.clear-shadow).
+type ClearShadowResult struct {
+	Tenant     string            `json:"tenant"`
+	Stage      registry.Stage    `json:"stage"`
+	Database   string            `json:"database"`
+	Forced     bool              `json:"forced,omitempty"` // cleared while in shadow
+	Before     []ShadowTableRows `json:"before"`
+	After      []ShadowTableRows `json:"after,omitempty"` // absent when the deletes did not finish
+	RowsBefore uint64            `json:"rows_before"`
+	RowsAfter  uint64            `json:"rows_after"`
+	Mutations  int               `json:"mutations"` // ALTER TABLE … DELETE submitted, one per table
+	Done       bool              `json:"done"`      // every mutation finished
+	Duration   string            `json:"duration"`  // counting, deleting and waiting, e.g. "1.204s"
+	Reason     string            `json:"reason,omitempty"`
+	AuditSeq   uint64            `json:"audit_seq,omitempty"` // the audit entry's seq (not in the entry itself)
+}

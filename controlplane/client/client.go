@@ -28,6 +28,10 @@ var (
 	ErrAlreadyExists = errors.New("already exists")            // 409 already_exists
 	ErrRevisionReq   = errors.New("revision required")         // 428
 	ErrServer        = errors.New("control plane error")       // 5xx
+	ErrGateRefused   = errors.New("cutover gate refused")      // 409 gate_refused; Error.Message says why
+	ErrInShadow      = errors.New("tenant in shadow")          // 409 in_shadow: clear-shadow without force
+	ErrNotConfigured = errors.New("not configured")            // 501 not_configured: e.g. no ClickHouse; Error.Message says which setting
+	ErrTimeout       = errors.New("timed out in ClickHouse")   // 504 timeout: the work goes on there; Error.Message says what
 )
 
 // Error is an error answer of the API.
@@ -59,6 +63,14 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusConflict && e.Code == api.CodeAlreadyExists
 	case ErrRevisionReq:
 		return e.Status == http.StatusPreconditionRequired
+	case ErrGateRefused:
+		return e.Status == http.StatusConflict && e.Code == api.CodeGateRefused
+	case ErrInShadow:
+		return e.Status == http.StatusConflict && e.Code == api.CodeInShadow
+	case ErrNotConfigured:
+		return e.Status == http.StatusNotImplemented
+	case ErrTimeout:
+		return e.Status == http.StatusGatewayTimeout && e.Code == api.CodeTimeout
 	case ErrServer:
 		return e.Status >= 500
 	}
@@ -322,4 +334,54 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) (api.AuditList, error)
 	var l api.AuditList
 	err := c.do(ctx, "GET", path, nil, nil, &l)
 	return l, err
+}
+
+// Cutover returns a tenant's cutover status: stage, parity table of the last buckets (0: the
+// server's default, the gate window plus the open bucket) and the gate's verdict.
+func (c *Client) Cutover(ctx context.Context, id string, buckets int) (api.CutoverStatus, error) {
+	path := tenantPath(id, "cutover")
+	if buckets > 0 {
+		path += "?buckets=" + strconv.Itoa(buckets)
+	}
+	var st api.CutoverStatus
+	err := c.do(ctx, "GET", path, nil, nil, &st)
+	return st, err
+}
+
+// AdvanceCutover moves a tenant to a later stage at revision rev (0: no check). A gate that
+// refuses is an error matching ErrGateRefused.
+func (c *Client) AdvanceCutover(ctx context.Context, id string, rev int64, req api.CutoverAdvanceRequest) (api.CutoverChange, error) {
+	var ch api.CutoverChange
+	err := c.do(ctx, "POST", tenantPath(id, "cutover", "advance"), map[string]string{"If-Match": ifMatch(rev)}, req, &ch)
+	return ch, err
+}
+
+// RollbackCutover moves a tenant back to an earlier stage at revision rev (0: no check).
+func (c *Client) RollbackCutover(ctx context.Context, id string, rev int64, req api.CutoverRollbackRequest) (api.CutoverChange, error) {
+	var ch api.CutoverChange
+	err := c.do(ctx, "POST", tenantPath(id, "cutover", "rollback"), map[string]string{"If-Match": ifMatch(rev)}, req, &ch)
+	return ch, err
+}
+
+// Shadow returns a tenant's rows per shadow table: what ClearShadow would delete. Without
+// ClickHouse configured on the control plane the error matches ErrNotConfigured.
+func (c *Client) Shadow(ctx context.Context, id string) (api.ShadowRows, error) {
+	var sr api.ShadowRows
+	err := c.do(ctx, "GET", tenantPath(id, "cutover", "shadow"), nil, nil, &sr)
+	return sr, err
+}
+
+// ClearShadow deletes a tenant's rows in every shadow table and waits for the deletes, if the
+// tenant is at revision rev (0: no check). A tenant in shadow without req.Force is an error
+// matching ErrInShadow; deletes that did not finish within the control plane's
+// clickhouse.timeout, ErrTimeout (they go on in ClickHouse). The answer can take that long:
+// keep the HTTP client's timeout above it (the default 30 s is above the default 20 s).
+func (c *Client) ClearShadow(ctx context.Context, id string, rev int64, req api.ClearShadowRequest) (api.ClearShadowResult, error) {
+	var res api.ClearShadowResult
+	h := map[string]string{}
+	if rev != 0 {
+		h["If-Match"] = ifMatch(rev)
+	}
+	err := c.do(ctx, "POST", tenantPath(id, "cutover", "clear-shadow"), h, req, &res)
+	return res, err
 }

@@ -28,21 +28,80 @@ const (
 	ActionKeyRotate    Action = "key.rotate"
 	ActionKeyRevoke    Action = "key.revoke"
 	ActionUpstreamsSet Action = "upstreams.set"
+	// ActionCutoverAdvance and ActionCutoverRollback are stage changes made through the
+	// cutover API (gated advance, rollback); ActionStageSet is the low-level stage set.
+	ActionCutoverAdvance  Action = "cutover.advance"
+	ActionCutoverRollback Action = "cutover.rollback"
+	// ActionCutoverClearShadow is the deletion of a tenant's rows in the shadow tables of
+	// ClickHouse (`ingestctl cutover clear-shadow`): recorded with RecordAction, it changes
+	// nothing in the registry.
+	ActionCutoverClearShadow Action = "cutover.clear-shadow"
 )
 
 // AuditEntry is one change in the append-only audit log. Before and After are the tenant (or
 // the upstreams) as JSON, with keys' salts and hashes left out; Before is absent for a
 // creation and After for a deletion.
 type AuditEntry struct {
-	Seq      uint64          `json:"seq"`      // 1, 2, 3, … in commit order; never reused
-	Time     time.Time       `json:"time"`     // UTC
-	Actor    string          `json:"actor"`    // who made the change, as the caller said
-	Action   Action          `json:"action"`   // what kind of change
-	Tenant   string          `json:"tenant"`   // the tenant changed; empty for upstreams
-	Revision int64           `json:"revision"` // the global revision the change created
-	Summary  string          `json:"summary"`  // one line for people, e.g. "stage shadow -> canary:10"
-	Before   json.RawMessage `json:"before,omitempty"`
-	After    json.RawMessage `json:"after,omitempty"`
+	Seq      uint64    `json:"seq"`      // 1, 2, 3, … in commit order; never reused
+	Time     time.Time `json:"time"`     // UTC
+	Actor    string    `json:"actor"`    // who made the change, as the caller said
+	Action   Action    `json:"action"`   // what kind of change
+	Tenant   string    `json:"tenant"`   // the tenant changed; empty for upstreams
+	Revision int64     `json:"revision"` // the global revision the change created (RecordAction: the revision current then)
+	Summary  string    `json:"summary"`  // one line for people, e.g. "stage shadow -> canary:10"
+	// Reason is why the actor made the change, when they said (a forced cutover advance must).
+	Reason string          `json:"reason,omitempty"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// ValidateAction checks what RecordAction would record (a *ValidationError on "actor", "id"
+// or "reason"), so that a caller can refuse a request before it acts.
+func ValidateAction(actor, tenant, reason string) error {
+	if err := validateActor(actor); err != nil {
+		return err
+	}
+	if tenant != "" {
+		if err := ValidateTenantID(tenant); err != nil {
+			return err
+		}
+	}
+	return validateText("reason", reason, MaxReasonBytes)
+}
+
+// RecordAction appends an audit entry for an action taken outside the registry (the deletion
+// of a tenant's shadow rows in ClickHouse): it changes no registry state, creates no revision
+// (the entry's Revision is the current one) and notifies no subscriber. tenant, when not
+// empty, must be a valid tenant id; after is recorded as the entry's After (JSON), reason as
+// its Reason. It returns the entry written, with its Seq. Safe for concurrent use.
+func (r *Registry) RecordAction(ctx context.Context, actor string, action Action, tenant, summary, reason string, after any) (AuditEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return AuditEntry{}, err
+	}
+	if err := ValidateAction(actor, tenant, reason); err != nil {
+		return AuditEntry{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return AuditEntry{}, ErrClosed
+	}
+	entry := AuditEntry{Time: r.now().UTC(), Actor: actor, Action: action, Tenant: tenant,
+		Revision: r.state.Load().revision, Summary: summary, Reason: reason}
+	var err error
+	if entry.After, err = marshalAudit(after); err != nil {
+		return AuditEntry{}, err
+	}
+	err = r.db.Update(func(tx *bolt.Tx) error { return putAudit(tx, &entry) })
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("cannot write registry %q: %w", r.path, err)
+	}
+	attrs := []any{"action", string(action), "actor", actor, "revision", entry.Revision, "audit_seq", entry.Seq, "summary", summary}
+	if tenant != "" {
+		attrs = append(attrs, "tenant", tenant)
+	}
+	r.log.Info("action recorded", attrs...)
+	return entry, nil
 }
 
 // Bounds of an audit query.
@@ -126,4 +185,19 @@ func (r *Registry) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 		out = []AuditEntry{}
 	}
 	return out, nil
+}
+
+// putAudit appends entry to the audit log in tx, giving it the next sequence number.
+func putAudit(tx *bolt.Tx, entry *AuditEntry) error {
+	audit := tx.Bucket(bucketAudit)
+	seq, err := audit.NextSequence()
+	if err != nil {
+		return err
+	}
+	entry.Seq = seq
+	b, err := json.Marshal(entry)
+	if err != nil {
+		return err
+	}
+	return audit.Put(u64(seq), b)
 }

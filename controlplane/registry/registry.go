@@ -292,6 +292,7 @@ type change struct {
 	before    any        // audit before (redacted), nil for none
 	after     any        // audit after (redacted), nil for none
 	upstreams *Upstreams // new upstreams
+	reason    string     // audit reason
 }
 
 // mutate runs one write: fn sees the current state (which it must not modify), the revision
@@ -316,7 +317,7 @@ func (r *Registry) mutate(ctx context.Context, actor string, fn func(st *memStat
 	if err != nil || ch.noop {
 		return err
 	}
-	entry := AuditEntry{Time: now, Actor: actor, Action: ch.action, Tenant: ch.tenant, Revision: rev, Summary: ch.summary}
+	entry := AuditEntry{Time: now, Actor: actor, Action: ch.action, Tenant: ch.tenant, Revision: rev, Summary: ch.summary, Reason: ch.reason}
 	if entry.Before, err = marshalAudit(ch.before); err != nil {
 		return err
 	}
@@ -352,17 +353,7 @@ func (r *Registry) mutate(ctx context.Context, actor string, fn func(st *memStat
 		if err := meta.Put(keyRevision, u64(uint64(rev))); err != nil {
 			return err
 		}
-		audit := tx.Bucket(bucketAudit)
-		seq, err := audit.NextSequence()
-		if err != nil {
-			return err
-		}
-		entry.Seq = seq
-		b, err := json.Marshal(entry)
-		if err != nil {
-			return err
-		}
-		return audit.Put(u64(seq), b)
+		return putAudit(tx, &entry)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot write registry %q: %w", r.path, err)

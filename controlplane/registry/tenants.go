@@ -16,6 +16,8 @@ import (
 const (
 	// MaxDisplayNameBytes bounds a tenant's display name.
 	MaxDisplayNameBytes = 200
+	// MaxReasonBytes bounds the reason of a stage change.
+	MaxReasonBytes = 1000
 	// MaxActorBytes bounds the actor recorded in the audit log.
 	MaxActorBytes = 256
 	// MaxKeysPerTenant bounds the keys a tenant holds, revoked ones included. Creating a key
@@ -156,6 +158,12 @@ type TenantUpdate struct {
 // false when nothing changes; then nothing is written. The result is the tenant after the call.
 func (r *Registry) update(ctx context.Context, actor, id string, rev int64, action Action,
 	fn func(t *Tenant, now time.Time, st *memState) (summary string, changed bool, err error)) (Tenant, error) {
+	return r.updateWithReason(ctx, actor, id, rev, action, "", fn)
+}
+
+// updateWithReason is update recording reason in the audit entry.
+func (r *Registry) updateWithReason(ctx context.Context, actor, id string, rev int64, action Action, reason string,
+	fn func(t *Tenant, now time.Time, st *memState) (summary string, changed bool, err error)) (Tenant, error) {
 	var out Tenant
 	err := r.mutate(ctx, actor, func(st *memState, newRev int64, now time.Time) (change, error) {
 		cur, err := current(st, id, rev)
@@ -173,7 +181,7 @@ func (r *Registry) update(ctx context.Context, actor, id string, rev int64, acti
 		}
 		t.Revision, t.UpdatedAt = newRev, now
 		out = cloneTenant(t)
-		return change{action: action, tenant: id, put: &t, before: cur.Redacted(), after: t.Redacted(), summary: summary}, nil
+		return change{action: action, tenant: id, put: &t, before: cur.Redacted(), after: t.Redacted(), summary: summary, reason: reason}, nil
 	})
 	return out, err
 }
@@ -250,16 +258,48 @@ func formatQuotas(q Quotas) string {
 // rollback is just setting an earlier stage (see Stage.Before), which the audit summary marks.
 // Setting the current stage changes nothing.
 func (r *Registry) SetStage(ctx context.Context, actor, id string, rev int64, s Stage) (Tenant, error) {
+	return r.ChangeStage(ctx, actor, id, rev, s, StageChange{})
+}
+
+// StageChange says how ChangeStage audits a stage change.
+type StageChange struct {
+	// Action is the audit action; zero means ActionStageSet.
+	Action Action
+	// Note is appended to the audit summary in parentheses (e.g. the gate's verdict).
+	Note string
+	// Reason is recorded as the audit entry's reason.
+	Reason string
+	// From, when not zero, is the stage the caller decided from: the change fails with a
+	// ConflictError if the tenant is at another stage.
+	From Stage
+}
+
+// ChangeStage is SetStage with the audit action, a note and a reason given (the cutover API
+// records "cutover.advance" and "cutover.rollback" this way).
+func (r *Registry) ChangeStage(ctx context.Context, actor, id string, rev int64, s Stage, c StageChange) (Tenant, error) {
 	if err := s.validate("stage"); err != nil {
 		return Tenant{}, fmt.Errorf("cannot set stage of tenant %q: %w", id, err)
 	}
-	t, err := r.update(ctx, actor, id, rev, ActionStageSet, func(t *Tenant, now time.Time, _ *memState) (string, bool, error) {
+	if err := validateText("reason", c.Reason, MaxReasonBytes); err != nil {
+		return Tenant{}, fmt.Errorf("cannot set stage of tenant %q: %w", id, err)
+	}
+	action := c.Action
+	if action == "" {
+		action = ActionStageSet
+	}
+	t, err := r.updateWithReason(ctx, actor, id, rev, action, c.Reason, func(t *Tenant, now time.Time, _ *memState) (string, bool, error) {
+		if !c.From.IsZero() && t.Stage != c.From {
+			return "", false, &ConflictError{Object: "tenant", ID: id, Expected: rev, Current: t.Revision}
+		}
 		if t.Stage == s {
 			return "", false, nil
 		}
 		summary := fmt.Sprintf("stage %s -> %s", t.Stage, s)
 		if s.Before(t.Stage) {
 			summary += " (rollback)"
+		}
+		if c.Note != "" {
+			summary += " (" + c.Note + ")"
 		}
 		t.PreviousStage, t.Stage, t.StageChangedAt = t.Stage, s, now
 		return summary, true, nil

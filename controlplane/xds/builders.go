@@ -182,6 +182,16 @@ func makeTenantFilter(cfg Config, st registry.State, now time.Time) (*anypb.Any,
 			DefaultRetryAfterSeconds: int64(cfg.Edge.DefaultRetryAfter / time.Second),
 		},
 	}
+	if cfg.Report.URL != "" {
+		tok, err := cfg.Report.token()
+		if err != nil {
+			return nil, fmt.Errorf("cannot build filter config at registry revision %d: %w", st.Revision, err)
+		}
+		fc.ReportURL, fc.ReportToken = cfg.Report.URL, tok
+		if cfg.Report.Interval > 0 {
+			fc.ReportInterval = cfg.Report.Interval.String()
+		}
+	}
 	for _, t := range st.Tenants {
 		fc.Tenants = append(fc.Tenants, filterconfig.Tenant{ID: t.ID, Quotas: filterconfig.Quotas{
 			EventsPerSecond: t.Quotas.EventsPerSecond,

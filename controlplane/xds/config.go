@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
@@ -42,12 +45,47 @@ type Config struct {
 	Edge EdgeLimits `yaml:"edge"`
 	// Upstream configures the ingest-v1 and ingest-v2 clusters and the routes to them.
 	Upstream UpstreamConfig `yaml:"upstream"`
+	// Report is where the edge filters send their parity reports (sent to the filter as
+	// report_url, report_token and report_interval). Zero: the edges report nothing.
+	Report ReportConfig `yaml:"report"`
 
 	// Debounce is how long the server gathers registry changes before it rebuilds: the first
 	// change starts the window, later ones within it are coalesced (a steady stream of changes
 	// cannot postpone a rebuild). Default 100ms, at most 200ms so that a change is served
 	// within a second.
 	Debounce time.Duration `yaml:"debounce"`
+}
+
+// ReportConfig is the edges' parity report stream (package migration/report).
+type ReportConfig struct {
+	// URL is the control plane's admin URL as the edges reach it (http or https, no query),
+	// e.g. http://10.0.0.5:9090; the edges POST to URL + /v1/reports. Empty: no reporting.
+	URL string `yaml:"url"`
+	// TokenFile is a file holding the report bearer token (surrounding whitespace ignored),
+	// read at every snapshot build so that a rotated token reaches the edges with the next
+	// push. Required with URL unless Token is set.
+	TokenFile string `yaml:"token_file"`
+	// Token is the report token itself, for a control plane that holds it in memory; never
+	// read from a config file. It takes precedence over TokenFile.
+	Token string `yaml:"-"`
+	// Interval is how often an edge reports, from 100ms to 1m. 0: the filter's default, 1s.
+	Interval time.Duration `yaml:"interval"`
+}
+
+// token returns the report token: Token, else the content of TokenFile.
+func (r ReportConfig) token() (string, error) {
+	if r.Token != "" || r.TokenFile == "" {
+		return r.Token, nil
+	}
+	b, err := os.ReadFile(r.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read xds.report.token_file %q: %w", r.TokenFile, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("xds.report.token_file %q is empty", r.TokenFile)
+	}
+	return tok, nil
 }
 
 // EdgeLimits are the edge-wide limits (see filterconfig.Limits).
@@ -170,6 +208,21 @@ func (c Config) Validate() error {
 	}
 	if e.DefaultRetryAfter < time.Second || e.DefaultRetryAfter > filterconfig.MaxRetryAfterSeconds*time.Second || e.DefaultRetryAfter%time.Second != 0 {
 		add("xds.edge.default_retry_after %v must be whole seconds from 1s to 1h", e.DefaultRetryAfter)
+	}
+	if r := c.Report; r.URL == "" {
+		if r.TokenFile != "" {
+			add("xds.report.token_file is set without xds.report.url; set both, or neither to turn edge reports off")
+		}
+	} else {
+		if pu, err := url.Parse(r.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" {
+			add("xds.report.url %q must be an http or https URL with a host and no query", r.URL)
+		}
+		if r.TokenFile == "" && r.Token == "" {
+			add("xds.report.token_file is required with xds.report.url")
+		}
+	}
+	if d := c.Report.Interval; d != 0 && (d < filterconfig.MinReportInterval || d > filterconfig.MaxReportInterval) {
+		add("xds.report.interval %v must be from %v to %v (0 means 1s)", d, filterconfig.MinReportInterval, filterconfig.MaxReportInterval)
 	}
 	u := c.Upstream
 	if u.ConnectTimeout < time.Millisecond || u.ConnectTimeout > time.Minute {

@@ -7,6 +7,7 @@ import (
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 	"github.com/ingestdev/ingest/internal/reason"
+	"github.com/ingestdev/ingest/migration/report"
 )
 
 // Names of the filter's Envoy metrics (see the package documentation). Envoy uses them as
@@ -44,7 +45,9 @@ func (ConfigParser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (
 	if err != nil {
 		return nil, err
 	}
-	return &ParsedConfig{cfg: cfg, resolver: admission.NewResolver(cfg), metrics: newMetrics(callbacks)}, nil
+	pc := &ParsedConfig{cfg: cfg, resolver: admission.NewResolver(cfg), metrics: newMetrics(callbacks),
+		endpoint: &report.Endpoint{URL: cfg.ReportURL, Token: cfg.ReportToken, Interval: cfg.ReportIntervalOrDefault()}}
+	return pc, nil
 }
 
 // Merge returns a new *ParsedConfig for a route whose child config (route, virtual host or
@@ -77,6 +80,9 @@ type ParsedConfig struct {
 	cfg      *filterconfig.Config
 	resolver *admission.Resolver
 	metrics  *metrics // nil at route level
+	// endpoint is where the shared reporter sends (an empty URL: nowhere); one pointer per
+	// Parse, so that the filter applies it once per push.
+	endpoint *report.Endpoint
 }
 
 // Config returns the decoded configuration; callers must not modify it.

@@ -1,12 +1,14 @@
 package filter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
@@ -16,6 +18,7 @@ import (
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
+	"github.com/ingestdev/ingest/migration/report"
 )
 
 // DefaultMaxDecompressedBytes bounds a gzip body after decompression when the filter counts its
@@ -31,6 +34,12 @@ type Shared struct {
 	inflight *admission.Inflight
 	gunzips  sync.Pool // of *eventcount.Gunzip
 	now      func() time.Time
+
+	// reporter sends the parity reports (every admitted request's answer); its endpoint comes with each
+	// configuration (applied is the last one applied), and it starts sending at the first
+	// configuration with a report_url.
+	reporter *report.Reporter
+	applied  atomic.Pointer[report.Endpoint]
 }
 
 // NewShared returns the state for one process. now is the clock (nil means time.Now).
@@ -40,8 +49,19 @@ func NewShared(now func() time.Time) *Shared {
 	}
 	s := &Shared{limiter: admission.NewLimiter(), inflight: admission.NewInflight(0), now: now}
 	s.gunzips.New = func() any { return new(eventcount.Gunzip) }
+	// New fails only on bad options or metrics registration, neither of which exists here; a
+	// nil reporter counts nothing.
+	s.reporter, _ = report.New(report.Options{Source: report.SourceEdge})
 	return s
 }
+
+// Reporter returns the parity reporter; it is nil-safe and idle until a configuration with a
+// report_url arrives.
+func (s *Shared) Reporter() *report.Reporter { return s.reporter }
+
+// Close stops the parity reporter after a final report, within ctx. The Go edge calls it at
+// shutdown; Envoy never unloads the .so, whose reporter ends with the process.
+func (s *Shared) Close(ctx context.Context) error { return s.reporter.Close(ctx) }
 
 // InflightBytes returns the request bytes the filter holds now, across all requests.
 func (s *Shared) InflightBytes() int64 { return s.inflight.InUse() }
@@ -55,6 +75,10 @@ func (s *Shared) FilterFactory(config interface{}, callbacks api.FilterCallbackH
 	if c != nil {
 		if max := c.cfg.Limits.MaxInFlightBytes; s.inflight.Max() != max {
 			s.inflight.SetMax(max)
+		}
+		if ep := c.endpoint; ep != nil && s.applied.Load() != ep {
+			s.applied.Store(ep)
+			_ = s.reporter.SetEndpoint(*ep) // Parse validated it
 		}
 	}
 	return &filter{cb: callbacks, cfg: c, shared: s}
@@ -75,6 +99,9 @@ type filter struct {
 	gzip    bool
 	decided bool  // admitted or refused
 	held    int64 // in-flight bytes to release at the end of the stream
+
+	observed bool // admitted, of a tenant in a cutover: its answer is reported
+	events   int  // the events accounted
 }
 
 // DecodeHeaders authenticates the request and stamps it with its tenant; see the package
@@ -181,6 +208,46 @@ func (f *filter) account(body []byte) api.StatusType {
 	}
 	m.admitted(int64(events), n)
 	f.decided = true
+	f.events = events
+	// Every admitted request's answer is reported, whatever the tenant's stage: the filter
+	// does not know stages (they live in the routes, so that a stage change moves only RDS),
+	// and the control plane keeps the counts of the tenants in shadow or canary only.
+	f.observed = s.reporter.Enabled()
+	return api.Continue
+}
+
+// EncodeHeaders reports the answer to an admitted request to the
+// parity reporter: which cluster answered (ingest-v1 or ingest-v2), its status, the events
+// the filter accounted, and for ingest-v2 the latency since DecodeHeaders. In memory, without
+// allocation; the response goes on unchanged.
+func (f *filter) EncodeHeaders(h api.ResponseHeaderMap, _ bool) api.StatusType {
+	if !f.observed {
+		return api.Continue
+	}
+	f.observed = false // once per request
+	cluster, _ := f.cb.StreamInfo().UpstreamClusterName()
+	status, _ := h.Status()
+	ok := status >= 200 && status <= 299
+	var d report.Delta
+	switch cluster {
+	case filterconfig.ClusterV1:
+		d.V1Requests = 1
+		if ok {
+			d.V1AcceptedEvents = uint64(f.events)
+		}
+	case filterconfig.ClusterV2:
+		d.V2Requests = 1
+		if ok {
+			d.V2AcceptedEvents = uint64(f.events)
+		}
+		if status >= 500 {
+			d.V2ServerErrors = 1
+		}
+		d.V2Latency = f.shared.now().Sub(f.now)
+	default:
+		return api.Continue // not an answer of a cutover cluster (no route, direct response)
+	}
+	f.shared.reporter.Add(f.tenant, d)
 	return api.Continue
 }
 

@@ -114,7 +114,8 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	fr := filterRuntime{pluginName: filterconfig.PluginName, parser: filter.ConfigParser{}, factory: filter.NewShared(nil).FilterFactory}
+	shared := filter.NewShared(nil)
+	fr := filterRuntime{pluginName: filterconfig.PluginName, parser: filter.ConfigParser{}, factory: shared.FilterFactory, close: shared.Close}
 	if o.filter != nil {
 		fr = *o.filter
 	}
@@ -153,7 +154,7 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 		Ready:           e.readiness,
 		Drain:           e.drain,
 		Run:             e.serve,
-		Shutdown:        func(context.Context) error { return ignoreClosed(e.ln.Close()) }, // serve closed it if it ran
+		Shutdown:        e.shutdown,
 		ShutdownTimeout: cfg.ShutdownTimeout + time.Second,
 	}, service.Settings{Log: log, Registry: reg})
 	if err != nil {
@@ -208,6 +209,16 @@ func ignoreClosed(err error) error {
 // that deadline, and the ADS stream and the admin listener stop last. It returns nil after a
 // clean stop. Run may be called once.
 func (e *Edge) Run(ctx context.Context) error { return e.admin.Run(ctx) }
+
+// shutdown closes what outlives the drain: the client listener (serve closed it if it ran) and
+// the filter's long-lived state, whose parity reporter sends its last counts.
+func (e *Edge) shutdown(ctx context.Context) error {
+	err := ignoreClosed(e.ln.Close())
+	if e.filter.close != nil {
+		err = errors.Join(err, e.filter.close(ctx))
+	}
+	return err
+}
 
 // drain marks the edge draining as soon as shutdown starts.
 func (e *Edge) drain() {

@@ -1,6 +1,7 @@
 package goedge
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -70,6 +71,9 @@ type filterRuntime struct {
 	parser     api.StreamFilterConfigParser
 	factory    api.StreamFilterFactory
 	metrics    *envoyhost.Metrics
+	// close ends the filter's long-lived state at shutdown (the edge filter's parity reporter
+	// sends its last report); nil: nothing to close.
+	close func(context.Context) error
 }
 
 // alpnProtocols are the ALPN protocols the Go edge serves (the control plane emits both).

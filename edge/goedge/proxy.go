@@ -58,6 +58,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var fwd forward
 	finish := func(int, http.Header) {}
+	encode := func(string, int, http.Header) {}
 	if f := s.listener.filter; f != nil {
 		res, err := e.host.Decode(r.Context(), *f, r, s.bufferLimit)
 		if err != nil {
@@ -74,6 +75,16 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fwd = forward{method: res.Method, path: res.Path, host: res.Host, header: res.Header, body: res.Body}
 		finish = res.Finish
+		encode = func(label string, status int, h http.Header) {
+			// The filter's response phase, with the cluster the router chose (Envoy's upstream
+			// cluster info): after the response, as the host holds no response of its own.
+			if status > 0 {
+				if label != labelNoRoute && label != labelDirectResponse {
+					res.SetUpstreamCluster(label)
+				}
+				res.EncodeHeaders(status, h, false)
+			}
+		}
 		if res.RouteRefreshed {
 			view = requestView{path: fwd.path, header: fwd.header}
 			rt = s.routes.match(&view)
@@ -96,6 +107,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	label, status, header, abort := e.route(w, r, s, rt, &fwd)
+	encode(label, status, header)
 	finish(status, header)
 	e.observe(label, status, start)
 	if abort {

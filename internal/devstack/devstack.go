@@ -28,6 +28,7 @@ import (
 	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/embedkafka"
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/normalizer"
 	"github.com/ingestdev/ingest/sinkwriter"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
@@ -183,9 +184,10 @@ func (c Config) Level() (slog.Level, error) {
 
 // Files under DataDir.
 const (
-	adminTokenFile = "admin-token"
-	demoKeyFile    = "demo-api-key"
-	registryFile   = "controlplane.db"
+	adminTokenFile  = "admin-token"
+	reportTokenFile = "report-token" // the bearer token of the cutover parity reports
+	demoKeyFile     = "demo-api-key"
+	registryFile    = "controlplane.db"
 )
 
 // Info is where the running stack is and how to reach it.
@@ -285,6 +287,17 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the data directory %q: %w", dir, err)
 	}
+	// The control plane's admin API, which the edge, normalizer and loader send their cutover
+	// parity reports to, is known before it starts: they start first.
+	cpAddr, err := resolvePort(cfg.ControlPlaneAddr)
+	if err != nil {
+		return err
+	}
+	reportTokenPath := filepath.Join(dir, reportTokenFile)
+	if _, err := ensureSecret(reportTokenPath); err != nil {
+		return err
+	}
+	reporting := report.Config{URL: "http://" + cpAddr, TokenFile: reportTokenPath}
 	var (
 		brokers []string
 		swURL   string
@@ -295,7 +308,7 @@ func (s *Stack) start(ctx context.Context) error {
 		edgeURL string
 	)
 	// The ordered list: each service is built only once the ones before it are ready.
-	err := s.g.Start(ctx,
+	err = s.g.Start(ctx,
 		service.Member{Name: "clickhouse", New: func(ctx context.Context) (service.Service, error) {
 			ch, err := chserver.Start(ctx, chserver.Config{
 				Dir: filepath.Join(dir, "clickhouse"), TCPPort: cfg.ClickHouseTCPPort, HTTPPort: cfg.ClickHouseHTTPPort,
@@ -338,6 +351,7 @@ func (s *Stack) start(ctx context.Context) error {
 			lcfg.Loader.ClickHouseAddr = []string{s.info.ClickHouseAddr}
 			lcfg.Loader.SkipMigrate = true // migrated here, as `ingest migrate` does, before anything loads
 			lcfg.Loader.TopicRefreshInterval = 2 * time.Second
+			lcfg.Loader.Report = reporting
 			s.info.Database = lcfg.WithDefaults().Loader.Database
 			if err := loader.Migrate(ctx, lcfg, s.log.With("service", "migrate")); err != nil {
 				return nil, err
@@ -352,6 +366,7 @@ func (s *Stack) start(ctx context.Context) error {
 		service.Member{Name: "normalizer", New: func(context.Context) (service.Service, error) {
 			ncfg := normalizer.ServiceConfig{Listen: cfg.NormalizerAddr, Sink: normalizer.SinkWriter}
 			ncfg.SinkWriter.URL = swURL
+			ncfg.Report = reporting
 			n, err := normalizer.NewService(ncfg, s.settings("normalizer"))
 			if err != nil {
 				return nil, err
@@ -394,9 +409,10 @@ func (s *Stack) start(ctx context.Context) error {
 			edgeURL = "https://localhost:" + edgePort
 			cp, err = controlplane.NewService(controlplane.Config{
 				Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, registryFile)},
-				Admin:    controlplane.AdminConfig{ListenAddress: cfg.ControlPlaneAddr, TokenFile: tokenFile},
+				Admin:    controlplane.AdminConfig{ListenAddress: cpAddr, TokenFile: tokenFile, ReportTokenFile: reportTokenPath},
 				XDS: xds.Config{ListenAddress: cfg.XDSAddr, CertFile: abs(filepath.Join(tlsDir, serverCertFile)), KeyFile: abs(filepath.Join(tlsDir, serverKeyFile)),
-					ListenerAddress: "127.0.0.1", ListenerPort: uint32(port)},
+					ListenerAddress: "127.0.0.1", ListenerPort: uint32(port),
+					Report: xds.ReportConfig{URL: reporting.URL, TokenFile: reportTokenPath}},
 			}, s.settings("controlplane"))
 			if err != nil {
 				return nil, err

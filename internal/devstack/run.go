@@ -102,6 +102,8 @@ ingestctl:
   ./bin/ingestctl tenants get {{.I.DemoTenant}}
   ./bin/ingestctl keys create {{.I.DemoTenant}}
   ./bin/ingestctl stage set {{.I.DemoTenant}} legacy --yes   # route it to the legacy stand-in
+  ./bin/ingestctl cutover rollback {{.I.DemoTenant}} --to shadow --yes   # mirror it: v1 answers, v2 writes the shadow tables
+  ./bin/ingestctl cutover status {{.I.DemoTenant}}   # parity of v1 and v2 per minute, and the gate (docs/cutover.md)
   ./bin/ingestctl upstreams get
 ================================================================================
 `))

@@ -75,13 +75,7 @@ func BenchmarkLoadIntoClickHouse(b *testing.B) {
 			cpu0, self0 := ch.CPUTime(), selfCPU()
 			b.ResetTimer()
 			for range b.N {
-				cols.reset()
-				for _, kr := range recs {
-					if err := record.Decode(kr.Value, &rec); err != nil {
-						b.Fatal(err)
-					}
-					cols.add(&rec, kr.Topic, kr.Partition, kr.Offset)
-				}
+				fillColumns(b, cols, &rec, recs)
 				if err := ins.insert(ctx, cols, 0, cols.n); err != nil {
 					b.Fatal(err)
 				}
@@ -165,13 +159,18 @@ func BenchmarkBuildColumns(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for range b.N {
-		cols.reset()
-		for _, kr := range recs {
-			if err := record.Decode(kr.Value, &rec); err != nil {
-				b.Fatal(err)
-			}
-			cols.add(&rec, kr.Topic, kr.Partition, kr.Offset)
-		}
+		fillColumns(b, cols, &rec, recs)
 	}
 	b.ReportMetric(50_000*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// fillColumns resets cols and decodes recs into it, through rec.
+func fillColumns(b *testing.B, cols *columns, rec *record.Record, recs []*kgo.Record) {
+	cols.reset()
+	for _, kr := range recs {
+		if err := record.Decode(kr.Value, rec); err != nil {
+			b.Fatal(err)
+		}
+		cols.add(rec, kr.Topic, kr.Partition, kr.Offset)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/sinkwriter"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
@@ -96,6 +97,10 @@ type Config struct {
 	// ShutdownTimeout bounds the final flush and offset commit when Run's context ends.
 	// Default 10 s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// Report sends the rows ClickHouse acknowledged, per tenant and table set (live or
+	// shadow), to the control plane's parity report stream. Zero: off.
+	Report report.Config `yaml:"report"`
 }
 
 // DefaultConfig returns the defaults that a zero Config field stands for.
@@ -219,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if c.InsertTimeout >= c.RebalanceTimeout {
 		bad("insert_timeout", "%v is not below rebalance_timeout %v: an INSERT in flight must end before the group moves its partitions", c.InsertTimeout, c.RebalanceTimeout)
+	}
+	if err := c.Report.Validate(); err != nil {
+		errs = append(errs, config.Prefix("report", err))
 	}
 	return errors.Join(errs...)
 }

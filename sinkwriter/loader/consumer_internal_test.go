@@ -38,33 +38,24 @@ func (g *fakeGroup) LeaveGroupContext(context.Context) error {
 	return nil
 }
 
+// findOrAdd returns the first element of *s that match accepts, appending add when none does.
+func findOrAdd[T any](s *[]T, match func(T) bool, add T) *T {
+	for i := range *s {
+		if match((*s)[i]) {
+			return &(*s)[i]
+		}
+	}
+	*s = append(*s, add)
+	return &(*s)[len(*s)-1]
+}
+
 // fetchesOf returns recs as one fetch, grouped by topic and partition, with high watermarks
 // after their last offsets.
 func fetchesOf(recs []*kgo.Record) kgo.Fetches {
 	var f kgo.Fetch
 	for _, r := range recs {
-		ti := -1
-		for i := range f.Topics {
-			if f.Topics[i].Topic == r.Topic {
-				ti = i
-			}
-		}
-		if ti < 0 {
-			f.Topics = append(f.Topics, kgo.FetchTopic{Topic: r.Topic})
-			ti = len(f.Topics) - 1
-		}
-		ft := &f.Topics[ti]
-		pi := -1
-		for i := range ft.Partitions {
-			if ft.Partitions[i].Partition == r.Partition {
-				pi = i
-			}
-		}
-		if pi < 0 {
-			ft.Partitions = append(ft.Partitions, kgo.FetchPartition{Partition: r.Partition})
-			pi = len(ft.Partitions) - 1
-		}
-		fp := &ft.Partitions[pi]
+		ft := findOrAdd(&f.Topics, func(t kgo.FetchTopic) bool { return t.Topic == r.Topic }, kgo.FetchTopic{Topic: r.Topic})
+		fp := findOrAdd(&ft.Partitions, func(p kgo.FetchPartition) bool { return p.Partition == r.Partition }, kgo.FetchPartition{Partition: r.Partition})
 		fp.Records = append(fp.Records, r)
 		fp.HighWatermark = r.Offset + 1
 	}

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/record"
 )
 
@@ -69,6 +71,8 @@ type flusher struct {
 	pending bool         // a flush has started and not finished
 	trigger string       // what started the pending flush
 	lastErr error        // of the last failed concurrent attempt, for the log
+
+	rep *report.Reporter // the rows of each acknowledged INSERT, per tenant; nil: none
 }
 
 func newFlusher(p flushPolicy, ins inserter, led *ledger, dlq deadLetterWriter, dlTopic string, m *metrics, log *slog.Logger, rt *retries) *flusher {
@@ -236,7 +240,42 @@ func (f *flusher) sendConcurrently(ctx context.Context) (transient bool) {
 func (f *flusher) inserted(b *tableBuf, took time.Duration) {
 	f.m.insertDuration.WithLabelValues(b.t.String()).Observe(took.Seconds())
 	f.m.rowsInserted.WithLabelValues(b.t.String()).Add(float64(b.cols.n))
+	f.reportLanded(b)
 	b.reset()
+}
+
+// reportLanded adds the rows of b's acknowledged INSERT to the parity reports, per tenant:
+// LandedShadowEvents for a shadow table, else LandedLiveEvents. Rows of one tenant come in
+// runs (one topic per tenant and table set), so one string is made per run, not per row.
+func (f *flusher) reportLanded(b *tableBuf) {
+	if !f.rep.Enabled() {
+		return
+	}
+	col := &b.cols.tenant
+	add := func(tenant string, n uint64) {
+		if b.t.shadow() {
+			f.rep.Add(tenant, report.Delta{LandedShadowEvents: n})
+		} else {
+			f.rep.Add(tenant, report.Delta{LandedLiveEvents: n})
+		}
+	}
+	var run []byte
+	var n uint64
+	for i := range b.cols.n {
+		p := col.pos[i]
+		v := col.buf[p.Start:p.End]
+		if n > 0 && bytes.Equal(v, run) {
+			n++
+			continue
+		}
+		if n > 0 {
+			add(string(run), n)
+		}
+		run, n = v, 1
+	}
+	if n > 0 {
+		add(string(run), n)
+	}
 }
 
 // build decodes b's records into b.cols. Records that do not decode are dead-lettered first,

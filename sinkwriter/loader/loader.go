@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/internal/kafkalog"
+	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -26,6 +27,7 @@ type Loader struct {
 	m     *metrics
 	log   *slog.Logger
 	ready *readiness
+	rep   *report.Reporter // nil: no parity reports
 }
 
 // New returns a loader for cfg (zero fields take their defaults) after validating it. Its
@@ -39,7 +41,20 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Loader, erro
 		return nil, fmt.Errorf("cannot register the loader's metrics: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	return &Loader{cfg: cfg, m: m, log: log, ready: newReadiness(cfg.Group)}, nil
+	rep, err := report.Open(cfg.Report, report.Options{Source: report.SourceLoader, Registerer: reg, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("cannot configure the loader's parity reports: %w", err)
+	}
+	return &Loader{cfg: cfg, m: m, log: log, ready: newReadiness(cfg.Group), rep: rep}, nil
+}
+
+// closeReporter sends the last parity report, within 5 s, once the final flush is over.
+func (l *Loader) closeReporter() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.rep.Close(ctx); err != nil {
+		l.log.Warn("cannot send the last parity report", "error", err)
+	}
 }
 
 // ClickHouseOptions returns the clickhouse-go options of cfg (after defaults), for the loader
@@ -65,6 +80,7 @@ func ClickHouseOptions(cfg Config) *clickhouse.Options {
 // migration, a Kafka client that cannot be built. Once consuming, it never fails: transient
 // errors are retried with backoff, data errors are dead-lettered.
 func (l *Loader) Run(ctx context.Context) error {
+	defer l.closeReporter()
 	conn, err := clickhouse.Open(ClickHouseOptions(l.cfg))
 	if err != nil {
 		return fmt.Errorf("cannot open ClickHouse %q: %w", l.cfg.ClickHouseAddr, err)
@@ -94,6 +110,7 @@ func (l *Loader) Run(ctx context.Context) error {
 	}
 	c.cl, c.commits = cl, kafkaCommitter{cl}
 	f.dlq = &kafkaDeadLetters{cl: cl, topic: l.cfg.DeadLetterTopic}
+	f.rep = l.rep
 	defer cl.Close()
 	if err := l.ensureDeadLetterTopic(ctx, cl); err != nil {
 		return nil // ctx ended while Kafka was unreachable

@@ -12,6 +12,8 @@
 //	res, err := h.Decode(ctx, envoyhost.Filter{Factory: factory, Config: cfg}, r, bufferLimit)
 //	// res.Local != nil: write the local reply; else forward res.Method, res.Path, res.Host,
 //	// res.Header, res.Body and res.Trailer upstream, re-matching routes if res.RouteRefreshed.
+//	res.SetUpstreamCluster(cluster)           // the cluster the router chose, for StreamInfo
+//	res.EncodeHeaders(status, responseHeader, endStream)
 //	res.Finish(status, responseHeader) // OnStreamComplete, OnLog, OnDestroy
 //
 // # What it mirrors
@@ -63,9 +65,11 @@
 //
 // # What it does not mirror
 //
-//   - Encoding: EncodeHeaders, EncodeData and EncodeTrailers are never called; the upstream
-//     response is the caller's. EncoderFilterCallbacks() exists, and its Continue,
-//     SendLocalReply and AddData panic with "not proccessing Go".
+//   - Encoding: the upstream response is the caller's. EncodeHeaders is called only when the
+//     caller calls Result.EncodeHeaders (the Go edge does, for every forwarded request, once
+//     the response is written), with a read-only header map, and only Continue is supported;
+//     EncodeData and EncodeTrailers are never called. EncoderFilterCallbacks() exists, and its
+//     Continue, SendLocalReply and AddData panic with "not proccessing Go".
 //   - Envoy stalls on some filter bugs (returning LocalReply without SendLocalReply, Continue
 //     and a returned status in the same phase, StopAndBuffer on the last data, an unknown
 //     status, Continue(LocalReply)). The host answers these with 500 (details
@@ -82,7 +86,8 @@
 //   - api.LogInfof and the other package-level log functions of the api package panic until
 //     api.SetCommonCAPI installs a logger, in Envoy and here alike: filters log through
 //     callbacks.Log, which the host sends to its slog.Logger.
-//   - StreamInfo: no upstream information, route name or filter chain name. GetProperty knows
+//   - StreamInfo: no upstream address, route name or filter chain name; the upstream
+//     cluster name is the one the caller set with Result.SetUpstreamCluster. GetProperty knows
 //     request.path, request.url_path, request.host, request.scheme, request.method,
 //     request.referer, request.useragent, request.id, request.protocol, request.time,
 //     source.address, source.port, destination.address, destination.port, response.code and

@@ -81,6 +81,49 @@ func (r *Result) Finish(status int, header http.Header) {
 	r.s.finish(status, header, api.Normal)
 }
 
+// SetUpstreamCluster records the upstream cluster the caller's router chose for the request,
+// as Envoy's router sets the stream's upstream cluster info: from then on the filter's
+// StreamInfo().UpstreamClusterName() returns it (ok false while it is ""). Call it before
+// [Result.EncodeHeaders]. Safe to call from any goroutine.
+func (r *Result) SetUpstreamCluster(name string) {
+	if r == nil || r.s == nil {
+		return
+	}
+	r.s.mu.Lock()
+	r.s.cluster = name
+	r.s.mu.Unlock()
+}
+
+// EncodeHeaders calls the filter's EncodeHeaders with the response headers, as Envoy does
+// when the response of a forwarded request starts (the upstream's answer, or a reply of the
+// router such as 503 no healthy upstream). status and header are the response's; endStream
+// reports a response without body. The filter sees a read-only header map (writes panic with
+// Envoy's "invalid phase" message and the panic is logged), and the host logs a status other
+// than Continue as unsupported: the response goes on unchanged. StreamInfo().ResponseCode()
+// returns status from then on. Call it at most once, before [Result.Finish]; it does nothing
+// for a local reply or after Finish.
+func (r *Result) EncodeHeaders(status int, header http.Header, endStream bool) {
+	if r == nil || r.s == nil || r.Local != nil {
+		return
+	}
+	s := r.s
+	s.mu.Lock()
+	if s.finished || s.filter == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.respCode = uint32(status)
+	f := s.filter
+	s.mu.Unlock()
+	h := newResponseHeaderMap(s, status, header)
+	s.guard("EncodeHeaders", func() {
+		if st := f.EncodeHeaders(h, endStream); st != api.Continue {
+			s.host.log.Error("golang filter returned a status the host does not support in EncodeHeaders; the response goes on",
+				"status", int(st))
+		}
+	})
+}
+
 // Host runs filters written for Envoy's golang HTTP filter. Its zero value is not usable; call
 // [New]. A Host is safe for concurrent use.
 type Host struct {

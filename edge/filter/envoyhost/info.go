@@ -78,8 +78,13 @@ func (i *streamInfo) UpstreamLocalAddress() (string, bool) { i.s.checkAlive(); r
 // UpstreamRemoteAddress is not known to the host.
 func (i *streamInfo) UpstreamRemoteAddress() (string, bool) { i.s.checkAlive(); return "", false }
 
-// UpstreamClusterName is not known to the host.
-func (i *streamInfo) UpstreamClusterName() (string, bool) { i.s.checkAlive(); return "", false }
+// UpstreamClusterName returns the cluster the caller set with Result.SetUpstreamCluster.
+func (i *streamInfo) UpstreamClusterName() (string, bool) {
+	i.s.checkAlive()
+	i.s.mu.Lock()
+	defer i.s.mu.Unlock()
+	return i.s.cluster, i.s.cluster != ""
+}
 
 // FilterState returns the request's filter state, kept in memory.
 func (i *streamInfo) FilterState() api.FilterState {

@@ -65,6 +65,7 @@ type stream struct {
 	local             *LocalReply
 	respCode          uint32
 	respDetails       string
+	cluster           string // the upstream cluster the caller's router chose (SetUpstreamCluster)
 	finished          bool
 	destroyed         bool
 	filterState       map[string]string

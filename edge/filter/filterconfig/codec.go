@@ -101,9 +101,12 @@ func decodeJSON(js []byte) (*Config, error) {
 // normalized returns a copy of cfg with sorted tenants and key lists.
 func normalized(cfg *Config) *Config {
 	out := &Config{
-		Tenants:      slices.Clone(cfg.Tenants),
-		Limits:       cfg.Limits,
-		MarkerHeader: cfg.MarkerHeader,
+		Tenants:        slices.Clone(cfg.Tenants),
+		Limits:         cfg.Limits,
+		MarkerHeader:   cfg.MarkerHeader,
+		ReportURL:      cfg.ReportURL,
+		ReportToken:    cfg.ReportToken,
+		ReportInterval: cfg.ReportInterval,
 	}
 	if cfg.Keys != nil {
 		out.Keys = make(map[string][]Key, len(cfg.Keys))

@@ -28,6 +28,13 @@ const (
 	TypedStructTypeURL = "type.googleapis.com/xds.type.v3.TypedStruct"
 )
 
+// The upstream clusters of the edge (the control plane's xds.ClusterV1 and xds.ClusterV2):
+// the filter tells from StreamInfo().UpstreamClusterName() which one answered a request.
+const (
+	ClusterV1 = "ingest-v1"
+	ClusterV2 = "ingest-v2"
+)
+
 // Headers the edge sets and the services behind it trust only from the edge. Client copies are
 // stripped twice: by the HTTP connection manager's early header mutation before routing (exact
 // names, see [InternalHeaders]) and by the filter in DecodeHeaders (every name with the
@@ -69,6 +76,11 @@ const (
 	MaxExactInt = 1 << 53
 	// MaxRetryAfterSeconds bounds Limits.DefaultRetryAfterSeconds.
 	MaxRetryAfterSeconds = 3600
+	// MaxReportTokenLen bounds Config.ReportToken, in bytes.
+	MaxReportTokenLen = 512
+	// MinReportInterval and MaxReportInterval bound Config.ReportInterval.
+	MinReportInterval = 100 * time.Millisecond
+	MaxReportInterval = time.Minute
 )
 
 // Config is the edge filter's configuration: what the control plane sends in the golang
@@ -88,6 +100,19 @@ type Config struct {
 	// MarkerHeader is the header the filter sets to [MarkerValue] on every request it admits.
 	// It must start with [InternalHeaderPrefix]; the default is [DefaultMarkerHeader].
 	MarkerHeader string `json:"marker_header"`
+
+	// ReportURL is the control plane's base URL (http or https, no query) to which the filter
+	// sends its parity reports (package migration/report): the answers ingest-v1 and ingest-v2 gave
+	// every admitted request, per tenant (the control plane keeps those of tenants in a cutover). Empty:
+	// the filter reports nothing. The report fields are left out of the encoding when empty,
+	// so that a filter that predates them still parses a configuration without reporting.
+	ReportURL string `json:"report_url,omitempty"`
+	// ReportToken is the report bearer token, at most [MaxReportTokenLen] bytes; required
+	// with ReportURL and not allowed without it.
+	ReportToken string `json:"report_token,omitempty"`
+	// ReportInterval is how often the filter reports, in Go duration syntax ("1s"), from
+	// [MinReportInterval] to [MaxReportInterval]. Empty: 1 s.
+	ReportInterval string `json:"report_interval,omitempty"`
 }
 
 // Tenant is one tenant's entry in the quota table.

@@ -179,6 +179,11 @@ func TestParseRejectsBadConfigs(t *testing.T) {
 		{"empty key list", jsonAny(t, TypeURL, replace(`"keys": {`, `"keys": {"ik_b": [], `)), "has no keys"},
 		{"bad prefix", jsonAny(t, TypeURL, replace(`"ik_a"`, `"ik a"`)), "prefix must be"},
 		{"not an object", jsonAny(t, TypeURL, `{"tenants": "acme"}`), "cannot decode"},
+		{"report url not http", jsonAny(t, TypeURL, replace(`"marker_header"`, `"report_url": "ftp://cp", "report_token": "t", "marker_header"`)), "report_url \"ftp://cp\""},
+		{"report url without token", jsonAny(t, TypeURL, replace(`"marker_header"`, `"report_url": "http://cp:9090", "marker_header"`)), "report_token is required"},
+		{"report token without url", jsonAny(t, TypeURL, replace(`"marker_header"`, `"report_token": "t", "marker_header"`)), "without report_url"},
+		{"report interval too short", jsonAny(t, TypeURL, replace(`"marker_header"`, `"report_url": "http://cp", "report_token": "t", "report_interval": "1ms", "marker_header"`)), "report_interval \"1ms\""},
+		{"observed not a bool", jsonAny(t, TypeURL, replace(`"id": "acme"`, `"id": "acme", "observed": "yes"`)), "cannot decode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,5 +237,28 @@ func TestInternalHeadersCoverTheMarker(t *testing.T) {
 	}
 	if !found {
 		t.Error("the marker header is not stripped")
+	}
+}
+
+func TestReportFieldsRoundTripAndStayOutWhenEmpty(t *testing.T) {
+	cfg := validConfig()
+	a, err := Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(a.GetValue(), []byte("report")) {
+		t.Error("a config without reporting encodes report fields: filters that predate them would refuse it")
+	}
+	cfg.ReportURL, cfg.ReportToken, cfg.ReportInterval = "http://127.0.0.1:9090", "report-token", "2s"
+	a, err = Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ReportURL != cfg.ReportURL || got.ReportToken != cfg.ReportToken || got.ReportIntervalOrDefault() != 2*time.Second {
+		t.Errorf("report fields %q %q %q did not round-trip", got.ReportURL, got.ReportToken, got.ReportInterval)
 	}
 }

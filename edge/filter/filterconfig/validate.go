@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ingestdev/ingest/internal/tenant"
 )
@@ -84,6 +86,28 @@ func (c *Config) Validate() error {
 	}
 
 	switch {
+	case c.ReportURL == "":
+		if c.ReportToken != "" {
+			add("report_token is set without report_url; set both, or neither to turn reporting off")
+		}
+	default:
+		if u, err := url.Parse(c.ReportURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			add("report_url %q must be an http or https URL with a host and no query", c.ReportURL)
+		}
+		if c.ReportToken == "" {
+			add("report_token is required with report_url")
+		}
+	}
+	if len(c.ReportToken) > MaxReportTokenLen {
+		add("report_token has %d bytes, want at most %d", len(c.ReportToken), MaxReportTokenLen)
+	}
+	if c.ReportInterval != "" {
+		if d, err := time.ParseDuration(c.ReportInterval); err != nil || d < MinReportInterval || d > MaxReportInterval {
+			add("report_interval %q must be a duration from %v to %v", c.ReportInterval, MinReportInterval, MaxReportInterval)
+		}
+	}
+
+	switch {
 	case !validHeaderName(c.MarkerHeader):
 		add("marker_header %q must be a lower-case header name", c.MarkerHeader)
 	case !strings.HasPrefix(c.MarkerHeader, InternalHeaderPrefix):
@@ -92,6 +116,16 @@ func (c *Config) Validate() error {
 		add("marker_header %q is already used for another purpose", c.MarkerHeader)
 	}
 	return errors.Join(errs...)
+}
+
+// ReportIntervalOrDefault returns ReportInterval as a duration: 0 when empty (the reporter's
+// default) or invalid (Validate refuses it).
+func (c *Config) ReportIntervalOrDefault() time.Duration {
+	d, err := time.ParseDuration(c.ReportInterval)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // ValidTenantID reports whether id is a valid tenant id (tenant.Valid: the registry's syntax,
