@@ -87,6 +87,9 @@ type RegistryConfig struct {
 	// Path is the bbolt file; created (mode 0600) if missing. Only one process may hold it.
 	// Default "controlplane.db" in the working directory.
 	Path string `yaml:"path"`
+	// AuditRetention is how many audit entries the registry keeps; appending one more drops
+	// the oldest. Default registry.DefaultAuditRetention (100,000); 0 means the default.
+	AuditRetention int `yaml:"audit_retention"`
 }
 
 // AdminConfig configures the admin API listener.
@@ -119,7 +122,7 @@ type AdminConfig struct {
 // DefaultConfig returns the defaults that a zero Config field stands for.
 func DefaultConfig() Config {
 	return Config{
-		Registry: RegistryConfig{Path: "controlplane.db"},
+		Registry: RegistryConfig{Path: "controlplane.db", AuditRetention: registry.DefaultAuditRetention},
 		Admin: AdminConfig{
 			ListenAddress:   "127.0.0.1:9090",
 			ShutdownTimeout: 10 * time.Second,
@@ -134,6 +137,9 @@ func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
 	if c.Registry.Path == "" {
 		c.Registry.Path = d.Registry.Path
+	}
+	if c.Registry.AuditRetention == 0 {
+		c.Registry.AuditRetention = d.Registry.AuditRetention
 	}
 	if c.Admin.ListenAddress == "" {
 		c.Admin.ListenAddress = d.Admin.ListenAddress
@@ -179,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Cutover.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("cutover: %w", err))
+	}
+	if c.Registry.AuditRetention < 0 {
+		errs = append(errs, fmt.Errorf("registry.audit_retention: %d must not be negative (0 means the default)", c.Registry.AuditRetention))
 	}
 	if c.Admin.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("admin.max_body_bytes: %d must not be negative (0 means the default)", c.Admin.MaxBodyBytes))
@@ -278,7 +287,8 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 			return nil, fmt.Errorf("cannot start the control plane: cannot load the edge certificate %q and key %q: %w", cfg.XDS.CertFile, cfg.XDS.KeyFile, err)
 		}
 	}
-	reg, err := registry.Open(cfg.Registry.Path, registry.WithLogger(log.With("component", "registry")))
+	reg, err := registry.Open(cfg.Registry.Path, registry.WithLogger(log.With("component", "registry")),
+		registry.WithAuditRetention(cfg.Registry.AuditRetention))
 	if err != nil {
 		return nil, err
 	}

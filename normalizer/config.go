@@ -45,24 +45,29 @@ type Config struct {
 	// MaxRejectionsInMessage bounds how many rejections an OTLP partial_success error_message
 	// spells out (all are counted). Default 10.
 	MaxRejectionsInMessage int `yaml:"max_rejections_in_message"`
+	// MaxRejectionsInResponse bounds how many rejections the answer to an NDJSON request lists
+	// in "errors", the first ones by line; "rejected" still counts them all and
+	// "errors_omitted" says how many were left out. Default 1,000; 0 means the default.
+	MaxRejectionsInResponse int `yaml:"max_rejections_in_response"`
 }
 
 // DefaultConfig returns the defaults that a zero Config field stands for.
 func DefaultConfig() Config {
 	return Config{
-		MaxBodyBytes:           8 << 20,
-		MaxDecompressedBytes:   64 << 20,
-		MaxEventsPerRequest:    100_000,
-		MaxAttributes:          128,
-		MaxAttributeKeyBytes:   256,
-		MaxAttributeValueBytes: 16 << 10,
-		MaxNameBytes:           1 << 10,
-		MaxLogBodyBytes:        256 << 10,
-		MaxPast:                7 * 24 * time.Hour,
-		MaxFuture:              10 * time.Minute,
-		SinkTimeout:            15 * time.Second,
-		MaxInflightBytes:       256 << 20,
-		MaxRejectionsInMessage: 10,
+		MaxBodyBytes:            8 << 20,
+		MaxDecompressedBytes:    64 << 20,
+		MaxEventsPerRequest:     100_000,
+		MaxAttributes:           128,
+		MaxAttributeKeyBytes:    256,
+		MaxAttributeValueBytes:  16 << 10,
+		MaxNameBytes:            1 << 10,
+		MaxLogBodyBytes:         256 << 10,
+		MaxPast:                 7 * 24 * time.Hour,
+		MaxFuture:               10 * time.Minute,
+		SinkTimeout:             15 * time.Second,
+		MaxInflightBytes:        256 << 20,
+		MaxRejectionsInMessage:  10,
+		MaxRejectionsInResponse: 1_000,
 	}
 }
 
@@ -82,6 +87,7 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.SinkTimeout, d.SinkTimeout)
 	config.Default(&c.MaxInflightBytes, d.MaxInflightBytes)
 	config.Default(&c.MaxRejectionsInMessage, d.MaxRejectionsInMessage)
+	config.Default(&c.MaxRejectionsInResponse, d.MaxRejectionsInResponse)
 	return c
 }
 
@@ -106,6 +112,7 @@ func (c Config) Validate() error {
 	check("sink_timeout", c.SinkTimeout >= 0, c.SinkTimeout)
 	check("max_inflight_bytes", c.MaxInflightBytes >= 0, c.MaxInflightBytes)
 	check("max_rejections_in_message", c.MaxRejectionsInMessage >= 0, c.MaxRejectionsInMessage)
+	check("max_rejections_in_response", c.MaxRejectionsInResponse >= 0, c.MaxRejectionsInResponse)
 	if c.MaxDecompressedBytes > 0 && c.MaxBodyBytes > c.MaxDecompressedBytes {
 		errs = append(errs, fmt.Errorf("max_decompressed_bytes: %d is below max_body_bytes %d", c.MaxDecompressedBytes, c.MaxBodyBytes))
 	}

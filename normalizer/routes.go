@@ -13,11 +13,7 @@ var endpoints = []*endpoint{
 		decode: func(_ *Server, b []byte, f otlpFormat, e *emitter) error { return decodeOTLPLogs(b, f, e) },
 		response: func(f otlpFormat, rejected int64, msg string) ([]byte, error) {
 			r := plogotlp.NewExportResponse()
-			if rejected > 0 {
-				r.PartialSuccess().SetRejectedLogRecords(rejected)
-				r.PartialSuccess().SetErrorMessage(msg)
-			}
-			return marshalResponse(f, r.MarshalProto, r.MarshalJSON)
+			return otlpAnswer(f, r, rejected, msg, r.PartialSuccess().SetRejectedLogRecords, r.PartialSuccess().SetErrorMessage)
 		},
 	},
 	{
@@ -25,11 +21,7 @@ var endpoints = []*endpoint{
 		decode: func(_ *Server, b []byte, f otlpFormat, e *emitter) error { return decodeOTLPMetrics(b, f, e) },
 		response: func(f otlpFormat, rejected int64, msg string) ([]byte, error) {
 			r := pmetricotlp.NewExportResponse()
-			if rejected > 0 {
-				r.PartialSuccess().SetRejectedDataPoints(rejected)
-				r.PartialSuccess().SetErrorMessage(msg)
-			}
-			return marshalResponse(f, r.MarshalProto, r.MarshalJSON)
+			return otlpAnswer(f, r, rejected, msg, r.PartialSuccess().SetRejectedDataPoints, r.PartialSuccess().SetErrorMessage)
 		},
 	},
 	{
@@ -37,11 +29,7 @@ var endpoints = []*endpoint{
 		decode: func(_ *Server, b []byte, f otlpFormat, e *emitter) error { return decodeOTLPTraces(b, f, e) },
 		response: func(f otlpFormat, rejected int64, msg string) ([]byte, error) {
 			r := ptraceotlp.NewExportResponse()
-			if rejected > 0 {
-				r.PartialSuccess().SetRejectedSpans(rejected)
-				r.PartialSuccess().SetErrorMessage(msg)
-			}
-			return marshalResponse(f, r.MarshalProto, r.MarshalJSON)
+			return otlpAnswer(f, r, rejected, msg, r.PartialSuccess().SetRejectedSpans, r.PartialSuccess().SetErrorMessage)
 		},
 	},
 	{
@@ -54,9 +42,27 @@ var endpoints = []*endpoint{
 	},
 }
 
-func marshalResponse(f otlpFormat, protoFn, jsonFn func() ([]byte, error)) ([]byte, error) {
-	if f == otlpProto {
-		return protoFn()
+// unknownEndpoint is the endpoint label of requests to a path no endpoint serves.
+const unknownEndpoint = "unknown"
+
+// path is the one path the endpoint serves, matched exactly as sent (Server.route).
+func (ep *endpoint) path() string { return "/v1/" + ep.name }
+
+// otlpResponse is an OTLP Export*ServiceResponse of pdata.
+type otlpResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+// otlpAnswer marshals r in format f, with its partial success (the rejected count and msg,
+// through the setters) when rejected > 0.
+func otlpAnswer(f otlpFormat, r otlpResponse, rejected int64, msg string, setRejected func(int64), setMessage func(string)) ([]byte, error) {
+	if rejected > 0 {
+		setRejected(rejected)
+		setMessage(msg)
 	}
-	return jsonFn()
+	if f == otlpProto {
+		return r.MarshalProto()
+	}
+	return r.MarshalJSON()
 }

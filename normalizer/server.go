@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
+	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/migration/report"
@@ -79,7 +80,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
-	mux     *http.ServeMux
+	// routes are the served paths, matched exactly as the client spelled them (see route).
+	routes map[string]http.Handler
 
 	emitters sync.Pool // *emitter
 	parsers  fastjson.ParserPool
@@ -113,7 +115,7 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger, opt
 	if sink == nil {
 		return nil, errors.New("cannot create normalizer: nil sink")
 	}
-	s := &Server{cfg: cfg.withDefaults(), sink: sink, log: log, now: time.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg.withDefaults(), sink: sink, log: log, now: time.Now, routes: map[string]http.Handler{}}
 	s.sinkHealthy.Store(true)
 	for _, o := range opts {
 		o(s)
@@ -124,16 +126,49 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger, opt
 	}
 	s.metrics = m
 	for _, ep := range endpoints {
-		s.mux.Handle("/v1/"+ep.name, s.ingestHandler(ep))
+		s.routes[ep.path()] = s.ingestHandler(ep)
 	}
-	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	s.mux.HandleFunc("/readyz", s.readyz)
+	s.routes["/healthz"] = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	s.routes["/readyz"] = http.HandlerFunc(s.readyz)
 	return s, nil
 }
 
 // Handler returns the HTTP handler of every endpoint. /metrics is served by the caller, which
-// owns the registry.
-func (s *Server) Handler() http.Handler { return s.mux }
+// owns the registry. A path is served only when the request spells it exactly (see route);
+// any other gets 404 err-ingest-unknown-path.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.route) }
+
+// route serves the request whose path is exactly one of s.routes as sent: no percent-encoding
+// (r.URL.RawPath is empty only when the path needs none and has none), no repeated or trailing
+// slashes, no dot segments. The edge decides a body's format, and so how many events it charges
+// the tenant, from the path it forwards (normalized like Envoy's normalize_path and
+// merge_slashes); a path it does not count, such as /v1/%6Cogs or /v1//logs, must not be served
+// as /v1/logs here, which http.ServeMux would do (it decodes, cleans and redirects).
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath == "" {
+		if h, ok := s.routes[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	s.unknownPath(w, r)
+}
+
+// unknownPath answers 404 err-ingest-unknown-path: a google.rpc.Status to a protobuf request
+// (an OTLP exporter), a JSON error object to any other.
+func (s *Server) unknownPath(w http.ResponseWriter, r *http.Request) {
+	if id := r.Header.Get(HeaderRequestID); id != "" {
+		w.Header().Set(HeaderRequestID, id)
+	}
+	err := newRequestError(reason.UnknownPath,
+		"path %.100q is not an ingest endpoint: send to /v1/logs, /v1/metrics, /v1/traces or /v1/events exactly as spelled", r.URL.EscapedPath())
+	ep := &endpoint{name: unknownEndpoint}
+	if f, ferr := requestFormat(&endpoint{otlp: true}, r.Header.Get("Content-Type")); ferr == nil && f == otlpProto {
+		ep.otlp = true
+	}
+	code := s.writeError(w, ep, otlpProto, err)
+	s.metrics.requests.WithLabelValues(unknownEndpoint, strconv.Itoa(code)).Inc()
+}
 
 // Drain makes /readyz fail so that load balancers stop sending new requests; in-flight requests
 // complete. Call it before shutting the HTTP server down.
@@ -471,18 +506,25 @@ func (s *Server) writeError(w http.ResponseWriter, ep *endpoint, f otlpFormat, e
 }
 
 // ndjsonResult is the answer to a well-formed NDJSON request.
+// Rejected counts every rejected line; Errors lists the first max_rejections_in_response of
+// them and ErrorsOmitted how many more there are.
 type ndjsonResult struct {
-	Accepted int         `json:"accepted"`
-	Rejected int         `json:"rejected"`
-	Errors   []Rejection `json:"errors,omitempty"`
+	Accepted      int         `json:"accepted"`
+	Rejected      int         `json:"rejected"`
+	Errors        []Rejection `json:"errors,omitempty"`
+	ErrorsOmitted int         `json:"errors_omitted,omitempty"`
 }
 
 // writeResult answers a well-formed request with 200: OTLP with partial_success when events were
-// rejected, NDJSON with every rejection.
+// rejected, NDJSON with the first max_rejections_in_response rejections and the count of the rest.
 func (s *Server) writeResult(w http.ResponseWriter, ep *endpoint, f otlpFormat, e *emitter) int {
 	if !ep.otlp {
+		res := ndjsonResult{Accepted: e.accepted(), Rejected: e.rejected(), Errors: e.rejections}
+		if max := s.cfg.MaxRejectionsInResponse; len(res.Errors) > max {
+			res.Errors, res.ErrorsOmitted = res.Errors[:max], len(res.Errors)-max
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(ndjsonResult{Accepted: e.accepted(), Rejected: e.rejected(), Errors: e.rejections})
+		json.NewEncoder(w).Encode(res)
 		return http.StatusOK
 	}
 	var msg string

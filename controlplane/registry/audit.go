@@ -92,7 +92,7 @@ func (r *Registry) RecordAction(ctx context.Context, actor string, action Action
 	if entry.After, err = marshalAudit(after); err != nil {
 		return AuditEntry{}, err
 	}
-	err = r.db.Update(func(tx *bolt.Tx) error { return putAudit(tx, &entry) })
+	err = r.db.Update(func(tx *bolt.Tx) error { return putAudit(tx, &entry, r.retention) })
 	if err != nil {
 		return AuditEntry{}, fmt.Errorf("cannot write registry %q: %w", r.path, err)
 	}
@@ -187,8 +187,9 @@ func (r *Registry) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 	return out, nil
 }
 
-// putAudit appends entry to the audit log in tx, giving it the next sequence number.
-func putAudit(tx *bolt.Tx, entry *AuditEntry) error {
+// putAudit appends entry to the audit log in tx, giving it the next sequence number, and drops
+// the oldest entries so that at most retention remain (at least 1 is kept).
+func putAudit(tx *bolt.Tx, entry *AuditEntry, retention uint64) error {
 	audit := tx.Bucket(bucketAudit)
 	seq, err := audit.NextSequence()
 	if err != nil {
@@ -199,5 +200,21 @@ func putAudit(tx *bolt.Tx, entry *AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	return audit.Put(u64(seq), b)
+	if err := audit.Put(u64(seq), b); err != nil {
+		return err
+	}
+	if retention == 0 || seq <= retention {
+		return nil
+	}
+	// Keys are big-endian sequence numbers, so the cursor walks them oldest first. Usually one
+	// entry goes; more after the retention was lowered. First again after each Delete: a bbolt
+	// cursor skips an item when Next follows a Delete.
+	oldest := seq - retention // drop every entry with Seq <= oldest
+	c := audit.Cursor()
+	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= oldest; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("cannot drop audit entry %d past the retention of %d: %w", binary.BigEndian.Uint64(k), retention, err)
+		}
+	}
+	return nil
 }

@@ -25,7 +25,7 @@ const schemaVersion = 1
 var (
 	bucketMeta    = []byte("meta")    // schema, revision
 	bucketTenants = []byte("tenants") // tenant id -> JSON Tenant (with key salts and hashes)
-	bucketAudit   = []byte("audit")   // big-endian uint64 seq -> JSON AuditEntry; append only
+	bucketAudit   = []byte("audit")   // big-endian uint64 seq -> JSON AuditEntry; appended, oldest dropped past the retention
 	keySchema     = []byte("schema")
 	keyRevision   = []byte("revision")
 	keyUpstreams  = []byte("upstreams")
@@ -39,6 +39,7 @@ type options struct {
 	now         func() time.Time
 	rand        io.Reader
 	lockTimeout time.Duration
+	retention   int
 }
 
 // WithLogger sets the logger for state changes (one line per change). Default: discard.
@@ -51,6 +52,20 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // WithRandom sets the source of API key material and salts. Default crypto/rand.Reader; tests
 // only should change it.
 func WithRandom(r io.Reader) Option { return func(o *options) { o.rand = r } }
+
+// DefaultAuditRetention is how many audit entries the registry keeps by default.
+const DefaultAuditRetention = 100_000
+
+// WithAuditRetention sets how many audit entries the registry keeps: appending an entry beyond
+// n drops the oldest ones, so the audit log holds the newest n (Seq keeps counting up). 0 or
+// less means DefaultAuditRetention. Lowering it drops the excess at the next append.
+func WithAuditRetention(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.retention = n
+		}
+	}
+}
 
 // WithLockTimeout sets how long Open waits for the file lock held by another process before it
 // fails. Default 1 s.
@@ -67,6 +82,8 @@ type Registry struct {
 	log  *slog.Logger
 	now  func() time.Time
 	rand io.Reader
+	// retention is the number of audit entries kept (WithAuditRetention).
+	retention uint64
 
 	mu     sync.Mutex // serializes writers and Close
 	closed bool       // guarded by mu
@@ -94,6 +111,7 @@ func Open(path string, opts ...Option) (*Registry, error) {
 		now:         time.Now,
 		rand:        rand.Reader,
 		lockTimeout: time.Second,
+		retention:   DefaultAuditRetention,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -105,7 +123,7 @@ func Open(path string, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open registry %q: %w", path, err)
 	}
-	r := &Registry{db: db, path: path, log: o.log, now: o.now, rand: o.rand, subs: map[uint64]chan struct{}{}}
+	r := &Registry{db: db, path: path, log: o.log, now: o.now, rand: o.rand, retention: uint64(o.retention), subs: map[uint64]chan struct{}{}}
 	st, err := r.load()
 	if err != nil {
 		_ = db.Close()
@@ -353,7 +371,7 @@ func (r *Registry) mutate(ctx context.Context, actor string, fn func(st *memStat
 		if err := meta.Put(keyRevision, u64(uint64(rev))); err != nil {
 			return err
 		}
-		return putAudit(tx, &entry)
+		return putAudit(tx, &entry, r.retention)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot write registry %q: %w", r.path, err)

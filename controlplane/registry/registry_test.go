@@ -568,18 +568,7 @@ func TestAuditQueryFiltersByTenantSinceAndLimit(t *testing.T) {
 		}
 	}
 	// seq: 1 create a, 2 create b, 3..6 quotas a
-	seqs := func(q registry.AuditQuery) []uint64 {
-		t.Helper()
-		es, err := r.Audit(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []uint64
-		for _, e := range es {
-			out = append(out, e.Seq)
-		}
-		return out
-	}
+	seqs := func(q registry.AuditQuery) []uint64 { return auditSeqs(t, r, q) }
 	for _, tc := range []struct {
 		q    registry.AuditQuery
 		want []uint64
@@ -691,4 +680,70 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// auditSeqs returns the sequence numbers of the audit entries r answers q with.
+func auditSeqs(t *testing.T, r *registry.Registry, q registry.AuditQuery) []uint64 {
+	t.Helper()
+	es, err := r.Audit(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint64
+	for _, e := range es {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+func TestAuditLogKeepsTheNewestRetentionEntries(t *testing.T) {
+	ctx := context.Background()
+	r, path := openTemp(t, registry.WithAuditRetention(3))
+	seqs := func(r *registry.Registry) []uint64 {
+		return auditSeqs(t, r, registry.AuditQuery{Limit: registry.MaxAuditLimit})
+	}
+	mustCreate(t, r, "a")
+	for i := range 4 {
+		if _, err := r.SetQuotas(ctx, "x", "a", 0, registry.Quotas{EventsPerSecond: float64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+		if want := []uint64{1, 2, 3, 4, 5}[max(0, i-1) : i+2]; !slices.Equal(seqs(r), want) {
+			t.Fatalf("after %d changes: seqs %v, want %v", i+2, seqs(r), want)
+		}
+	}
+	if _, err := r.RecordAction(ctx, "x", registry.ActionTenantDelete, "a", "summary", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := seqs(r), []uint64{4, 5, 6}; !slices.Equal(got, want) {
+		t.Fatalf("after RecordAction: seqs %v, want %v", got, want)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A lower retention drops the excess at the next append; sequence numbers go on.
+	r2, err := registry.Open(path, registry.WithAuditRetention(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r2.Close() })
+	if got, want := seqs(r2), []uint64{4, 5, 6}; !slices.Equal(got, want) {
+		t.Fatalf("after reopening: seqs %v, want %v", got, want)
+	}
+	mustCreate(t, r2, "b")
+	if got, want := seqs(r2), []uint64{6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("after an append under retention 2: seqs %v, want %v", got, want)
+	}
+}
+
+func TestAuditRetentionDefaultsTo100000(t *testing.T) {
+	if registry.DefaultAuditRetention != 100_000 {
+		t.Errorf("DefaultAuditRetention = %d, want 100000", registry.DefaultAuditRetention)
+	}
+	r, _ := openTemp(t, registry.WithAuditRetention(0)) // 0: the default, not "keep none"
+	mustCreate(t, r, "a")
+	mustCreate(t, r, "b")
+	if es, err := r.Audit(context.Background(), registry.AuditQuery{}); err != nil || len(es) != 2 {
+		t.Errorf("Audit = %d entries, %v; want 2", len(es), err)
+	}
 }

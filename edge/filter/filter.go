@@ -105,7 +105,8 @@ type filter struct {
 }
 
 // DecodeHeaders authenticates the request and stamps it with its tenant; see the package
-// documentation.
+// documentation. Once the key is accepted it removes the authorization and x-api-key headers,
+// so that the API key is never forwarded upstream (by Envoy or by the Go edge alike).
 func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.StatusType {
 	if f.cfg == nil {
 		return f.refuse(ReasonUnconfigured,
@@ -124,6 +125,9 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 				"an operator creates keys with `ingestctl keys create <tenant>`", "")
 	}
 	f.tenant = tenant
+	// The API key does not leave the edge: upstream trusts the tenant header the filter sets.
+	h.Del("authorization")
+	h.Del("x-api-key")
 	h.Set(filterconfig.HeaderTenantID, tenant)
 	h.Set(cfg.MarkerHeader, filterconfig.MarkerValue)
 	f.cb.RefreshRouteCache()

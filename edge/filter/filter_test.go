@@ -356,3 +356,50 @@ func TestInflightBoundFollowsTheConfig(t *testing.T) {
 	e.filter.Config = parsed
 	wantRefusal(t, e.send(request("/v1/events", betaKey, "application/x-ndjson", body[:900])), 503, filter.ReasonEdgeFull, "5")
 }
+
+func TestAPIKeyIsNotForwardedUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header map[string][]string
+		tenant string
+	}{
+		{"bearer", map[string][]string{"Authorization": {"Bearer " + acmeKey}}, "acme"},
+		{"x-api-key", map[string][]string{"X-Api-Key": {betaKey}}, "beta"},
+		{"both", map[string][]string{"Authorization": {"Bearer " + acmeKey}, "X-Api-Key": {betaKey}}, "acme"},
+		{"basic auth and x-api-key", map[string][]string{"Authorization": {"Basic Zm9v"}, "X-Api-Key": {acmeKey}}, "acme"},
+		{"repeated headers", map[string][]string{"Authorization": {"Bearer " + betaKey, "Bearer other"}, "X-Api-Key": {betaKey, acmeKey}}, "beta"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, testConfig())
+			r := request("/v1/events", "", "application/x-ndjson", events(1))
+			for k, vs := range tc.header {
+				for _, v := range vs {
+					r.Header.Add(k, v)
+				}
+			}
+			res := e.send(r)
+			if res.Local != nil {
+				t.Fatalf("local reply %d %s, want the request forwarded", res.Local.Status, res.Local.Body)
+			}
+			if got := res.Header.Get("X-Tenant-Id"); got != tc.tenant {
+				t.Errorf("x-tenant-id = %q, want %q", got, tc.tenant)
+			}
+			for _, k := range []string{"Authorization", "X-Api-Key"} {
+				if v, ok := res.Header[k]; ok {
+					t.Errorf("upstream request has %s: %q", k, v)
+				}
+			}
+		})
+	}
+}
+
+func TestTinyRateGetsRetryAfterOfOneHour(t *testing.T) {
+	cfg := testConfig()
+	cfg.Tenants[0].Quotas = filterconfig.Quotas{EventsPerSecond: 1e-300, BurstEvents: 10}
+	e := newEnv(t, cfg)
+	if res := e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(10))); res.Local != nil {
+		t.Fatalf("first request: local reply %d %s, want it forwarded", res.Local.Status, res.Local.Body)
+	}
+	res := e.send(request("/v1/events", acmeKey, "application/x-ndjson", events(1)))
+	wantRefusal(t, res, 429, admission.ReasonRateLimitedEvents, "3600")
+}

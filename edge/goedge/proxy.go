@@ -181,6 +181,14 @@ func (e *Edge) route(w http.ResponseWriter, r *http.Request, s *snapshot, rt *ro
 // proxy sends the request to the cluster, retrying as the route's retry policy says, and
 // streams the response back. It returns the status written (0 if the client went away
 // first) and whether the response was cut after its headers.
+// waitRetry waits out a retry's backoff (false when ctx ended first) and gives back the
+// retry's slot of the cluster's max_retries.
+func waitRetry(ctx context.Context, cl *upstreamCluster, wait time.Duration) bool {
+	ok := sleep(ctx, wait)
+	cl.releaseRetry()
+	return ok
+}
+
 func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster, name string, a *routeAction, fwd *forward, timeout time.Duration, respOps headerOps) (int, bool) {
 	ctx := r.Context()
 	var deadline time.Time
@@ -227,13 +235,11 @@ func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster
 			e.m.upstreamErrors.WithLabelValues(name, cause).Inc()
 			if retriesLeft > 0 && connect && p.onConnectFailure {
 				if wait := p.backoff(retry, nil, e.rand()); e.startRetry(cl, name, cause, wait, deadline) {
-					ok := sleep(ctx, wait)
-					cl.releaseRetry()
-					if ok {
-						retriesLeft--
-						continue
+					if !waitRetry(ctx, cl, wait) {
+						return e.interrupted(w, r, name)
 					}
-					return e.interrupted(w, r, name)
+					retriesLeft--
+					continue
 				}
 			}
 			body := bodyReset
@@ -249,13 +255,11 @@ func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster
 			if wait := p.backoff(retry, resp.Header, e.rand()); e.startRetry(cl, name, "status_"+e.m.code(resp.StatusCode), wait, deadline) {
 				drain(resp.Body)
 				cl.release()
-				ok := sleep(ctx, wait)
-				cl.releaseRetry()
-				if ok {
-					retriesLeft--
-					continue
+				if !waitRetry(ctx, cl, wait) {
+					return e.interrupted(w, r, name)
 				}
-				return e.interrupted(w, r, name)
+				retriesLeft--
+				continue
 			}
 		}
 		status, abort := e.stream(w, r, resp, respOps)
@@ -577,15 +581,8 @@ func (e *Edge) prepare(r *http.Request, h *hcmConfig) bool {
 			}
 		}
 	}
-	if h.normalizePath || h.mergeSlashes {
-		esc := r.URL.EscapedPath()
-		if n := normalizePath(esc, h.normalizePath, h.mergeSlashes); n != esc {
-			u, err := url.Parse(n)
-			if err != nil {
-				return false
-			}
-			r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
-		}
+	if (h.normalizePath || h.mergeSlashes) && !normalizeRequest(r.URL, h.normalizePath, h.mergeSlashes) {
+		return false
 	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := hd["X-Forwarded-For"]; len(prior) > 0 {
@@ -621,48 +618,4 @@ func requestID() string {
 		j += 2
 	}
 	return string(out)
-}
-
-// normalizePath removes dot segments (RFC 3986 5.2.4) and merges repeated slashes of an
-// escaped path, as Envoy's normalize_path and merge_slashes do (without Envoy's
-// percent-decoding of unreserved characters).
-func normalizePath(p string, dots, merge bool) string {
-	if p == "" || p[0] != '/' {
-		return p
-	}
-	if merge && strings.Contains(p, "//") {
-		var b strings.Builder
-		b.Grow(len(p))
-		for i := 0; i < len(p); i++ {
-			if p[i] == '/' && i > 0 && p[i-1] == '/' {
-				continue
-			}
-			b.WriteByte(p[i])
-		}
-		p = b.String()
-	}
-	if !dots || !strings.Contains(p, ".") {
-		return p
-	}
-	segs := strings.Split(p[1:], "/")
-	out := make([]string, 0, len(segs))
-	for i, s := range segs {
-		last := i == len(segs)-1
-		switch s {
-		case ".":
-			if last {
-				out = append(out, "")
-			}
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-			if last {
-				out = append(out, "")
-			}
-		default:
-			out = append(out, s)
-		}
-	}
-	return "/" + strings.Join(out, "/")
 }

@@ -2,6 +2,8 @@ package goedge
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -192,15 +194,179 @@ func TestNormalizePath(t *testing.T) {
 		{"/../v1/events", "/v1/events"},
 		{"/v1/events/", "/v1/events/"},
 		{"/v1/x/..", "/v1/"},
+		// Percent-encoded unreserved characters are decoded, as Envoy's canonicalizer does.
+		{"/v1/%6Cogs", "/v1/logs"},
+		{"/v1/%6cogs", "/v1/logs"},
+		{"/%76%31/%4C%4F%47%53", "/v1/LOGS"},
+		{"/v1/a%2Db%5Fc%7Ed%30", "/v1/a-b_c~d0"},
+		{"/v1/%2E/logs", "/v1/logs"},
+		{"/v1/x/%2e%2E/logs", "/v1/logs"},
+		{"/v1/x/.%2e/logs", "/v1/logs"},
+		{"/v1/%2e%2e%2e", "/v1/..."},
+		{"/v1/a.%2e", "/v1/a.."},
+		// Escaped slashes and backslashes stay (path_with_escaped_slashes_action KEEP_UNCHANGED),
+		// as do other reserved escapes, with their hex case.
+		{"/v1%2Flogs", "/v1%2Flogs"},
+		{"/v1%2flogs", "/v1%2flogs"},
+		{"/v1%5Clogs", "/v1%5Clogs"},
+		{"/v1/a%20b%3Fc%25d", "/v1/a%20b%3Fc%25d"},
+		{"/v1/%2E%2E%2Flogs", "/v1/..%2Flogs"},
+		// A raw backslash is a slash; characters a path may not hold are escaped.
+		{`/v1\logs`, "/v1/logs"},
+		{`/v1\\..\logs`, "/v1/logs"}, // "/v1//", then ".." goes back to "/v1/"
+		{"/v1/a b{c}|^`\"<>\x7f\xff", "/v1/a%20b%7Bc%7D%7C%5E%60%22%3C%3E%7F%FF"},
+		{"/v1/a:b@c!$&'()*+,;=[]", "/v1/a:b@c!$&'()*+,;=[]"},
+		// Merging slashes comes after dot segments, as in Envoy.
+		{"/v1//../logs", "/v1/logs"},
+		{"/v1/.//logs", "/v1/logs"},
+		// Not a valid escape: the "%" is escaped (where Envoy keeps it; Go's server refuses it).
+		{"/v1/%zz", "/v1/%25zz"},
+		{"/v1/%", "/v1/%25"},
+		{"/v1/%%36%43ogs", "/v1/%256Cogs"},
+		// Not a path: unchanged.
+		{"*", "*"},
+		{"", ""},
 	} {
 		if got := normalizePath(tc.in, true, true); got != tc.want {
 			t.Errorf("normalizePath(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// Each setting alone.
+	if got := normalizePath("//v1/%6Cogs/./", false, true); got != "/v1/%6Cogs/./" {
+		t.Errorf("merge_slashes alone: %q", got)
+	}
+	if got := normalizePath("//v1/%6Cogs/./", true, false); got != "//v1/logs/" {
+		t.Errorf("normalize_path alone: %q", got)
+	}
+}
+
+func TestNormalizePathRefusesNUL(t *testing.T) {
+	for _, p := range []string{"/v1/%00", "/v1/logs\x00"} {
+		if _, ok := normalizeRequestPath(p, true, true); ok {
+			t.Errorf("normalizeRequestPath(%q) accepted a NUL, Envoy refuses it", p)
+		}
+	}
+	if _, ok := normalizeRequestPath("/v1/%01", true, true); !ok {
+		t.Error("an escaped control character other than NUL is refused")
+	}
+}
+
+func TestNormalizeRequestSetsTheForwardedPath(t *testing.T) {
+	for _, tc := range []struct{ target, path, requestURI string }{
+		{"/v1/%6Cogs?a=%6C", "/v1/logs", "/v1/logs?a=%6C"},
+		{"/v1/logs%2Fx", "/v1/logs/x", "/v1/logs%2Fx"},
+		{"/v1//x/../%65vents", "/v1/events", "/v1/events"},
+		{"/v1/a%20b", "/v1/a b", "/v1/a%20b"},
+		{"/v1/events", "/v1/events", "/v1/events"},
+	} {
+		u, err := url.ParseRequestURI(tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !normalizeRequest(u, true, true) {
+			t.Fatalf("normalizeRequest(%q) refused it", tc.target)
+		}
+		if u.Path != tc.path || u.RequestURI() != tc.requestURI {
+			t.Errorf("normalizeRequest(%q): path %q, request URI %q; want %q, %q", tc.target, u.Path, u.RequestURI(), tc.path, tc.requestURI)
+		}
+	}
+}
+
+// otlpLogs is an OTLP/JSON logs request with n log records.
+func otlpLogs(n int) string {
+	recs := make([]string, n)
+	for i := range recs {
+		recs[i] = `{"timeUnixNano":"1704067200000000000","body":{"stringValue":"hello"}}`
+	}
+	return `{"resourceLogs":[{"scopeLogs":[{"logRecords":[` + strings.Join(recs, ",") + `]}]}]}`
+}
+
+// postPath posts body as tenant to the edge's path (sent as spelled) with the content type.
+func (p *proxyEnv) postPath(t *testing.T, tenant, path, ctype, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", p.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.URL.RequestURI(); got != path {
+		t.Fatalf("the client would send %q, not %q", got, path)
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Authorization", "Bearer "+p.keys[tenant])
+	resp, err := p.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// A path that the normalizer serves as an ingest endpoint is counted by the edge's filter like
+// the plain path, and reaches the upstream normalized: percent-encoding, dot segments or
+// repeated slashes do not make a request free.
+func TestEncodedPathIsCountedAndForwardedNormalized(t *testing.T) {
+	p := newProxyEnv(t, Config{}, nil, nil, tenantSpec{id: "acme", stage: "v2", prefix: "aaaaaaaa"})
+	for _, tc := range []struct{ path, ctype, body, want string }{
+		{"/v1/%6Cogs", "application/json", otlpLogs(3), "/v1/logs"},
+		{"/v1/%6c%6F%67%73", "application/json", otlpLogs(2), "/v1/logs"},
+		{"/%76%31/logs", "application/json", otlpLogs(4), "/v1/logs"},
+		{"/v1//logs", "application/json", otlpLogs(5), "/v1/logs"},
+		{"/v1/./x/../logs", "application/json", otlpLogs(6), "/v1/logs"},
+		{"/v1/%2e/logs", "application/json", otlpLogs(7), "/v1/logs"},
+		{"/v1/%65vents", "application/x-ndjson", strings.Repeat(event, 3), "/v1/events"},
+		{"//v1/events", "application/x-ndjson", strings.Repeat(event, 2), "/v1/events"},
+	} {
+		resp := p.postPath(t, "acme", tc.path, tc.ctype, tc.body)
+		if body := readAll(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", tc.path, resp.StatusCode, body)
+		}
+		got := p.v2.last()
+		n := strings.Count(tc.body, `"hello"`)
+		if got.Path != tc.want || got.Header.Get("X-Ingest-Event-Count") != strconv.Itoa(n) {
+			t.Errorf("%s: upstream got path %q with x-ingest-event-count %q, want %q with %d",
+				tc.path, got.Path, got.Header.Get("X-Ingest-Event-Count"), tc.want, n)
+		}
+	}
+	// An escaped slash stays escaped (KEEP_UNCHANGED): not an ingest path, passed uncounted.
+	resp := p.postPath(t, "acme", "/v1%2Flogs", "application/json", otlpLogs(1))
+	readAll(t, resp)
+	if got := p.v2.last(); got.Path != "/v1%2Flogs" || got.Header.Get("X-Ingest-Event-Count") != "" {
+		t.Errorf("/v1%%2Flogs: upstream got %q with x-ingest-event-count %q, want it unchanged and uncounted",
+			got.Path, got.Header.Get("X-Ingest-Event-Count"))
+	}
+}
+
+// A tenant over its quota is refused on an encoded path exactly as on the plain one.
+func TestEncodedPathIsRefusedOverQuota(t *testing.T) {
+	for _, path := range []string{"/v1/%6Cogs", "/v1//logs", "/v1/x/../logs"} {
+		t.Run(path, func(t *testing.T) {
+			p := newProxyEnv(t, Config{}, nil, nil, tenantSpec{id: "tiny", stage: "v2", prefix: "aaaaaaab",
+				quotas: registry.Quotas{EventsPerSecond: 0.001, BurstEvents: 5, BytesPerSecond: 1 << 20}})
+			resp := p.postPath(t, "tiny", path, "application/json", otlpLogs(4))
+			if body := readAll(t, resp); resp.StatusCode != 200 {
+				t.Fatalf("first request: status %d: %s", resp.StatusCode, body)
+			}
+			// 4 of the 5 events of the burst are spent: 4 more are over the rate.
+			resp = p.postPath(t, "tiny", path, "application/json", otlpLogs(4))
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+				!strings.Contains(body, "err-ingest-tenant-rate-limited-events") {
+				t.Fatalf("over quota: status %d retry-after %q: %s, want 429", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+			}
+			// More than the burst can hold: 413, as on /v1/logs.
+			resp = p.postPath(t, "tiny", path, "application/json", otlpLogs(6))
+			if body := readAll(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("over the burst: status %d: %s, want 413", resp.StatusCode, body)
+			}
+			if n := p.v2.count(); n != 1 {
+				t.Errorf("the upstream got %d requests, want 1", n)
+			}
+		})
+	}
 }
 
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/v1/events", "//a//b/", "/a/./b/../c", "/..", "/a/..//../b/.", "x/../y"} {
+	for _, s := range []string{"/v1/events", "//a//b/", "/a/./b/../c", "/..", "/a/..//../b/.", "x/../y",
+		"/v1/%6Cogs", "/%2e%2E/%2F%5c", `/a\..\b`, "/%%36%43", "/%zz%", "/a b\x00\xff"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -218,6 +384,25 @@ func FuzzNormalizePath(f *testing.F) {
 			if seg == "." || seg == ".." {
 				t.Fatalf("normalizePath(%q) = %q keeps a dot segment", p, n)
 			}
+		}
+		for i := 0; i < len(n); i++ {
+			c := n[i]
+			if c <= ' ' || c >= 0x7f || c == '\\' {
+				t.Fatalf("normalizePath(%q) = %q holds the raw byte %q", p, n, c)
+			}
+			if c != '%' {
+				continue
+			}
+			v, ok := unhexAt(n, i+1)
+			if !ok {
+				t.Fatalf("normalizePath(%q) = %q: %% at %d starts no escape", p, n, i)
+			}
+			if pathClass[v] == pathUnescape {
+				t.Fatalf("normalizePath(%q) = %q keeps the unreserved escape %q", p, n, n[i:i+3])
+			}
+		}
+		if _, err := url.PathUnescape(n); err != nil {
+			t.Fatalf("normalizePath(%q) = %q does not unescape: %v", p, n, err)
 		}
 		if again := normalizePath(n, true, true); again != n {
 			t.Fatalf("not idempotent: %q → %q → %q", p, n, again)

@@ -28,6 +28,7 @@ const (
 	UnsupportedMediaType ID = "err-ingest-unsupported-media-type"
 	UnsupportedEncoding  ID = "err-ingest-unsupported-encoding"
 	MethodNotAllowed     ID = "err-ingest-method-not-allowed"
+	UnknownPath          ID = "err-ingest-unknown-path"
 	NormalizerFull       ID = "err-ingest-normalizer-full"
 
 	// Rejections of one event by the normalizer.
@@ -106,6 +107,8 @@ var catalogue = []Info{
 		Action: "client: send gzip or an uncompressed body"},
 	{ID: MethodNotAllowed, Status: 405, Scope: ScopeRequest, Stages: []Stage{nrm, snk},
 		Action: "client: use POST"},
+	{ID: UnknownPath, Status: 404, Scope: ScopeRequest, Stages: []Stage{nrm},
+		Action: "client: send to /v1/logs, /v1/metrics, /v1/traces or /v1/events exactly as spelled (no percent-encoding, repeated or trailing slashes, or dot segments)"},
 	{ID: NormalizerFull, Status: 429, Scope: ScopeRequest, Retry: true, Stages: []Stage{nrm},
 		Action: "client: retry after Retry-After; operator: the normalizer holds max_inflight_bytes of requests: add normalizers"},
 

@@ -47,14 +47,39 @@ func Unavailable(reason string, retryAfter time.Duration, cause error) error {
 	return &Error{Kind: ErrUnavailable, Reason: reason, RetryAfter: retryAfter, Cause: cause}
 }
 
+// MaxRetryAfter is the longest retry delay this project suggests: RetryAfterSeconds never
+// renders more, and RetryAfterAt never returns more. A delay computed from a tiny rate or a
+// huge deficit (hours, years, or an overflowing float) is sent as this instead; a client that
+// waited that long retries and learns the current delay.
+const MaxRetryAfter = time.Hour
+
 // RetryAfterSeconds renders d as the value of a Retry-After header: whole seconds, rounded up,
-// at least 1.
+// from 1 (also for a zero or negative d) to MaxRetryAfter's 3600.
 func RetryAfterSeconds(d time.Duration) string {
-	s := int64(math.Ceil(d.Seconds()))
-	if s < 1 {
-		s = 1
+	s := int64(1)
+	switch {
+	case d >= MaxRetryAfter:
+		s = int64(MaxRetryAfter / time.Second)
+	case d > time.Second:
+		s = int64((d + time.Second - 1) / time.Second)
 	}
 	return strconv.FormatInt(s, 10)
+}
+
+// RetryAfterAt returns how long a bucket refilling at rate tokens per second takes to gain
+// deficit tokens: deficit/rate seconds, rounded up to the nanosecond, at least 1ns and at most
+// MaxRetryAfter. Inputs that give no finite delay (a rate of 0, NaN or below 0, a deficit of
+// NaN or +Inf, or a quotient beyond MaxRetryAfter, e.g. a rate of 1e-300) give MaxRetryAfter; a
+// deficit of 0 or less gives 1ns, since the caller refuses only when there is a deficit.
+func RetryAfterAt(deficit, rate float64) time.Duration {
+	if deficit <= 0 && !math.IsNaN(deficit) {
+		return 1
+	}
+	ns := deficit / rate * 1e9
+	if !(ns < float64(MaxRetryAfter)) || rate <= 0 { // also NaN
+		return MaxRetryAfter
+	}
+	return max(time.Duration(math.Ceil(ns)), 1)
 }
 
 // ParseRetryAfter parses a Retry-After header in delta-seconds (the only form this project

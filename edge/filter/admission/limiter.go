@@ -9,6 +9,7 @@ import (
 
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 	"github.com/ingestdev/ingest/internal/reason"
+	"github.com/ingestdev/ingest/internal/shed"
 )
 
 // Reasons of a refused Decision: stable ids of the catalogue (internal/reason, which gives their
@@ -37,7 +38,8 @@ type Decision struct {
 	OK bool
 	// RetryAfter is, for a request refused with a rate-limited reason, the time until the
 	// tenant's buckets hold enough tokens for this request, rounded up to the nanosecond (send
-	// it with shed.RetryAfterSeconds: whole seconds, rounded up, at least 1). It is 0 when OK
+	// it with shed.RetryAfterSeconds: whole seconds, rounded up, at least 1), at most
+	// shed.MaxRetryAfter however small the rate or large the deficit. It is 0 when OK
 	// and when the request exceeds the burst, since waiting cannot help then.
 	RetryAfter time.Duration
 	// Reason is one of the Reason constants when the request is refused, "" when OK.
@@ -206,13 +208,14 @@ func refill(tokens, rate, burst, dt float64) float64 {
 
 // wait returns how long until tokens reach need at rate, rounded up to the nanosecond (after
 // taking off a relative 1e-12 of float rounding, so that an exact 1 ms does not come out as
-// 1.000001 ms); 0 when they do already.
+// 1.000001 ms); 0 when they do already. The wait is at least 1ns and at most
+// shed.MaxRetryAfter: a tiny rate (1e-300 per second) or a huge deficit gives the maximum, not
+// an overflowed time.Duration.
 func wait(tokens, rate, need float64) time.Duration {
 	if rate == 0 || tokens >= need*(1-slack) {
 		return 0
 	}
-	ns := (need - tokens) / rate * 1e9
-	return time.Duration(math.Ceil(ns - ns*1e-12))
+	return shed.RetryAfterAt((need-tokens)*(1-1e-12), rate)
 }
 
 // bucket returns tenant's bucket and shard, adding a full bucket when there is none.

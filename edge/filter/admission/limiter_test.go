@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -265,4 +266,25 @@ func TestBucketFillsWholeCacheLines(t *testing.T) {
 	if s := unsafe.Sizeof(bucket{}); s != bucketSize || bucketSize%64 != 0 {
 		t.Errorf("a bucket is %d bytes, want %d, a multiple of 64", s, bucketSize)
 	}
+}
+
+func TestRetryAfterIsCappedForTinyRatesAndHugeDeficits(t *testing.T) {
+	f := func(name string, q filterconfig.Quotas, events, bytes int64) {
+		t.Helper()
+		l := NewLimiter()
+		if d := l.Admit(name, q, events, bytes, t0); !d.OK {
+			t.Fatalf("%s: the first request, which empties the bucket, is refused: %+v", name, d)
+		}
+		d := l.Admit(name, q, events, bytes, t0)
+		if d.OK || d.RetryAfter != shed.MaxRetryAfter {
+			t.Errorf("%s: Admit = %+v, want refused with RetryAfter %s", name, d, shed.MaxRetryAfter)
+		}
+		if h := shed.RetryAfterSeconds(d.RetryAfter); h != "3600" {
+			t.Errorf("%s: Retry-After %q, want 3600", name, h)
+		}
+	}
+	f("tiny event rate", filterconfig.Quotas{EventsPerSecond: 1e-300, BurstEvents: 10}, 10, 0)
+	f("tiny byte rate", filterconfig.Quotas{BytesPerSecond: 5e-324, BurstBytes: 1000}, 0, 1000)
+	f("huge byte deficit", filterconfig.Quotas{BytesPerSecond: 1, BurstBytes: 1e19}, 0, math.MaxInt64)
+	f("deficit of a few years", filterconfig.Quotas{EventsPerSecond: 1, BurstEvents: 1e9}, 1e9, 0)
 }
