@@ -6,6 +6,11 @@
 // The tests need the ClickHouse server binary for the ClickHouse checks (they skip without it,
 // except under CI=true) and are skipped with -short. The package has no non-test code.
 //
+// TestCutoverShadowCanaryV2RollbackAndTheGateOverRealProcesses runs a tenant through the
+// cutover stages with two Go edges on one control plane and the parity report stream wired
+// (docs/cutover.md): shadow into the shadow tables only with parity summed over both edges, a
+// refused and a forced gate, canary, v2, a rollback within a second with no request failing.
+//
 // TestStandardBenchmarkScenario is the whole-pipeline benchmark of `make bench-pipeline`
 // (BENCHMARKS.md): it runs only with INGEST_BENCH=1.
 package e2e

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/record"
 )
 
 // Config configures the normalizer. The zero value of every field means its default (see
@@ -32,6 +33,14 @@ type Config struct {
 	MaxNameBytes int `yaml:"max_name_bytes"`
 	// MaxLogBodyBytes bounds a log body as rendered. Default 256 KiB.
 	MaxLogBodyBytes int `yaml:"max_log_body_bytes"`
+	// MaxRecordBytes bounds an event as encoded into its record (record.Append: what the sink
+	// writer's max_record_bytes bounds), whatever the limits above allow one by one; a larger
+	// event is rejected with err-ingest-event-too-large and the rest of the request accepted.
+	// It must not exceed the sink writer's max_record_bytes, or the sink writer refuses the
+	// whole batch (413, answered 503) and the client retries it for ever; nor
+	// record.MaxRecordSize (16 MiB), which Validate checks. Default 960 KiB, the sink
+	// writer's default.
+	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// MaxPast is how far before the time of receipt an event's timestamp may be. Default 7 days.
 	MaxPast time.Duration `yaml:"max_past"`
 	// MaxFuture is how far after the time of receipt an event's timestamp may be. Default 10 min.
@@ -62,6 +71,7 @@ func DefaultConfig() Config {
 		MaxAttributeValueBytes:  16 << 10,
 		MaxNameBytes:            1 << 10,
 		MaxLogBodyBytes:         256 << 10,
+		MaxRecordBytes:          960 << 10,
 		MaxPast:                 7 * 24 * time.Hour,
 		MaxFuture:               10 * time.Minute,
 		SinkTimeout:             15 * time.Second,
@@ -82,6 +92,7 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.MaxAttributeValueBytes, d.MaxAttributeValueBytes)
 	config.Default(&c.MaxNameBytes, d.MaxNameBytes)
 	config.Default(&c.MaxLogBodyBytes, d.MaxLogBodyBytes)
+	config.Default(&c.MaxRecordBytes, d.MaxRecordBytes)
 	config.Default(&c.MaxPast, d.MaxPast)
 	config.Default(&c.MaxFuture, d.MaxFuture)
 	config.Default(&c.SinkTimeout, d.SinkTimeout)
@@ -107,6 +118,7 @@ func (c Config) Validate() error {
 	check("max_attribute_value_bytes", c.MaxAttributeValueBytes >= 0, c.MaxAttributeValueBytes)
 	check("max_name_bytes", c.MaxNameBytes >= 0, c.MaxNameBytes)
 	check("max_log_body_bytes", c.MaxLogBodyBytes >= 0, c.MaxLogBodyBytes)
+	check("max_record_bytes", c.MaxRecordBytes >= 0, c.MaxRecordBytes)
 	check("max_past", c.MaxPast >= 0, c.MaxPast)
 	check("max_future", c.MaxFuture >= 0, c.MaxFuture)
 	check("sink_timeout", c.SinkTimeout >= 0, c.SinkTimeout)
@@ -115,6 +127,9 @@ func (c Config) Validate() error {
 	check("max_rejections_in_response", c.MaxRejectionsInResponse >= 0, c.MaxRejectionsInResponse)
 	if c.MaxDecompressedBytes > 0 && c.MaxBodyBytes > c.MaxDecompressedBytes {
 		errs = append(errs, fmt.Errorf("max_decompressed_bytes: %d is below max_body_bytes %d", c.MaxDecompressedBytes, c.MaxBodyBytes))
+	}
+	if c.MaxRecordBytes > record.MaxRecordSize {
+		errs = append(errs, fmt.Errorf("max_record_bytes: %d exceeds the %d bytes a record frame can hold", c.MaxRecordBytes, record.MaxRecordSize))
 	}
 	return errors.Join(errs...)
 }

@@ -90,7 +90,13 @@ func (e *emitter) emit(r *record.Record, index, line int) bool {
 	if !e.checkAttributes(r.Attributes, "attributes", index, line) || !e.checkAttributes(r.Resource, "resource", index, line) {
 		return false
 	}
-	e.batch.Add(r)
+	// Bounded one by one, attributes, resource and body can still add up to a record the sink
+	// writer refuses, with the whole batch: measure the encoding as it is appended, not twice.
+	if size, ok := e.batch.AddWithin(r, c.MaxRecordBytes); !ok {
+		e.reject(index, line, ReasonEventTooLarge,
+			"event of %d bytes encoded exceeds the %d-byte limit (max_record_bytes); shrink its attributes or body", size, c.MaxRecordBytes)
+		return false
+	}
 	if int(r.Signal) < len(e.acceptedBy) {
 		e.acceptedBy[r.Signal]++
 	}

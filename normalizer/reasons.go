@@ -28,6 +28,8 @@ const (
 	ReasonNameTooLong = reason.NameTooLong
 	// ReasonBodyTooLong: a log body is longer than max_log_body_bytes.
 	ReasonBodyTooLong = reason.LogBodyTooLong
+	// ReasonEventTooLarge: the encoded event is larger than max_record_bytes.
+	ReasonEventTooLarge = reason.EventTooLarge
 )
 
 // Request-level reasons: the whole request is refused with the catalogue's status (in

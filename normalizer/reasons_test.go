@@ -14,7 +14,7 @@ import (
 func TestReasonsAreCatalogueIDsAndAnswerTheirStatus(t *testing.T) {
 	for _, r := range []Reason{
 		ReasonInvalidJSON, ReasonMissingField, ReasonInvalidField, ReasonTimestampTooOld, ReasonTimestampTooNew,
-		ReasonTooManyAttributes, ReasonAttributeTooLong, ReasonNameTooLong, ReasonBodyTooLong,
+		ReasonTooManyAttributes, ReasonAttributeTooLong, ReasonNameTooLong, ReasonBodyTooLong, ReasonEventTooLarge,
 	} {
 		if info, ok := reason.Lookup(r); !ok || info.Scope != reason.ScopeEvent {
 			t.Errorf("per-event reason %s: catalogue has %+v, %v", r, info, ok)

@@ -217,18 +217,26 @@ func TestNDJSONRejectedLinesReportedOthersAccepted(t *testing.T) {
 	}
 }
 
+// otlpLogsFormat is one OTLP/HTTP encoding of a logs request and its response.
+type otlpLogsFormat struct {
+	ctype string
+	body  func() ([]byte, error)
+	parse func(plogotlp.ExportResponse, []byte) error
+}
+
+// otlpLogsFormats returns er in protobuf and in JSON.
+func otlpLogsFormats(er plogotlp.ExportRequest) []otlpLogsFormat {
+	return []otlpLogsFormat{
+		{"application/x-protobuf", er.MarshalProto, func(r plogotlp.ExportResponse, b []byte) error { return r.UnmarshalProto(b) }},
+		{"application/json", er.MarshalJSON, func(r plogotlp.ExportResponse, b []byte) error { return r.UnmarshalJSON(b) }},
+	}
+}
+
 func TestOTLPPartialSuccessCountsRejected(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	er := otlpLogs(t, 3, testNow.Add(-time.Minute))
 	er.Logs().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1).SetTimestamp(pcommon.NewTimestampFromTime(testNow.Add(time.Hour)))
-	for _, f := range []struct {
-		ctype string
-		body  func() ([]byte, error)
-		parse func(plogotlp.ExportResponse, []byte) error
-	}{
-		{"application/x-protobuf", er.MarshalProto, func(r plogotlp.ExportResponse, b []byte) error { return r.UnmarshalProto(b) }},
-		{"application/json", er.MarshalJSON, func(r plogotlp.ExportResponse, b []byte) error { return r.UnmarshalJSON(b) }},
-	} {
+	for _, f := range otlpLogsFormats(er) {
 		body, err := f.body()
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 
@@ -74,6 +75,8 @@ func AppendFrame(dst, rec []byte) []byte {
 // not safe for concurrent use; reuse it across requests with Reset: once its buffers have grown
 // to the size of a request, Add does not allocate. Add does not check MaxRecordSize: callers
 // bound records far below it (see the normalizer's limits), and Frames rejects a larger one.
+// AddWithin bounds the encoded record instead, as a sink does (the sink writer's
+// max_record_bytes).
 type Builder struct {
 	tenant     string
 	receivedAt int64
@@ -93,14 +96,28 @@ func (b *Builder) Reset(tenant string, receivedAt int64) {
 
 // Add encodes r into the batch. It sets r.Tenant and r.ReceivedAt from the builder and, when
 // r.EventID is zero, derives it; r.EventID holds the id afterwards.
-func (b *Builder) Add(r *Record) {
+func (b *Builder) Add(r *Record) { b.AddWithin(r, math.MaxInt) }
+
+// AddWithin is Add for a record whose encoding (without its frame header, as a sink and Frames
+// measure it) may hold at most maxBytes bytes. It returns the encoded size and whether r was
+// added. A larger record is encoded once, measured and taken out again: the batch, its count
+// and the ids derived for later records are as if it had never been added, and r.EventID and
+// r.ReceivedAt are left as they were (r.Tenant is set). Like Add, it does not allocate once the
+// builder's buffer holds the request, the rejected record included.
+func (b *Builder) AddWithin(r *Record, maxBytes int) (size int, ok bool) {
 	r.Tenant = b.tenant
+	receivedAt := r.ReceivedAt
 	r.ReceivedAt = 0
 	given := !r.EventID.IsZero()
 	start := len(b.data)
 	b.data = append(b.data, 0, 0, 0, 0)
 	b.data = Append(b.data, r)
 	rec := b.data[start+frameHeader:]
+	if len(rec) > maxBytes {
+		b.data = b.data[:start]
+		r.ReceivedAt = receivedAt
+		return len(rec), false
+	}
 	binary.LittleEndian.PutUint32(b.data[start:], uint32(len(rec)))
 	if !given {
 		id := hashID(xxh3.Hash128Seed(rec, idSeedContent))
@@ -116,6 +133,7 @@ func (b *Builder) Add(r *Record) {
 	r.ReceivedAt = b.receivedAt
 	binary.LittleEndian.PutUint64(rec[offReceivedAt:], uint64(b.receivedAt))
 	b.count++
+	return len(rec), true
 }
 
 // Len returns the number of records added since Reset.

@@ -37,11 +37,16 @@ type Config struct {
 	// keyed by event id, so a tenant's stream spreads over all of them. Default 6.
 	TopicPartitions int32 `yaml:"topic_partitions"`
 	// TopicReplicationFactor is the replication factor of the topics the writer creates.
-	// Default 1, which suits the single-broker `ingest kafka` only: production uses 3 together
-	// with TopicConfigs min.insync.replicas=2, so that acks=all means two copies.
+	// Default 0: auto, picked from the number of live brokers when a topic is created: 3
+	// (SafeReplicationFactor) on a cluster of 3 or more, so that acks=all (with
+	// min.insync.replicas=2, see TopicConfigs) means two copies on different brokers; else the
+	// broker count (1 or 2), with a warning logged once that acknowledged records are not safely
+	// replicated. A positive value is used as it is; Kafka refuses one above its broker count.
 	TopicReplicationFactor int16 `yaml:"topic_replication_factor"`
 	// TopicConfigs are the topic configs of the topics the writer creates, such as
-	// min.insync.replicas or retention.ms. Default none (the broker's defaults).
+	// min.insync.replicas or retention.ms. Default none (the broker's defaults), except that a
+	// topic created with a replication factor of 3 or more gets min.insync.replicas=2 unless
+	// this sets it.
 	TopicConfigs map[string]string `yaml:"topic_configs"`
 
 	// Compression is the produce compression: zstd, lz4, snappy or none. Default zstd.
@@ -102,7 +107,7 @@ func DefaultConfig() Config {
 		ClientID:               "ingest-sinkwriter",
 		TopicPattern:           tenant.DefaultTopicPattern,
 		TopicPartitions:        6,
-		TopicReplicationFactor: 1,
+		TopicReplicationFactor: 0, // auto: picked from the broker count (TopicReplication)
 		Compression:            "zstd",
 		Linger:                 time.Millisecond,
 		ProducerBatchMaxBytes:  1_000_012,
@@ -129,7 +134,6 @@ func (c Config) withDefaults() Config {
 		c.Compression = d.Compression
 	}
 	config.Default(&c.TopicPartitions, d.TopicPartitions)
-	config.Default(&c.TopicReplicationFactor, d.TopicReplicationFactor)
 	config.Default(&c.Linger, d.Linger)
 	config.Default(&c.Producers, min(runtime.GOMAXPROCS(0), 8))
 	config.Default(&c.ProducerBatchMaxBytes, d.ProducerBatchMaxBytes)

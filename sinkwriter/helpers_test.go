@@ -45,8 +45,14 @@ func testConfig(brokers []string) sinkwriter.Config {
 // newWriter returns a writer on its own registry, shut down at the end of the test.
 func newWriter(t testing.TB, cfg sinkwriter.Config) (*sinkwriter.Writer, *prometheus.Registry) {
 	t.Helper()
+	return newWriterLogging(t, cfg, testLog(t))
+}
+
+// newWriterLogging is newWriter logging to log.
+func newWriterLogging(t testing.TB, cfg sinkwriter.Config, log *slog.Logger) (*sinkwriter.Writer, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	w, err := sinkwriter.New(cfg, reg, testLog(t))
+	w, err := sinkwriter.New(cfg, reg, log)
 	if err != nil {
 		t.Fatalf("cannot create writer: %v", err)
 	}

@@ -138,9 +138,12 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger, opts ...Option
 		}
 		w.cls = append(w.cls, cl)
 	}
-	w.topics = newTopics(kadm.NewClient(w.cls[0]), cfg)
+	w.topics = newTopics(kadm.NewClient(w.cls[0]), cfg, log)
 	var err error
 	w.metrics, err = newMetrics(reg, func() float64 { return float64(w.buf.used.Load()) })
+	if err == nil {
+		err = reg.Register(w.topics.created)
+	}
 	if err != nil {
 		w.closeClients()
 		return nil, fmt.Errorf("cannot register sink writer metrics: %w", err)

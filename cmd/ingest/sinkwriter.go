@@ -18,7 +18,7 @@ func sinkWriterFlags(fs *flag.FlagSet, cfg *sinkwriter.ServiceConfig) {
 	fs.StringVar(&w.TopicPattern, "topic-pattern", w.TopicPattern, "topic of a tenant; {tenant} is replaced by the tenant id (the loader's topic regex must match)")
 	fs.BoolVar(&w.DisableTopicCreation, "disable-topic-creation", w.DisableTopicCreation, "do not create tenant topics (they are provisioned out of band)")
 	config.IntVar(fs, &w.TopicPartitions, "topic-partitions", "partitions of the topics the sink writer creates")
-	config.IntVar(fs, &w.TopicReplicationFactor, "topic-replication-factor", "replication factor of the topics the sink writer creates (production: 3, with --topic-config min.insync.replicas=2)")
+	config.IntVar(fs, &w.TopicReplicationFactor, "topic-replication-factor", "replication factor of the topics the sink writer creates; 0: auto, 3 (with min.insync.replicas=2) on a cluster of 3 or more brokers, else the broker count with a warning")
 	config.MapVar(fs, &w.TopicConfigs, "topic-config", "name=value config of the topics the sink writer creates (repeatable), e.g. min.insync.replicas=2")
 	fs.StringVar(&w.Compression, "compression", w.Compression, "produce compression: zstd, lz4, snappy or none")
 	fs.IntVar(&w.CompressionLevel, "compression-level", w.CompressionLevel, "compression level; 0: zstd 1 (fastest), the codec's default for the others")

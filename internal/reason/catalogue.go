@@ -41,6 +41,7 @@ const (
 	AttributeTooLong  ID = "err-ingest-attribute-too-long"
 	NameTooLong       ID = "err-ingest-name-too-long"
 	LogBodyTooLong    ID = "err-ingest-log-body-too-long"
+	EventTooLarge     ID = "err-ingest-event-too-large"
 
 	// Refusals of the sink writer (and its client, in the normalizer).
 	SinkFull            ID = "err-ingest-sink-full"
@@ -131,6 +132,8 @@ var catalogue = []Info{
 		Action: "client: shorten the name to max_name_bytes"},
 	{ID: LogBodyTooLong, Status: 200, Scope: ScopeEvent, Stages: []Stage{nrm},
 		Action: "client: shorten the log body to max_log_body_bytes"},
+	{ID: EventTooLarge, Status: 200, Scope: ScopeEvent, Stages: []Stage{nrm},
+		Action: "client: shrink its attributes or body: the event, encoded, exceeds max_record_bytes (default 960 KiB) although each part is within its own limit"},
 
 	// The sink writer.
 	{ID: SinkFull, Status: 429, Scope: ScopeRequest, Retry: true, Stages: []Stage{nrm, snk},
@@ -154,7 +157,7 @@ var catalogue = []Info{
 	{ID: BatchTooLarge, Status: 413, Scope: ScopeRequest, Stages: []Stage{snk},
 		Action: "operator: send smaller batches (max_batch_bytes)"},
 	{ID: RecordTooLarge, Status: 413, Scope: ScopeRequest, Stages: []Stage{snk},
-		Action: "operator: a record exceeds max_record_bytes: lower the normalizer's limits or raise the bound"},
+		Action: "operator: a record exceeds max_record_bytes: set the normalizer's max_record_bytes to at most the sink writer's, or raise the bound"},
 
 	{ID: Internal, Status: 500, Scope: ScopeRequest, Stages: []Stage{nrm, snk},
 		Action: "operator: an unexpected error, a bug: report it with the stage's log"},

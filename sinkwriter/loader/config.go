@@ -44,7 +44,10 @@ type Config struct {
 	// missing. Default "ingest-deadletter".
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
 	// DeadLetterReplicationFactor is the replication factor the dead-letter topic is created
-	// with; -1 means the broker's default. Default -1.
+	// with. Default 0: auto, like the sink writer's topic_replication_factor: 3 with
+	// min.insync.replicas=2 on a cluster of 3 or more live brokers, else the broker count (1 or
+	// 2) with a warning. -1 means the broker's default (default.replication.factor); a
+	// positive value is used as it is, and Kafka refuses one above its broker count.
 	DeadLetterReplicationFactor int16 `yaml:"dead_letter_replication_factor"`
 
 	// ClickHouseAddr are the host:port addresses of ClickHouse's native protocol. Required.
@@ -110,7 +113,7 @@ func DefaultConfig() Config {
 		TopicRegex:                  DefaultTopicRegex,
 		TopicRefreshInterval:        30 * time.Second,
 		DeadLetterTopic:             DefaultDeadLetterTopic,
-		DeadLetterReplicationFactor: -1,
+		DeadLetterReplicationFactor: 0, // auto: picked from the broker count (sinkwriter.TopicReplication)
 		Database:                    DefaultDatabase,
 		Username:                    "default",
 		Compression:                 "none",
@@ -135,7 +138,6 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.TopicRegex, d.TopicRegex)
 	config.Default(&c.TopicRefreshInterval, d.TopicRefreshInterval)
 	config.Default(&c.DeadLetterTopic, d.DeadLetterTopic)
-	config.Default(&c.DeadLetterReplicationFactor, d.DeadLetterReplicationFactor)
 	config.Default(&c.Database, d.Database)
 	config.Default(&c.Username, d.Username)
 	config.Default(&c.Compression, d.Compression)
@@ -177,8 +179,8 @@ func (c Config) Validate() error {
 	} else if re.MatchString(c.DeadLetterTopic) {
 		bad("topic_regex", "%q matches the dead-letter topic %q: the loader would consume what it dead-letters", c.TopicRegex, c.DeadLetterTopic)
 	}
-	if c.DeadLetterReplicationFactor < -1 || c.DeadLetterReplicationFactor == 0 {
-		bad("dead_letter_replication_factor", "%d is not -1 (broker default) or a positive count", c.DeadLetterReplicationFactor)
+	if c.DeadLetterReplicationFactor < -1 {
+		bad("dead_letter_replication_factor", "%d is not 0 (auto), -1 (broker default) or a positive count", c.DeadLetterReplicationFactor)
 	}
 	if len(c.ClickHouseAddr) == 0 {
 		bad("clickhouse_addr", "at least one address is required")

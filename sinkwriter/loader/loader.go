@@ -16,6 +16,7 @@ import (
 
 	"github.com/ingestdev/ingest/internal/kafkalog"
 	"github.com/ingestdev/ingest/migration/report"
+	"github.com/ingestdev/ingest/sinkwriter"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -176,20 +177,33 @@ func (l *Loader) migrate(ctx context.Context, conn driver.Conn) error {
 }
 
 // ensureDeadLetterTopic creates the dead-letter topic unless it exists, retrying while Kafka
-// cannot be reached. A refusal other than "exists" is logged: the topic may be provisioned out
-// of band. It returns an error only when ctx ends.
+// cannot be reached. Its replication factor is DeadLetterReplicationFactor (0: auto, see
+// sinkwriter.TopicReplication); when auto finds fewer than 3 brokers it logs a warning. A
+// refusal other than "exists" is logged: the topic may be provisioned out of band. It returns
+// an error only when ctx ends.
 func (l *Loader) ensureDeadLetterTopic(ctx context.Context, cl *kgo.Client) error {
 	adm := kadm.NewClient(cl)
+	topic := l.cfg.DeadLetterTopic
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := adm.CreateTopic(cctx, 1, l.cfg.DeadLetterReplicationFactor, nil, l.cfg.DeadLetterTopic)
+		r, err := sinkwriter.TopicReplication(cctx, adm, l.cfg.DeadLetterReplicationFactor, nil)
+		if err == nil {
+			_, err = adm.CreateTopic(cctx, 1, r.Factor, r.Configs, topic)
+		}
 		cancel()
 		var kerrp *kerr.Error
 		switch {
-		case err == nil, errors.Is(err, kerr.TopicAlreadyExists):
+		case err == nil:
+			l.log.Info("created the dead-letter topic", "topic", topic, "replication_factor", r.Factor)
+			if r.Unreplicated() {
+				l.log.Warn(r.Warning("dead_letter_replication_factor"), "brokers", r.Brokers, "replication_factor", r.Factor, "topic", topic)
+			}
+			return nil
+		case errors.Is(err, kerr.TopicAlreadyExists):
 			return nil
 		case errors.As(err, &kerrp):
-			l.log.Warn("cannot create the dead-letter topic; assuming it is provisioned", "topic", l.cfg.DeadLetterTopic, "err", err)
+			l.log.Warn("cannot create the dead-letter topic; assuming it is provisioned", "topic", topic,
+				"replication_factor", r.Factor, "err", err)
 			return nil
 		}
 		if ctx.Err() != nil {
