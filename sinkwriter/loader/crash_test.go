@@ -66,6 +66,13 @@ func TestKill9OfTheLoaderLosesAndDuplicatesNothing(t *testing.T) {
 	e := newEnv(t, 3, []string{"ingest.acme"}, kfake.Ports(port))
 	p := &produced{table: map[string]uint64{}}
 	logPath := filepath.Join(t.TempDir(), "loader.log")
+	t.Cleanup(func() { // on any failure, Fatal included: what the loaders did
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				t.Logf("loader log:\n%s", b)
+			}
+		}
+	})
 
 	// Migrate first, then make every metrics and spans INSERT take 300 ms longer (a view that
 	// sleeps once per block): a kill right after a flush's logs or metrics INSERT then lands
@@ -131,11 +138,6 @@ func TestKill9OfTheLoaderLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	assertExactlyOnce(t, e, p)
 	t.Logf("%d records produced, loaded across %d kills (%d right after a flush's first INSERT)", total, kills, targeted)
-	if t.Failed() {
-		if b, err := os.ReadFile(logPath); err == nil {
-			t.Logf("loader log:\n%s", b)
-		}
-	}
 }
 
 // waitLedgerMove waits until a new block of table lands (the ledger gains a row), polling

@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -104,6 +105,15 @@ func (l *ledger) reconcile(ctx context.Context, t table, recs []*kgo.Record) (ke
 	return kept, nil
 }
 
+// ledgerTables is the SQL list of every table the loader writes, live and shadow: 'logs', ...
+func ledgerTables() string {
+	names := make([]string, 0, numTables)
+	for t := range numTables {
+		names = append(names, "'"+t.String()+"'")
+	}
+	return strings.Join(names, ", ")
+}
+
 // chLedger reads the ledger table loader_offsets.
 type chLedger struct {
 	conn     driver.Conn
@@ -114,7 +124,7 @@ func (cl *chLedger) read(ctx context.Context) (map[ledgerKey]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	rows, err := cl.conn.Query(ctx, "SELECT table_name, kafka_topic, kafka_partition, max(kafka_offset) FROM `"+
-		cl.database+"`.loader_offsets WHERE table_name IN ('logs', 'metrics', 'spans') GROUP BY table_name, kafka_topic, kafka_partition")
+		cl.database+"`.loader_offsets WHERE table_name IN ("+ledgerTables()+") GROUP BY table_name, kafka_topic, kafka_partition")
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the offsets ledger: %w", err)
 	}

@@ -1,10 +1,14 @@
 package loader_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/ingestdev/ingest/record"
+	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
 
 // TestShadowTopicsLoadIntoTheShadowTablesOnly checks the loader's half of the shadow data path:
@@ -35,6 +39,22 @@ func TestShadowTopicsLoadIntoTheShadowTablesOnly(t *testing.T) {
 		e.waitCount("SELECT count() FROM ingest."+tc.table+" FINAL WHERE tenant = 'acme'", live[tc.sig], time.Minute)
 	}
 	stop()
+
+	// Without its committed offsets (the group deleted), a new loader reads both topics from
+	// the start: the ledger must tell it that the shadow tables hold every record already.
+	if _, err := kadm.NewClient(e.prod).DeleteGroup(context.Background(), loader.DefaultGroup); err != nil {
+		t.Fatalf("cannot delete the consumer group: %v", err)
+	}
+	reg, stop2 := e.start(e.config())
+	defer stop2()
+	deadline := time.Now().Add(time.Minute)
+	for metricSum(t, reg, "ingest_loader_records_skipped_total") < 90 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := metricSum(t, reg, "ingest_loader_records_skipped_total"); got != 90 {
+		t.Errorf("the restarted loader skipped %v records by the ledger, want all 90", got)
+	}
+	stop2()
 	for _, table := range []string{"logs", "metrics", "spans"} {
 		if n := e.count("SELECT count() FROM ingest." + table + " WHERE kafka_topic = 'ingest.acme.shadow'"); n != 0 {
 			t.Errorf("%d rows of the shadow topic are in the live table %s", n, table)
