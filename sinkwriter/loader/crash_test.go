@@ -185,7 +185,7 @@ func startLoaderProcess(t *testing.T, bin string, e *env, logPath string) *exec.
 		"--brokers", e.kafka.ListenAddrs()[0],
 		"--clickhouse", e.ch.Addr(),
 		"--database", "ingest",
-		"--listen", "",
+		"--listen", "none", // no listener: the default port may be taken by another test
 		"--flush-rows", "5000",
 		"--flush-interval", "200ms",
 		"--retry-min", "20ms", "--retry-max", "500ms",
