@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,9 +51,9 @@ const ShadowAuthoritySuffix = "-shadow"
 
 // isShadow reports whether r is a mirrored shadow request (see ShadowAuthoritySuffix).
 func isShadow(r *http.Request) bool {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	host := r.Host // without its port; no net.SplitHostPort: it allocates an error per portless host
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
 	}
 	return strings.HasSuffix(host, ShadowAuthoritySuffix)
 }

@@ -461,3 +461,13 @@ func TestMirroredRequestsAreMarkedShadowByTheirAuthorityOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestShadowCheckDoesNotAllocate(t *testing.T) {
+	for _, host := range []string{"ingest-v2", "ingest-v2-shadow:4318", "[::1]:4318"} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/events", nil)
+		r.Host = host
+		if n := testing.AllocsPerRun(100, func() { _ = isShadow(r) }); n != 0 {
+			t.Errorf("isShadow(%q) allocates %v times", host, n)
+		}
+	}
+}

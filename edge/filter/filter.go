@@ -100,7 +100,7 @@ type filter struct {
 	decided bool  // admitted or refused
 	held    int64 // in-flight bytes to release at the end of the stream
 
-	observed bool // admitted, of a tenant in a cutover: its answer is reported
+	observed bool // admitted while reporting is on: its answer goes to the parity reporter
 	events   int  // the events accounted
 }
 
