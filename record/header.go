@@ -26,6 +26,8 @@ type Header struct {
 	EventID []byte
 	// Tenant is the record's tenant id, aliasing the record; PeekHeader does not check its syntax.
 	Tenant []byte
+	// Timestamp is the event time, unix nanoseconds UTC (replay plans report the range).
+	Timestamp int64
 }
 
 // PeekHeader reads the header of the encoded record rec without decoding the rest of it and
@@ -53,8 +55,9 @@ func PeekHeader(rec []byte) (Header, error) {
 	}
 	off := headerSize + k
 	return Header{
-		Signal:  signal,
-		EventID: rec[offEventID:offTimestamp:offTimestamp],
-		Tenant:  rec[off : off+int(l) : off+int(l)],
+		Signal:    signal,
+		EventID:   rec[offEventID:offTimestamp:offTimestamp],
+		Tenant:    rec[off : off+int(l) : off+int(l)],
+		Timestamp: int64(binary.LittleEndian.Uint64(rec[offTimestamp:])),
 	}, nil
 }

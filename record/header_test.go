@@ -9,7 +9,7 @@ import (
 	"github.com/ingestdev/ingest/record"
 )
 
-func TestPeekHeaderReadsSignalEventIDAndTenantOfEverySignal(t *testing.T) {
+func TestPeekHeaderReadsSignalEventIDTenantAndTimestampOfEverySignal(t *testing.T) {
 	for _, f := range []func() *record.Record{logWithTrace, logPlain, metricGauge, metricHistogram, metricSummary, span} {
 		r := f()
 		rec := record.Append(nil, r)
@@ -17,8 +17,8 @@ func TestPeekHeaderReadsSignalEventIDAndTenantOfEverySignal(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", r.Signal, err)
 		}
-		if h.Signal != r.Signal || !bytes.Equal(h.EventID, r.EventID[:]) || string(h.Tenant) != r.Tenant {
-			t.Errorf("PeekHeader = {%s %x %q}, want {%s %x %q}", h.Signal, h.EventID, h.Tenant, r.Signal, r.EventID, r.Tenant)
+		if h.Signal != r.Signal || !bytes.Equal(h.EventID, r.EventID[:]) || string(h.Tenant) != r.Tenant || h.Timestamp != r.Timestamp {
+			t.Errorf("PeekHeader = {%s %x %q %d}, want {%s %x %q %d}", h.Signal, h.EventID, h.Tenant, h.Timestamp, r.Signal, r.EventID, r.Tenant, r.Timestamp)
 		}
 		if len(h.EventID) != record.EventIDLen || cap(h.EventID) != record.EventIDLen {
 			t.Errorf("event id has len %d cap %d, want %d: appending to it must not overwrite the record", len(h.EventID), cap(h.EventID), record.EventIDLen)

@@ -263,9 +263,10 @@ func columnNames(t table) []string {
 	return append(names, "kafka_topic", "kafka_partition", "kafka_offset")
 }
 
-// insertQuery returns the INSERT statement of t in database, naming every column.
-func insertQuery(database string, t table) string {
-	return "INSERT INTO `" + database + "`." + t.String() + " (" + strings.Join(columnNames(t), ", ") + ")"
+// insertQuery returns the INSERT statement into database.name, a table with t's columns,
+// naming every column.
+func insertQuery(database, name string, t table) string {
+	return "INSERT INTO `" + database + "`.`" + name + "` (" + strings.Join(columnNames(t), ", ") + ")"
 }
 
 // arrays is an Array column, appended row by row.

@@ -16,7 +16,7 @@ func TestColumnValuesFollowTheInsertColumnList(t *testing.T) {
 		if got, want := len(c.values(0, 1)), len(columnNames(tb)); got != want {
 			t.Errorf("%s: %d values, %d columns", tb, got, want)
 		}
-		if q := insertQuery("ingest", tb); !strings.HasPrefix(q, "INSERT INTO `ingest`."+tb.String()+" (tenant, ") {
+		if q := insertQuery("ingest", tb.String(), tb); !strings.HasPrefix(q, "INSERT INTO `ingest`.`"+tb.String()+"` (tenant, ") {
 			t.Errorf("insert query %q", q)
 		}
 	}

@@ -26,19 +26,24 @@ type chInserter struct {
 }
 
 func (ci *chInserter) insert(ctx context.Context, c *columns, lo, hi int) error {
-	ctx, cancel := context.WithTimeout(ctx, ci.timeout)
+	return insertBlock(ctx, ci.conn, ci.timeout, insertQuery(ci.database, c.t.String(), c.t), c.t.String(), c, lo, hi)
+}
+
+// insertBlock sends rows [lo, hi) of c with query (an INSERT naming columnNames(c.t)) as one
+// native block within timeout; name is the table for errors.
+func insertBlock(ctx context.Context, conn driver.Conn, timeout time.Duration, query, name string, c *columns, lo, hi int) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	query := insertQuery(ci.database, c.t)
-	b, err := ci.conn.PrepareBatch(ctx, query)
+	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
-		return fmt.Errorf("cannot prepare %q: %w", c.t.String(), err)
+		return fmt.Errorf("cannot prepare %q: %w", name, err)
 	}
 	if err := c.send(b, lo, hi); err != nil {
 		_ = b.Abort() // closes the connection: the server drops the unfinished INSERT
-		return &dataError{fmt.Errorf("cannot build the INSERT into %q: %w", c.t.String(), err)}
+		return &dataError{fmt.Errorf("cannot build the INSERT into %q: %w", name, err)}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("cannot insert %d rows into %q: %w", hi-lo, c.t.String(), err)
+		return fmt.Errorf("cannot insert %d rows into %q: %w", hi-lo, name, err)
 	}
 	return nil
 }
