@@ -50,7 +50,7 @@ func benchRecords(sig record.Signal, n int) []*kgo.Record {
 
 // BenchmarkLoadIntoClickHouse measures the loader's flush of one table: decode the Kafka
 // records, build the columns, INSERT them as one native block into the private ClickHouse
-// (ledger and roll-up views included) and wait for the acknowledgement. rows/s is the loader's
+// (ledger and roll-up marker views included) and wait for the acknowledgement. rows/s is the loader's
 // throughput into ClickHouse; ch-cpu-s/op is ClickHouse's own CPU time per op.
 func BenchmarkLoadIntoClickHouse(b *testing.B) {
 	ch := chtest.Start(b)
@@ -94,7 +94,7 @@ func BenchmarkLoadIntoClickHouse(b *testing.B) {
 
 // BenchmarkFlushIntoClickHouse measures a whole flush as the loader does it: 50,000 records
 // for each of the three tables, decoded and built, then sent as three concurrent INSERTs into
-// the private ClickHouse (ledger and roll-up views included). rows/s counts all three tables.
+// the private ClickHouse (ledger and roll-up marker views included). rows/s counts all three tables.
 func BenchmarkFlushIntoClickHouse(b *testing.B) {
 	ch := chtest.Start(b)
 	ctx := context.Background()

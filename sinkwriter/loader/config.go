@@ -10,6 +10,7 @@ import (
 	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/sinkwriter"
+	"github.com/ingestdev/ingest/sinkwriter/rollup"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -101,9 +102,45 @@ type Config struct {
 	// Default 10 s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
+	// Rollup is the metric roll-up worker that `ingest loader` runs beside the loader (see
+	// package sinkwriter/rollup). The zero value runs it with its defaults.
+	Rollup RollupConfig `yaml:"rollup"`
+
 	// Report sends the rows ClickHouse acknowledged, per tenant and table set (live or
 	// shadow), to the control plane's parity report stream. Zero: off.
 	Report report.Config `yaml:"report"`
+}
+
+// RollupConfig configures the roll-up worker of `ingest loader`. The zero value of every field
+// means its default.
+type RollupConfig struct {
+	// Disabled stops `ingest loader` from running the roll-up worker. Default false: it runs,
+	// so the roll-ups are exact wherever a loader runs. One worker is enough; every loader
+	// process running one is harmless (a recompute is idempotent).
+	Disabled bool `yaml:"disabled"`
+	// Interval is how often the worker reads new markers and recomputes closed windows.
+	// Default 5 s.
+	Interval time.Duration `yaml:"interval"`
+	// Delay is how long after a minute ends its window is first recomputed. Default 10 s. A
+	// 1m roll-up is final within delay + interval (plus the recompute's time) after its
+	// minute ends, and recomputed within interval after any later change to its data.
+	Delay time.Duration `yaml:"delay"`
+	// Retention is how long the dirty-window markers are kept. Default 48 h; at least 1 h.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// rollupConfig returns the roll-up worker's configuration of c (after defaults): its
+// database, and a horizon of insert_timeout plus 10 s (the longest an INSERT's markers take to
+// become visible).
+func (c Config) rollupConfig() rollup.Config {
+	c = c.withDefaults()
+	return rollup.Config{
+		Database:  c.Database,
+		Interval:  c.Rollup.Interval,
+		Delay:     c.Rollup.Delay,
+		Retention: c.Rollup.Retention,
+		Horizon:   c.InsertTimeout + 10*time.Second,
+	}.WithDefaults()
 }
 
 // DefaultConfig returns the defaults that a zero Config field stands for.
@@ -128,6 +165,7 @@ func DefaultConfig() Config {
 		SessionTimeout:              45 * time.Second,
 		HeartbeatInterval:           3 * time.Second,
 		ShutdownTimeout:             10 * time.Second,
+		Rollup:                      RollupConfig{Interval: rollup.DefaultInterval, Delay: rollup.DefaultDelay, Retention: rollup.DefaultRetention},
 	}
 }
 
@@ -152,6 +190,9 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.SessionTimeout, d.SessionTimeout)
 	config.Default(&c.HeartbeatInterval, d.HeartbeatInterval)
 	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
+	config.Default(&c.Rollup.Interval, d.Rollup.Interval)
+	config.Default(&c.Rollup.Delay, d.Rollup.Delay)
+	config.Default(&c.Rollup.Retention, d.Rollup.Retention)
 	return c
 }
 
@@ -226,6 +267,11 @@ func (c Config) Validate() error {
 	}
 	if c.InsertTimeout >= c.RebalanceTimeout {
 		bad("insert_timeout", "%v is not below rebalance_timeout %v: an INSERT in flight must end before the group moves its partitions", c.InsertTimeout, c.RebalanceTimeout)
+	}
+	rc := c.rollupConfig()
+	rc.Database, rc.Horizon = rollup.DefaultDatabase, rollup.DefaultHorizon // reported under database and insert_timeout
+	if err := rc.Validate(); err != nil {
+		errs = append(errs, config.Prefix("rollup", err))
 	}
 	if err := c.Report.Validate(); err != nil {
 		errs = append(errs, config.Prefix("report", err))

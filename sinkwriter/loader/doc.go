@@ -24,10 +24,12 @@
 // the loader and to its offset commits. When a partition is assigned the loader reads the
 // ledger and skips, per table, every record at or below the table's ledger offset; after a
 // failed INSERT attempt (which may have landed) it reconciles with the ledger before trying
-// again. Roll-up views, which fire on insert, therefore see every Kafka record once. The
-// records a client sent twice (the same event id at two offsets) are two Kafka records: the
-// ReplacingMergeTree tables fold them at merge time and queries read them once with FINAL; the
-// roll-ups count them twice. docs/sinkwriter.md has the full argument and the query path.
+// again. The records a client sent twice (the same event id at two offsets) are two Kafka
+// records: the ReplacingMergeTree tables fold them at merge time and queries read them once
+// with FINAL. The metric roll-ups count them once too: `ingest loader` (Service) runs the
+// roll-up worker of package sinkwriter/rollup beside the loader, which recomputes every closed
+// window from metrics FINAL whenever a marker (written by a view within the INSERT) says its
+// data changed. docs/sinkwriter.md has the full argument and the query paths.
 //
 // # Parts
 //

@@ -4,14 +4,22 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/record"
+	"github.com/ingestdev/ingest/sinkwriter/loader"
+	"github.com/ingestdev/ingest/sinkwriter/rollup/rolluptest"
 )
 
 // TestRollupsAggregateKnownPointsAt1m10mAnd60m loads gauge, counter and histogram points of two
-// series spread over three hours and checks every roll-up window against values computed here.
+// series spread over three hours, lets the roll-up worker compute them, and checks every
+// roll-up window, through the documented query path (FINAL, points > 0), against values
+// computed here.
 func TestRollupsAggregateKnownPointsAt1m10mAnd60m(t *testing.T) {
 	e := newEnv(t, 2, []string{"ingest.acme"})
 	type point struct {
@@ -46,15 +54,16 @@ func TestRollupsAggregateKnownPointsAt1m10mAnd60m(t *testing.T) {
 		} else {
 			r.MetricKind, r.Value = record.MetricGauge, p.value
 		}
-		recs[i%2] = append(recs[i%2], r) // two partitions: the views see interleaved blocks
+		recs[i%2] = append(recs[i%2], r) // two partitions: interleaved blocks
 	}
 	e.produce("ingest.acme", 0, recs[0]...)
 	e.produce("ingest.acme", 1, recs[1]...)
 	cfg := e.config()
-	cfg.FlushRows = 97 // many small blocks: aggregates must merge across them
+	cfg.FlushRows = 97 // many small blocks: many markers per window
 	_, stop := e.start(cfg)
 	e.waitCount("SELECT count() FROM ingest.metrics", uint64(len(pts)), time.Minute)
 	stop()
+	rolluptest.Settle(t, e.ch.Conn(), "ingest", time.Minute)
 
 	type agg struct {
 		points              uint64
@@ -84,7 +93,7 @@ func TestRollupsAggregateKnownPointsAt1m10mAnd60m(t *testing.T) {
 			a.distCount += p.count
 			a.distSum += p.sum
 		}
-		rows, err := e.ch.Conn().Query(context.Background(), "SELECT name, toUInt32(window_start), countMerge(points), sumMerge(value_sum), minMerge(value_min), maxMerge(value_max), argMaxMerge(value_last), sumMerge(dist_count), sumMerge(dist_sum) FROM ingest."+w.table+" WHERE tenant = 'acme' GROUP BY name, window_start")
+		rows, err := e.ch.Conn().Query(context.Background(), "SELECT name, toUInt32(window_start), points, value_sum, value_min, value_max, value_last, dist_count, dist_sum FROM ingest."+w.table+" FINAL WHERE tenant = 'acme' AND points > 0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,4 +127,128 @@ func TestRollupsAggregateKnownPointsAt1m10mAnd60m(t *testing.T) {
 	}
 }
 
+// TestTheSameRecordAtTwoOffsetsAndAClientRetryCountOnceInEveryRollup is the roll-ups' exactness
+// under duplicates that reach Kafka: one metric record produced twice (the same event id and
+// key at two offsets, e.g. a producer retry), and a client retry of a whole request (a batch of
+// records sent again: the same event ids at new offsets, in another partition). The loader
+// loads every Kafka record (the raw table holds the duplicates without FINAL); each record
+// counts once in metrics_1m, metrics_10m and metrics_60m, and every roll-up equals a fresh
+// aggregation of metrics FINAL.
+func TestTheSameRecordAtTwoOffsetsAndAClientRetryCountOnceInEveryRollup(t *testing.T) {
+	e := newEnv(t, 2, []string{"ingest.acme"})
+	rec := func(i int) *record.Record {
+		r := makeRecord("acme", record.SignalMetric, i)
+		r.Attributes = r.Attributes[:1]                            // a few series, many points each
+		r.Timestamp = baseTime + int64(i)*7_000_000_123 + int64(i) // 7 s apart: 400 records span 47 minutes
+		return r
+	}
+	var single, request, rest []*record.Record
+	single = append(single, rec(0))
+	for i := 1; i < 100; i++ {
+		request = append(request, rec(i))
+	}
+	for i := 100; i < 400; i++ {
+		rest = append(rest, rec(i))
+	}
+	// Partition 0: the single record, others, the single record again (two offsets).
+	e.produce("ingest.acme", 0, single...)
+	e.produce("ingest.acme", 0, rest[:150]...)
+	e.produce("ingest.acme", 0, single...)
+	// Partition 1: a request, more records, the same request again (a client retry).
+	e.produce("ingest.acme", 1, request...)
+	e.produce("ingest.acme", 1, rest[150:]...)
+	e.produce("ingest.acme", 1, request...)
+	const unique, kafkaRecords = 400, 400 + 1 + 99
+	_, stop := e.start(e.config())
+	e.waitCount("SELECT count() FROM ingest.metrics", kafkaRecords, time.Minute) // each Kafka record loaded once
+	stop()
+	if got := e.count("SELECT count() FROM ingest.metrics FINAL"); got != unique {
+		t.Fatalf("metrics FINAL holds %d rows, want %d", got, unique)
+	}
+
+	rolluptest.Settle(t, e.ch.Conn(), "ingest", time.Minute)
+	for _, l := range rolluptest.Levels {
+		if got := e.count("SELECT toUInt64(sum(points)) FROM ingest." + l.Table + " FINAL WHERE tenant = 'acme' AND points > 0"); got != unique {
+			t.Errorf("%s counts %d points, want %d: each record once", l.Table, got, unique)
+		}
+		// The duplicated record's window counts it once.
+		w := (baseTime / 1e9) / l.Size * l.Size
+		var n uint64
+		if err := e.ch.Conn().QueryRow(context.Background(), "SELECT toUInt64(sum(points)) FROM ingest."+l.Table+" FINAL WHERE tenant = 'acme' AND points > 0 AND series_id = (SELECT any(series_id) FROM ingest.metrics WHERE event_id = ?) AND window_start = toDateTime(?)",
+			string(single[0].EventID[:]), w).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		var want uint64
+		if err := e.ch.Conn().QueryRow(context.Background(), "SELECT count() FROM ingest.metrics FINAL WHERE tenant = 'acme' AND series_id = (SELECT any(series_id) FROM ingest.metrics WHERE event_id = ?) AND intDiv(toUInt32(time), ?) * ? = ?",
+			string(single[0].EventID[:]), l.Size, l.Size, w).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if n != want || want == 0 {
+			t.Errorf("%s: the window of the record loaded twice counts %d points, want %d", l.Table, n, want)
+		}
+	}
+	rolluptest.AssertExact(t, e.ch.Conn(), "ingest", "", "acme")
+}
+
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+// TestTheLoaderServiceRunsTheRollupWorker runs `ingest loader` as a service, with its defaults
+// but a short roll-up interval: the roll-ups of what it loads appear without anything else
+// running, and its /metrics registry has the worker's metrics; with rollup.disabled they do not.
+func TestTheLoaderServiceRunsTheRollupWorker(t *testing.T) {
+	e := newEnv(t, 1, []string{"ingest.acme"})
+	var recs []*record.Record
+	for i := range 50 {
+		recs = append(recs, makeRecord("acme", record.SignalMetric, i))
+	}
+	e.produce("ingest.acme", 0, recs...)
+	run := func(disabled bool) *prometheus.Registry {
+		cfg := e.config()
+		cfg.Rollup = loader.RollupConfig{Disabled: disabled, Interval: 100 * time.Millisecond}
+		reg := prometheus.NewRegistry()
+		s, err := loader.NewService(loader.ServiceConfig{Listen: loader.NoListener, Loader: cfg}, service.Settings{Log: e.log, Registry: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (s.Rollups() == nil) != disabled {
+			t.Fatalf("disabled %v: Rollups() = %v", disabled, s.Rollups())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+		return reg
+	}
+	reg := run(false)
+	for _, l := range rolluptest.Levels { // 60m last: a cycle writes 1m, then 10m, then 60m
+		e.waitCount("SELECT toUInt64(sum(points)) FROM ingest."+l.Table+" FINAL WHERE tenant = 'acme' AND points > 0", 50, time.Minute)
+	}
+	if got := metricSum(t, reg, "ingest_rollup_windows_recomputed_total", "level", "60m"); got == 0 {
+		t.Errorf("ingest_rollup_windows_recomputed_total{level=60m} = %v", got)
+	}
+	rolluptest.AssertExact(t, e.ch.Conn(), "ingest", "", "acme")
+	if reg := run(true); metricSum(t, reg, "ingest_rollup_cycles_total") != 0 || len(gatherNames(t, reg, "ingest_rollup_")) != 0 {
+		t.Errorf("a loader with rollup.disabled registered the worker's metrics: %v", gatherNames(t, reg, "ingest_rollup_"))
+	}
+}
+
+// gatherNames returns the names of reg's metric families that start with prefix.
+func gatherNames(t *testing.T, reg *prometheus.Registry, prefix string) []string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), prefix) {
+			out = append(out, mf.GetName())
+		}
+	}
+	return out
+}

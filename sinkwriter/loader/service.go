@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/sinkwriter/rollup"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -72,11 +74,14 @@ func (c ServiceConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Service is `ingest loader`: the Loader, with /healthz, /readyz (Loader.Ready: in its
-// consumer group and ClickHouse answers) and /metrics. It implements service.Service.
+// Service is `ingest loader`: the Loader and, unless loader.rollup.disabled, the metric
+// roll-up worker (package sinkwriter/rollup) beside it on a ClickHouse connection of its own,
+// with /healthz, /readyz (Loader.Ready: in its consumer group and ClickHouse answers) and
+// /metrics. It implements service.Service.
 type Service struct {
 	*service.Server
 	l *Loader
+	w *rollup.Worker // nil: disabled
 }
 
 // NewService checks cfg, creates the loader and binds the listener, so that every startup
@@ -97,11 +102,23 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 		listen = ""
 	}
 	s := &Service{l: l}
+	run := l.Run
+	if !cfg.Loader.Rollup.Disabled {
+		conn, err := clickhouse.Open(ClickHouseOptions(cfg.Loader)) // dials lazily
+		if err != nil {
+			return nil, fmt.Errorf("cannot open ClickHouse %q for the roll-up worker: %w", cfg.Loader.ClickHouseAddr, err)
+		}
+		if s.w, err = rollup.New(conn, cfg.Loader.rollupConfig(), set.Registry, set.Log.With("component", "rollup")); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		run = func(ctx context.Context) error { return runWithRollups(ctx, l, s.w, conn) }
+	}
 	s.Server, err = service.New(service.Options{
 		Name:            "loader",
 		Listen:          listen,
 		Ready:           l.Ready,
-		Run:             l.Run,
+		Run:             run,
 		ShutdownTimeout: cfg.Loader.ShutdownTimeout + 5*time.Second,
 	}, set)
 	if err != nil {
@@ -112,6 +129,26 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 
 // Loader returns the loader the service runs.
 func (s *Service) Loader() *Loader { return s.l }
+
+// Rollups returns the roll-up worker the service runs, nil when loader.rollup.disabled.
+func (s *Service) Rollups() *rollup.Worker { return s.w }
+
+// runWithRollups runs the loader and the roll-up worker until ctx ends or the loader returns,
+// then stops the worker (it waits for the schema the loader migrates, and keeps retrying while
+// ClickHouse is down, so it never ends the service) and closes its connection.
+func runWithRollups(ctx context.Context, l *Loader, w *rollup.Worker, conn driver.Conn) error {
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(wctx) // returns nil, when wctx ends
+	}()
+	err := l.Run(ctx)
+	cancel()
+	<-done
+	_ = conn.Close()
+	return err
+}
 
 // Migrate applies the schema migrations that cfg's ClickHouse database does not record yet,
 // within cfg.MigrateTimeout (`ingest migrate`; the loader does the same at start), and logs

@@ -4,8 +4,10 @@
 // Migrations are SQL files embedded from migrations/, named NNNN_name.sql and applied in order
 // of their version NNNN. Each applied migration is recorded in the table schema_migrations of
 // the database (version, name, checksum, applied_at). Migrate is idempotent: it applies only
-// what is not recorded yet, and every statement is written to be re-runnable (IF NOT EXISTS),
-// so that a run interrupted halfway, or two loaders starting at once, leave a complete schema.
+// what is not recorded yet, and every statement is written to be re-runnable (CREATE … IF NOT
+// EXISTS; DROP TABLE IF EXISTS of derived tables only, as 0002 drops the old roll-ups; an
+// INSERT of roll-up markers, which only makes the roll-up worker recompute again), so that a
+// run interrupted halfway, or two loaders starting at once, leave a complete schema.
 // A migration that was applied with another checksum (its file was edited after it shipped) is
 // refused with ErrChecksumMismatch: ship a new migration instead.
 //

@@ -32,8 +32,8 @@ func TestMigrationsLoadInOrderAndSplitIntoStatements(t *testing.T) {
 			if !strings.Contains(s, "`ingest_x`.") {
 				t.Errorf("migration %d: statement does not name the database: %q", m.Version, s)
 			}
-			if !strings.Contains(s, "IF NOT EXISTS") {
-				t.Errorf("migration %d: statement is not idempotent (no IF NOT EXISTS): %q", m.Version, firstLine(s))
+			if !idempotent(s) {
+				t.Errorf("migration %d: statement is not idempotent (CREATE … IF NOT EXISTS, DROP TABLE IF EXISTS, or an INSERT of roll-up markers): %q", m.Version, firstLine(s))
 			}
 		}
 	}
@@ -59,6 +59,48 @@ func TestMigrationsAvoidSyntaxThatOldOrNewClickHouseRejects(t *testing.T) {
 				t.Errorf("migration %04d_%s uses %q", m.Version, m.Name, f)
 			}
 		}
+	}
+}
+
+// idempotent reports whether a migration statement is harmless to run again: a CREATE … IF
+// NOT EXISTS, a DROP TABLE IF EXISTS (only derived tables are dropped: see 0002), or an
+// INSERT into the roll-up markers (a marker again only recomputes a window again).
+func idempotent(stmt string) bool {
+	s := strings.TrimSpace(stmt)
+	switch {
+	case strings.HasPrefix(s, "CREATE ") && strings.Contains(firstLine(s), " IF NOT EXISTS "):
+		return true
+	case strings.HasPrefix(s, "DROP TABLE IF EXISTS "):
+		return true
+	case strings.HasPrefix(s, "INSERT INTO ") && strings.Contains(firstLine(s), ".metrics_windows"):
+		return true
+	}
+	return false
+}
+
+// TestMigration0002DropsOnlyTheRollups guards the one migration that drops: it may drop only
+// the roll-up tables and views, which are derived data.
+func TestMigration0002DropsOnlyTheRollups(t *testing.T) {
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := 0
+	for _, m := range ms {
+		for _, s := range m.Statements("db") {
+			if !strings.HasPrefix(s, "DROP") {
+				continue
+			}
+			drops++
+			name := strings.TrimPrefix(s, "DROP TABLE IF EXISTS `db`.")
+			name = strings.TrimSuffix(strings.TrimSuffix(name, "_mv"), schema.ShadowTableSet)
+			if m.Version != 2 || !slices.Contains([]string{"metrics_1m", "metrics_10m", "metrics_60m"}, name) {
+				t.Errorf("migration %d drops %q: only 0002 may drop, and only the roll-ups", m.Version, s)
+			}
+		}
+	}
+	if drops != 12 {
+		t.Errorf("%d DROP statements, want 12 (3 views and 3 tables, per table set)", drops)
 	}
 }
 
@@ -101,14 +143,19 @@ func TestMigrateIsIdempotentAndRecordsEachVersion(t *testing.T) {
 	}
 	want := []string{"loader_offsets", "logs", "logs_shadow", "metrics", "metrics_10m", "metrics_10m_shadow",
 		"metrics_1m", "metrics_1m_shadow", "metrics_60m", "metrics_60m_shadow", "metrics_shadow",
-		"schema_migrations", "spans", "spans_shadow"}
+		"metrics_windows", "metrics_windows_shadow", "rollup_state", "schema_migrations", "spans", "spans_shadow"}
 	got := tables(t, ch, "ingest", "engine != 'MaterializedView'")
 	if !slices.Equal(got, want) {
 		t.Errorf("tables = %v, want %v", got, want)
 	}
 	views := tables(t, ch, "ingest", "engine = 'MaterializedView'")
-	if len(views) != 12 {
-		t.Errorf("materialized views = %v, want 12 (6 ledger, 6 roll-up)", views)
+	if len(views) != 8 {
+		t.Errorf("materialized views = %v, want 8 (6 ledger, 2 roll-up markers)", views)
+	}
+	for _, rollup := range []string{"metrics_1m", "metrics_10m_shadow", "metrics_60m"} {
+		if engine := tables(t, ch, "ingest", "name = '"+rollup+"' AND engine = 'ReplacingMergeTree'"); len(engine) != 1 {
+			t.Errorf("%s is not a ReplacingMergeTree: the roll-ups of 0001 were not replaced", rollup)
+		}
 	}
 }
 
@@ -143,7 +190,7 @@ func TestShadowTablesHaveTheLiveTablesColumns(t *testing.T) {
 	if _, err := schema.Migrate(ctx, ch.Conn(), "ingest"); err != nil {
 		t.Fatal(err)
 	}
-	for _, live := range []string{"logs", "metrics", "spans", "metrics_1m", "metrics_10m", "metrics_60m"} {
+	for _, live := range []string{"logs", "metrics", "spans", "metrics_1m", "metrics_10m", "metrics_60m", "metrics_windows"} {
 		a, b := columns(t, ch, live), columns(t, ch, live+"_shadow")
 		if len(a) == 0 || !slices.Equal(a, b) {
 			t.Errorf("%s columns %v\n%s_shadow columns %v", live, a, live, b)
