@@ -8,5 +8,6 @@
 // is its front end: it feeds reports in at POST /v1/reports, serves the parity table at GET
 // /v1/tenants/{id}/cutover and applies the gate in POST /v1/tenants/{id}/cutover/advance.
 // The wire format of a report is package migration/report. docs/cutover.md is the operator's
-// view.
+// view. Replay (re-ingesting a Kafka window into tables of its own, diff, promote) is package
+// migration/replay.
 package migration
