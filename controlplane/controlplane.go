@@ -22,6 +22,7 @@ import (
 	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/migration"
+	"github.com/ingestdev/ingest/migration/replay"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
@@ -47,6 +48,12 @@ type Config struct {
 	// (GET /v1/tenants/{id}/cutover/shadow, POST …/clear-shadow). Optional: without
 	// clickhouse.addr those routes answer 501 not_configured.
 	ClickHouse ClickHouseConfig `yaml:"clickhouse"`
+
+	// Replay re-ingests a Kafka window of one tenant into replay-owned tables, diffs it with
+	// live and promotes it (/v1/replays, `ingestctl replay`; see docs/replay.md). It is on
+	// when replay.brokers is set, and then needs clickhouse.addr (where it writes, in
+	// clickhouse.database). Off: the /v1/replays routes answer 501 not_configured.
+	Replay replay.Config `yaml:"replay"`
 }
 
 // ClickHouseConfig is the control plane's optional access to ClickHouse. It connects the way
@@ -129,6 +136,7 @@ func DefaultConfig() Config {
 			MaxBodyBytes:    1 << 20,
 		},
 		ClickHouse: ClickHouseConfig{Database: api.DefaultClickHouseDatabase, Username: "default", Timeout: api.DefaultClickHouseTimeout},
+		Replay:     replay.DefaultConfig(),
 	}
 }
 
@@ -153,6 +161,7 @@ func (c Config) WithDefaults() Config {
 	config.Default(&c.ClickHouse.Database, d.ClickHouse.Database)
 	config.Default(&c.ClickHouse.Username, d.ClickHouse.Username)
 	config.Default(&c.ClickHouse.Timeout, d.ClickHouse.Timeout)
+	c.Replay = c.Replay.WithDefaults()
 	return c
 }
 
@@ -203,6 +212,13 @@ func (c Config) Validate() error {
 	if c.ClickHouse.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("clickhouse.timeout: %s must not be negative (0 means the default)", c.ClickHouse.Timeout))
 	}
+	if err := c.Replay.Validate(); err != nil {
+		errs = append(errs, err) // names its keys (replay.…)
+	}
+	if c.Replay.Enabled() && !c.ClickHouse.enabled() {
+		errs = append(errs, fmt.Errorf("replay.brokers: replay is on (brokers %s) but writes to ClickHouse, and clickhouse.addr is empty: "+
+			"set clickhouse.addr (--clickhouse host:port), or leave replay.brokers empty to turn replay off", strings.Join(c.Replay.Brokers, ",")))
+	}
 	if c.xdsEnabled() {
 		if err := c.XDS.WithDefaults().Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("xds: %w", err))
@@ -251,8 +267,9 @@ func readToken(log *slog.Logger, kind, file, token string) (string, error) {
 type ControlPlane struct {
 	*service.Server
 	reg      *registry.Registry
-	ch       driver.Conn // nil without ClickHouse
-	xds      *xds.Server // nil without xDS
+	ch       driver.Conn     // nil without ClickHouse
+	xds      *xds.Server     // nil without xDS
+	replay   *replay.Manager // nil without replay
 	xdsLn    net.Listener
 	closeReg sync.Once
 	regErr   error
@@ -311,8 +328,22 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 	} else {
 		log.Info("no ClickHouse (clickhouse.addr): `ingestctl cutover clear-shadow` is off")
 	}
-	handler, err := api.New(api.Config{Registry: reg, Token: token, Metrics: metrics, Log: log.With("component", "admin-api"), MaxBodyBytes: cfg.Admin.MaxBodyBytes,
-		ReportToken: reportToken, Cutover: cfg.Cutover, ClickHouse: chAPI})
+	apiCfg := api.Config{Registry: reg, Token: token, Metrics: metrics, Log: log.With("component", "admin-api"), MaxBodyBytes: cfg.Admin.MaxBodyBytes,
+		ReportToken: reportToken, Cutover: cfg.Cutover, ClickHouse: chAPI}
+	if cfg.Replay.Enabled() {
+		// Validate made sure ClickHouse is configured too.
+		cp.replay, err = replay.New(cfg.Replay, replay.Options{Conn: cp.ch, Database: cfg.ClickHouse.Database, Store: reg.Replays(),
+			Log: log.With("component", "replay"), Registerer: metrics})
+		if err != nil {
+			return nil, fmt.Errorf("cannot start the control plane: %w", err)
+		}
+		apiCfg.Replay = cp.replay
+		log.Info("replay enabled: /v1/replays and `ingestctl replay` on", "brokers", cfg.Replay.Brokers, "topic_pattern", cfg.Replay.TopicPattern,
+			"clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database, "rate", cfg.Replay.Rate)
+	} else {
+		log.Info("replay off (no replay.brokers): /v1/replays answers 501; set replay.brokers (--replay-brokers) and clickhouse.addr to turn it on")
+	}
+	handler, err := api.New(apiCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -333,15 +364,49 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		if cp.xdsLn, err = service.Listen("control plane's xDS server", cfg.XDS.ListenAddress); err != nil {
 			return nil, err
 		}
-		opts.Run = func(ctx context.Context) error { return cp.xds.Serve(ctx, cp.xdsLn) }
 	} else {
 		log.Warn("xDS disabled: no edge certificate; pass --tls-cert and --tls-key to drive edges")
+	}
+	if cp.xds != nil || cp.replay != nil {
+		opts.Run = cp.run
 	}
 	if cp.Server, err = service.New(opts, set); err != nil {
 		return nil, fmt.Errorf("%w (the admin API)", err)
 	}
 	ok = true
 	return cp, nil
+}
+
+// run is the control plane's background work: the xDS server and the replay manager, each
+// when configured, until ctx ends. If one stops first the other is stopped too, and run
+// returns why (the service then stops: a control plane that cannot drive edges or run the
+// replays it accepted must not look healthy). The replay manager stops before the registry it
+// persists jobs in is closed (Shutdown runs after Run returned).
+func (cp *ControlPlane) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	start := func(i int, name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			if err := fn(ctx); err != nil {
+				errs[i] = fmt.Errorf("the %s stopped: %w", name, err)
+			} else if ctx.Err() == nil {
+				errs[i] = fmt.Errorf("the %s stopped before the control plane", name)
+			}
+		}()
+	}
+	if cp.xds != nil {
+		start(0, "xDS server", func(ctx context.Context) error { return cp.xds.Serve(ctx, cp.xdsLn) })
+	}
+	if cp.replay != nil {
+		start(1, "replay manager", cp.replay.Run)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // New is NewService with the registry and logger of service.Settings given one by one

@@ -18,6 +18,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/client"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/testkit"
+	"github.com/ingestdev/ingest/migration/replay"
 )
 
 const token = "0123456789abcdef-admin"
@@ -123,4 +124,59 @@ func TestNewRefusesAShortTokenFileAndReleasesTheRegistry(t *testing.T) {
 		t.Fatalf("registry still locked after a failed New: %v", err)
 	}
 	reg.Close()
+}
+
+func TestReplayNeedsClickHouseAndRunsWithTheControlPlane(t *testing.T) {
+	dir := t.TempDir()
+	cfg := controlplane.Config{
+		Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, "cp.db")},
+		Admin:    controlplane.AdminConfig{ListenAddress: "127.0.0.1:0", Token: token},
+		Replay:   replay.Config{Brokers: []string{"127.0.0.1:1"}},
+	}
+	// Replay on without ClickHouse: refused at start, saying what to set.
+	_, err := controlplane.New(cfg, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "replay.brokers") || !strings.Contains(err.Error(), "clickhouse.addr") {
+		t.Fatalf("replay without ClickHouse: %v", err)
+	}
+	if err := (controlplane.Config{Replay: replay.Config{Brokers: []string{"kafka"}, Rate: -1}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), `replay.brokers: "kafka" is not host:port`) || !strings.Contains(err.Error(), "replay.rate") {
+		t.Fatalf("invalid replay config: %v", err)
+	}
+
+	// With ClickHouse (dialled lazily: none needs to listen) the replay routes are served,
+	// and the manager stops with the control plane.
+	cfg.ClickHouse = controlplane.ClickHouseConfig{Addr: []string{"127.0.0.1:1"}}
+	cp, err := controlplane.New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := testkit.Go(t, 10*time.Second, cp.Run)
+	res, err := http.Get("http://" + cp.AdminAddr().String() + "/v1/replays")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/replays without a token: %d", res.StatusCode)
+	}
+	c, _ := client.New("http://"+cp.AdminAddr().String(), token)
+	if _, err := c.Replays(context.Background()); errors.Is(err, client.ErrNotConfigured) {
+		t.Fatalf("replay is configured, yet: %v", err)
+	}
+	if err := run.Stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	// Without replay.brokers the routes say how to turn it on.
+	cfg.Replay = replay.Config{}
+	cp, err = controlplane.New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = testkit.Go(t, 10*time.Second, cp.Run)
+	defer run.Stop()
+	c, _ = client.New("http://"+cp.AdminAddr().String(), token)
+	if _, err := c.Replays(context.Background()); !errors.Is(err, client.ErrNotConfigured) || !strings.Contains(err.Error(), "replay.brokers") {
+		t.Fatalf("without replay: %v", err)
+	}
 }

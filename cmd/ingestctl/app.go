@@ -31,6 +31,7 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	isTTY          func() bool // whether stdin is a terminal a person can answer on
+	outTTY         func() bool // whether stdout is a terminal (progress redraws in place); nil: no
 	hostname       func() (string, error)
 
 	server, token, output string
@@ -52,15 +53,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		getenv:   os.Getenv,
 		isTTY:    func() bool { return isTerminal(stdin) },
+		outTTY:   func() bool { return isTerminal(stdout) },
 		hostname: os.Hostname,
 	}
 	return a.run(ctx, args)
 }
 
-// isTerminal reports whether r is a terminal: a character device that is not /dev/null (what
-// CI and `</dev/null` give) and, on Linux, answers the terminal ioctl.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether stream (stdin or stdout) is a terminal: a character device that
+// is not /dev/null (what CI and `</dev/null` give) and, on Linux, answers the terminal ioctl.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}
@@ -200,12 +202,13 @@ func checkArgs(cmd *command, pos []string) error {
 	return nil
 }
 
-// client returns the API client for the global flags.
-func (a *app) client() (*client.Client, error) {
+// client returns the API client for the global flags (opts: more options, e.g. a longer
+// timeout).
+func (a *app) client(opts ...client.Option) (*client.Client, error) {
 	if a.token == "" {
 		return nil, errors.New("no admin token: pass --token or set INGEST_TOKEN to the token the control plane was started with (its --admin-token-file or INGEST_ADMIN_TOKEN)")
 	}
-	return client.New(a.server, a.token, client.WithActor(a.actor()))
+	return client.New(a.server, a.token, append([]client.Option{client.WithActor(a.actor())}, opts...)...)
 }
 
 // actor is who the audit log records: $USER@hostname.

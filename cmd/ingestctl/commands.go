@@ -58,17 +58,23 @@ func findCommand(args []string) (*command, []string, error) {
 		group = g
 	}
 	var subs []string
+	var bare *command // the group's command without a subcommand (`ingestctl audit`, `ingestctl replay --tenant …`)
 	for _, c := range commands() {
 		if c.group != group {
 			continue
 		}
 		if c.name == "" {
-			return c, args[1:], nil
+			bare = c
+			continue
 		}
 		if len(args) > 1 && c.name == args[1] {
 			return c, args[2:], nil
 		}
 		subs = append(subs, c.name)
+	}
+	// A group with both takes flags or nothing after its name as the bare command.
+	if bare != nil && (len(subs) == 0 || len(args) < 2 || strings.HasPrefix(args[1], "-")) {
+		return bare, args[1:], nil
 	}
 	if len(subs) == 0 {
 		return nil, nil, fmt.Errorf("unknown command %q", args[0])
@@ -154,7 +160,9 @@ func revisionOr(rev *int64, current int64) int64 {
 	return current
 }
 
-func commands() []*command { return append(baseCommands(), cutoverCommands()...) }
+func commands() []*command {
+	return append(append(baseCommands(), cutoverCommands()...), replayCommands()...)
+}
 
 func baseCommands() []*command {
 	return []*command{

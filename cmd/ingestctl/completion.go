@@ -9,7 +9,8 @@ import (
 )
 
 // Shell completion is generated from the command table, so it lists exactly the commands and
-// flags ingestctl has. Tenant ids are completed by calling `ingestctl tenants list -q`.
+// flags ingestctl has. Tenant ids are completed by calling `ingestctl tenants list -q`, replay
+// ids by `ingestctl replay list -q`.
 
 type boolFlag interface{ IsBoolFlag() bool }
 
@@ -69,6 +70,9 @@ func bashCompletion() string {
 _ingestctl_tenants() {
     ingestctl tenants list -q 2>/dev/null
 }
+_ingestctl_replays() {
+    ingestctl replay list -q 2>/dev/null
+}
 
 _ingestctl() {
     local cur prev
@@ -124,6 +128,8 @@ _ingestctl() {
 			switch {
 			case (arg == "tenant" || arg == "id") && c.path() != "tenants create":
 				cases = append(cases, fmt.Sprintf("%d) COMPREPLY=($(compgen -W \"$(_ingestctl_tenants)\" -- \"$cur\")) ;;", i))
+			case arg == "replay-id":
+				cases = append(cases, fmt.Sprintf("%d) COMPREPLY=($(compgen -W \"$(_ingestctl_replays)\" -- \"$cur\")) ;;", i))
 			case arg == "stage":
 				cases = append(cases, fmt.Sprintf("%d) COMPREPLY=($(compgen -W \"legacy shadow canary:1 canary:5 canary:10 canary:25 canary:50 v2\" -- \"$cur\")) ;;", i))
 			}

@@ -1,5 +1,5 @@
 // Command ingestctl is the operator's client of the ingest control plane's admin API: tenants,
-// API keys, quotas, cutover stages, upstreams and the audit log.
+// API keys, quotas, cutover stages, upstreams, replays and the audit log.
 //
 //	ingestctl [--server URL] [--token TOKEN] [-o table|json] [--yes] <command> <subcommand> [args] [flags]
 //

@@ -24,6 +24,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/migration"
+	"github.com/ingestdev/ingest/migration/replay"
 )
 
 // Config configures the admin API handler.
@@ -52,6 +53,9 @@ type Config struct {
 	// ClickHouse holds the shadow tables that GET /v1/tenants/{id}/cutover/shadow counts and
 	// POST /v1/tenants/{id}/cutover/clear-shadow empties. Zero: those routes answer 501.
 	ClickHouse ClickHouse
+	// Replay serves /v1/replays (plan, run, diff, promote and discard replays of a tenant's
+	// Kafka window; *replay.Manager). Nil: those routes answer 501 not_configured.
+	Replay replay.Service
 }
 
 //go:embed openapi.yaml
@@ -81,7 +85,8 @@ type handler struct {
 	reports         *prometheus.CounterVec
 	agg             *migration.Aggregator
 	track           *tracker
-	shadow          *shadowStore // nil without ClickHouse
+	shadow          *shadowStore   // nil without ClickHouse
+	replay          replay.Service // nil without replay
 }
 
 // route is one path of the API with a handler per method.
@@ -102,6 +107,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	h := &handler{
 		reg:       cfg.Registry,
+		replay:    cfg.Replay,
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 		log:       cfg.Log,
 		maxBody:   cfg.MaxBodyBytes,
@@ -186,6 +192,13 @@ func (h *handler) routes() []route {
 		{"/v1/tenants/{id}/cutover/rollback", true, m{"POST": h.rollbackCutover}},
 		{"/v1/tenants/{id}/cutover/shadow", true, m{"GET": h.getShadow}},
 		{"/v1/tenants/{id}/cutover/clear-shadow", true, m{"POST": h.clearShadow}},
+		{"/v1/replays", true, m{"GET": h.listReplays, "POST": h.planReplay}},
+		{"/v1/replays/{id}", true, m{"GET": h.getReplay}},
+		{"/v1/replays/{id}/start", true, m{"POST": h.startReplay}},
+		{"/v1/replays/{id}/cancel", true, m{"POST": h.cancelReplay}},
+		{"/v1/replays/{id}/diff", true, m{"GET": h.diffReplay}},
+		{"/v1/replays/{id}/promote", true, m{"GET": h.promotePlan, "POST": h.promoteReplay}},
+		{"/v1/replays/{id}/discard", true, m{"POST": h.discardReplay}},
 	}
 }
 
@@ -293,9 +306,14 @@ func toAPIError(err error) *apiError {
 	var mbe *http.MaxBytesError
 	var che *clickHouseError
 	var mpe *mutationsPendingError
+	var re *replay.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &re):
+		return replayAPIError(re)
+	case errors.Is(err, replay.ErrNotFound):
+		return &apiError{status: http.StatusNotFound, code: CodeNotFound, msg: err.Error()}
 	case errors.As(err, &mpe):
 		return &apiError{status: http.StatusGatewayTimeout, code: CodeTimeout, msg: err.Error()}
 	case errors.As(err, &che):

@@ -1,7 +1,7 @@
 // Package api is the control plane's admin API: JSON over HTTP under /v1, authenticated with a
 // bearer admin token, over the tenant registry (tenants, API keys, quotas, cutover stages,
-// upstreams, audit log). The routes, bodies and errors are documented in openapi.yaml beside
-// this file; a test keeps the two in step.
+// upstreams, audit log) and the replays of a replay.Service (/v1/replays). The routes, bodies
+// and errors are documented in openapi.yaml beside this file; a test keeps the two in step.
 //
 // Optimistic concurrency: every tenant answer carries `ETag: "<revision>"`. Every update of a
 // tenant or of the upstreams (PATCH, PUT, DELETE of a tenant) must say which revision it

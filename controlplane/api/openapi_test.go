@@ -165,7 +165,8 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	// Every error code the API sends is in the Error schema's enum.
 	for _, code := range []string{CodeUnauthorized, CodeInvalid, CodeNotFound, CodeMethodNotAllowed, CodeRevisionConflict,
 		CodeAlreadyExists, CodeBodyTooLarge, CodeUnsupportedMediaType, CodeRevisionRequired, CodeInternal, CodeUnavailable,
-		CodeGateRefused, CodeInShadow, CodeNotConfigured, CodeClickHouse, CodeTimeout} {
+		CodeGateRefused, CodeInShadow, CodeNotConfigured, CodeClickHouse, CodeTimeout,
+		CodeUnknownTenant, CodeBadRange, CodeBadPartition, CodeBadState, CodeChanged, CodeNotReady, CodeKafka} {
 		if !bytes.Contains(openAPI, []byte(code)) {
 			t.Errorf("error code %s is not documented", code)
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/migration"
+	"github.com/ingestdev/ingest/migration/replay"
 )
 
 // The JSON bodies of the admin API, shared with controlplane/client. Tenants, upstreams and
@@ -215,4 +216,43 @@ type ClearShadowResult struct {
 	Duration   string            `json:"duration"`  // counting, deleting and waiting, e.g. "1.204s"
 	Reason     string            `json:"reason,omitempty"`
 	AuditSeq   uint64            `json:"audit_seq,omitempty"` // the audit entry's seq (not in the entry itself)
+}
+
+// Error codes of the replay routes (/v1/replays): the engine's (migration/replay) codes, sent
+// as they are, with its message. not_found, invalid, not_configured, unavailable,
+// clickhouse_error and timeout are the codes above, with their statuses.
+const (
+	CodeUnknownTenant = "unknown_tenant" // 404: the tenant has no topic, or it never wrote a record
+	CodeBadRange      = "bad_range"      // 422: the window is outside what Kafka holds, empty or reversed; the message names the valid range
+	CodeBadPartition  = "bad_partition"  // 422: a partition the topic does not have; the message names those it has
+	CodeBadState      = "bad_state"      // 409: the job's state does not allow it; the message says which would
+	CodeChanged       = "changed"        // 409: the promote plan changed since it was shown; read it again
+	CodeNotReady      = "not_ready"      // 409: live has not loaded the window yet
+	CodeKafka         = "kafka_error"    // 502: Kafka failed or could not be reached
+)
+
+// PlanReplayRequest is the body of POST /v1/replays: the window to replay and, optionally,
+// why (audited).
+type PlanReplayRequest struct {
+	replay.PlanRequest
+	Reason string `json:"reason,omitempty"`
+}
+
+// ReplayActionRequest is the optional body of POST /v1/replays/{id}/start, …/cancel and
+// …/discard.
+type ReplayActionRequest struct {
+	Reason string `json:"reason,omitempty"` // optional, audited
+}
+
+// PromoteReplayRequest is the body of POST /v1/replays/{id}/promote.
+type PromoteReplayRequest struct {
+	// Fingerprint is the promote plan's (GET /v1/replays/{id}/promote) the operator saw; the
+	// promote is refused with 409 changed if the plan is no longer the same. Required.
+	Fingerprint string `json:"fingerprint"`
+	Reason      string `json:"reason,omitempty"` // optional, audited
+}
+
+// ReplayList answers GET /v1/replays.
+type ReplayList struct {
+	Replays []replay.Job `json:"replays"` // newest first
 }

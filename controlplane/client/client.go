@@ -15,6 +15,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/migration/replay"
 )
 
 // Kinds of errors, matched with errors.Is. An answer of the API is an *Error; a failure to
@@ -32,6 +33,9 @@ var (
 	ErrInShadow      = errors.New("tenant in shadow")          // 409 in_shadow: clear-shadow without force
 	ErrNotConfigured = errors.New("not configured")            // 501 not_configured: e.g. no ClickHouse; Error.Message says which setting
 	ErrTimeout       = errors.New("timed out in ClickHouse")   // 504 timeout: the work goes on there; Error.Message says what
+	ErrBadRange      = errors.New("window not in Kafka")       // 422 bad_range or bad_partition: Error.Message names the valid range
+	ErrBadState      = errors.New("replay state refuses it")   // 409 bad_state: Error.Message says which state would do
+	ErrChanged       = errors.New("promote plan changed")      // 409 changed: read the promote plan again
 )
 
 // Error is an error answer of the API.
@@ -71,6 +75,12 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusNotImplemented
 	case ErrTimeout:
 		return e.Status == http.StatusGatewayTimeout && e.Code == api.CodeTimeout
+	case ErrBadRange:
+		return e.Status == http.StatusUnprocessableEntity
+	case ErrBadState:
+		return e.Status == http.StatusConflict && e.Code == api.CodeBadState
+	case ErrChanged:
+		return e.Status == http.StatusConflict && e.Code == api.CodeChanged
 	case ErrServer:
 		return e.Status >= 500
 	}
@@ -384,4 +394,87 @@ func (c *Client) ClearShadow(ctx context.Context, id string, rev int64, req api.
 	}
 	err := c.do(ctx, "POST", tenantPath(id, "cutover", "clear-shadow"), h, req, &res)
 	return res, err
+}
+
+func replayPath(id string, rest ...string) string {
+	p := "/v1/replays/" + url.PathEscape(id)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}
+
+// Replays answer 501 (ErrNotConfigured) on a control plane without replay.brokers and
+// clickhouse.addr. Planning, diffing and promoting read Kafka or ClickHouse and can take up to
+// the control plane's replay.request_timeout (5 m by default): give them an HTTP client whose
+// timeout is above it (WithHTTPClient), or bound them with ctx.
+
+// PlanReplay plans a replay of req.Tenant's Kafka window (reason: optional, audited). A window
+// Kafka does not hold is an error matching ErrBadRange whose Message names the valid range.
+func (c *Client) PlanReplay(ctx context.Context, req replay.PlanRequest, reason string) (replay.Job, error) {
+	var j replay.Job
+	err := c.do(ctx, "POST", "/v1/replays", nil, api.PlanReplayRequest{PlanRequest: req, Reason: reason}, &j)
+	return j, err
+}
+
+// Replays returns every replay job, newest first.
+func (c *Client) Replays(ctx context.Context) ([]replay.Job, error) {
+	var l api.ReplayList
+	err := c.do(ctx, "GET", "/v1/replays", nil, nil, &l)
+	return l.Replays, err
+}
+
+// Replay returns one replay job with its current progress.
+func (c *Client) Replay(ctx context.Context, id string) (replay.Job, error) {
+	var j replay.Job
+	err := c.do(ctx, "GET", replayPath(id), nil, nil, &j)
+	return j, err
+}
+
+// StartReplay runs a planned, cancelled or failed job (reason: optional, audited).
+func (c *Client) StartReplay(ctx context.Context, id, reason string) (replay.Job, error) {
+	var j replay.Job
+	err := c.do(ctx, "POST", replayPath(id, "start"), nil, api.ReplayActionRequest{Reason: reason}, &j)
+	return j, err
+}
+
+// CancelReplay stops a running job at its next checkpoint (reason: optional, audited).
+func (c *Client) CancelReplay(ctx context.Context, id, reason string) (replay.Job, error) {
+	var j replay.Job
+	err := c.do(ctx, "POST", replayPath(id, "cancel"), nil, api.ReplayActionRequest{Reason: reason}, &j)
+	return j, err
+}
+
+// ReplayDiff compares a loaded job's tables with live per window of by (replay.ByMinute or
+// replay.ByHour; "" is the server's default, minute).
+func (c *Client) ReplayDiff(ctx context.Context, id, by string) (replay.Diff, error) {
+	path := replayPath(id, "diff")
+	if by != "" {
+		path += "?by=" + url.QueryEscape(by)
+	}
+	var d replay.Diff
+	err := c.do(ctx, "GET", path, nil, nil, &d)
+	return d, err
+}
+
+// ReplayPromotePlan returns what PromoteReplay would change, and the fingerprint it needs.
+func (c *Client) ReplayPromotePlan(ctx context.Context, id string) (replay.PromotePlan, error) {
+	var p replay.PromotePlan
+	err := c.do(ctx, "GET", replayPath(id, "promote"), nil, nil, &p)
+	return p, err
+}
+
+// PromoteReplay makes the tenant's window in live equal the replayed rows, if the promote
+// plan still has fingerprint (else an error matching ErrChanged).
+func (c *Client) PromoteReplay(ctx context.Context, id, fingerprint, reason string) (replay.PromoteResult, error) {
+	var res replay.PromoteResult
+	err := c.do(ctx, "POST", replayPath(id, "promote"), nil, api.PromoteReplayRequest{Fingerprint: fingerprint, Reason: reason}, &res)
+	return res, err
+}
+
+// DiscardReplay drops a job's replay tables (reason: optional, audited).
+func (c *Client) DiscardReplay(ctx context.Context, id, reason string) (replay.Job, error) {
+	var j replay.Job
+	err := c.do(ctx, "POST", replayPath(id, "discard"), nil, api.ReplayActionRequest{Reason: reason}, &j)
+	return j, err
 }

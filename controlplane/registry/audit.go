@@ -36,6 +36,15 @@ const (
 	// ClickHouse (`ingestctl cutover clear-shadow`): recorded with RecordAction, it changes
 	// nothing in the registry.
 	ActionCutoverClearShadow Action = "cutover.clear-shadow"
+	// The replay actions (`ingestctl replay`, POST /v1/replays…) change the replay jobs and
+	// ClickHouse, not the registry: they are recorded with RecordAction. Plan creates a job,
+	// start and cancel run and stop it, promote makes its window live (After is the promote's
+	// result), discard drops its replay tables.
+	ActionReplayPlan    Action = "replay.plan"
+	ActionReplayStart   Action = "replay.start"
+	ActionReplayCancel  Action = "replay.cancel"
+	ActionReplayPromote Action = "replay.promote"
+	ActionReplayDiscard Action = "replay.discard"
 )
 
 // AuditEntry is one change in the append-only audit log. Before and After are the tenant (or

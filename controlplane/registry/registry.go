@@ -26,6 +26,7 @@ var (
 	bucketMeta    = []byte("meta")    // schema, revision
 	bucketTenants = []byte("tenants") // tenant id -> JSON Tenant (with key salts and hashes)
 	bucketAudit   = []byte("audit")   // big-endian uint64 seq -> JSON AuditEntry; appended, oldest dropped past the retention
+	bucketReplays = []byte("replays") // replay job id -> JSON replay.Job; the bucket's sequence numbers the ids
 	keySchema     = []byte("schema")
 	keyRevision   = []byte("revision")
 	keyUpstreams  = []byte("upstreams")
@@ -138,7 +139,7 @@ func Open(path string, opts ...Option) (*Registry, error) {
 func (r *Registry) load() (*memState, error) {
 	st := &memState{tenants: map[string]*Tenant{}, prefixes: map[string]string{}}
 	err := r.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketTenants, bucketAudit} {
+		for _, name := range [][]byte{bucketMeta, bucketTenants, bucketAudit, bucketReplays} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("cannot create bucket %q: %w", name, err)
 			}

@@ -28,6 +28,7 @@ import (
 	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/embedkafka"
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/migration/replay"
 	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/normalizer"
 	"github.com/ingestdev/ingest/sinkwriter"
@@ -410,6 +411,9 @@ func (s *Stack) start(ctx context.Context) error {
 			cp, err = controlplane.NewService(controlplane.Config{
 				Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, registryFile)},
 				Admin:    controlplane.AdminConfig{ListenAddress: cpAddr, TokenFile: tokenFile, ReportTokenFile: reportTokenPath},
+				// Replay (ingestctl replay) reads the dev Kafka and writes beside the live tables.
+				ClickHouse: controlplane.ClickHouseConfig{Addr: []string{s.info.ClickHouseAddr}, Database: s.info.Database},
+				Replay:     replay.Config{Brokers: strings.Split(s.info.KafkaAddr, ",")},
 				XDS: xds.Config{ListenAddress: cfg.XDSAddr, CertFile: abs(filepath.Join(tlsDir, serverCertFile)), KeyFile: abs(filepath.Join(tlsDir, serverKeyFile)),
 					ListenerAddress: "127.0.0.1", ListenerPort: uint32(port),
 					Report: xds.ReportConfig{URL: reporting.URL, TokenFile: reportTokenPath}},
