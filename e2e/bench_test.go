@@ -47,6 +47,13 @@ const (
 	// benchDrainQuiet is how long it must not grow to count as drained.
 	benchDrainTimeout = 3 * time.Minute
 	benchDrainQuiet   = 3 * time.Second
+	// benchReplayTenant is the tenant whose topic a replay re-reads during the load when
+	// INGEST_BENCH_REPLAY=1: benchReplayRecords records written to its topic before the load
+	// (and loaded into live), replayed at the control plane's default rate
+	// (INGEST_BENCH_REPLAY_RATE overrides) while loadgen runs. INGEST_BENCH_REPLAY=idle
+	// prepares the same data and plan without starting it: the baseline to compare with.
+	benchReplayTenant  = "bench-replay"
+	benchReplayRecords = 3_000_000
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat (100 on Linux).
@@ -86,8 +93,19 @@ type benchResult struct {
 	// DrainSec is how long after loadgen exited the count kept growing.
 	DrainSec float64       `json:"drain_s"`
 	Loadgen  loadgenResult `json:"loadgen"`
+	// Replay is the replay that ran during the load (INGEST_BENCH_REPLAY=1), else nil.
+	Replay *replayResult `json:"replay,omitempty"`
 	// Processes: every service, ClickHouse and loadgen.
 	Processes []benchProcess `json:"processes"`
+}
+
+// replayResult is the replay that ran during the load.
+type replayResult struct {
+	ID          string  `json:"id"`
+	Rate        int     `json:"rate"` // records/s it was throttled to
+	Records     int64   `json:"records"`
+	DoneAtEnd   int64   `json:"records_done_when_loadgen_ended"`
+	DurationSec float64 `json:"duration_s"` // start to loaded (0: not loaded when measured)
 }
 
 type loadgenResult struct {
@@ -160,6 +178,15 @@ func TestStandardBenchmarkScenario(t *testing.T) {
 		cpuStart[i], _ = procCPU(bp.PID)
 	}
 	before := p.landedCount(t, tenants)
+	var rp *benchReplay
+	switch v := os.Getenv("INGEST_BENCH_REPLAY"); v {
+	case "":
+	case "1", "idle":
+		rp = p.prepareReplay(t)
+		rp.idle = v == "idle"
+	default:
+		t.Fatalf("cannot use INGEST_BENCH_REPLAY=%q: 1 (replay during the load) or idle (the same data and plan, not started: the baseline)", v)
+	}
 
 	// loadgen: its own process, the JSON report on stdout, progress and logs on stderr.
 	var stdout bytes.Buffer
@@ -172,6 +199,9 @@ func TestStandardBenchmarkScenario(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- lg.Wait() }()
+	if rp != nil {
+		rp.start(t)
+	}
 	t.Cleanup(func() {
 		if lg.ProcessState == nil {
 			_ = lg.Process.Kill()
@@ -186,6 +216,9 @@ func TestStandardBenchmarkScenario(t *testing.T) {
 		t.Fatalf("loadgen did not finish within %v; output:\n%s", limit, stderr.String())
 	}
 	lgEnd := time.Now()
+	if rp != nil {
+		res.Replay = rp.finish(t)
+	}
 	var rep loadgen.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("cannot read loadgen's JSON report (exit: %v): %v\nstdout:\n%s\nstderr:\n%s", lgErr, err, stdout.String(), stderr.String())
@@ -271,6 +304,9 @@ func (r *benchResult) table() string {
 		r.LandedEvents, r.LandedPerSec, r.DrainSec)
 	fmt.Fprintf(&b, "e2e:      p50 %.0f ms, p95 %.0f ms, p99 %.0f ms (%d markers visible, %d lost)\n",
 		lg.E2EP50MS, lg.E2EP95MS, lg.E2EP99MS, lg.MarkersVisible, lg.MarkersLost)
+	if r := r.Replay; r != nil {
+		fmt.Fprintf(&b, "replay:   %d of %d records done when loadgen ended (rate %d/s; loaded in %.1fs, or 0: cancelled then)\n", r.DoneAtEnd, r.Records, r.Rate, r.DurationSec)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tCPU s\tCPU s / M events\tpeak RSS MiB\t")
 	var cpu float64

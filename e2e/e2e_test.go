@@ -111,6 +111,7 @@ type pipeline struct {
 	*edgeStack
 	ch     *chtest.Server
 	legacy *upstream
+	kafka  string // the brokers
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -125,7 +126,9 @@ func startPipeline(t *testing.T) *pipeline {
 	h.waitHTTP(lp, "http://"+loaderAddr+"/healthz")
 	norm := h.startNormalizer("normalizer", sw)
 	legacy := startUpstream(t, false)
-	return &pipeline{edgeStack: h.startEdge("main", legacy.addr, norm), ch: ch, legacy: legacy}
+	// The control plane runs replays (ingestctl replay) against this Kafka and ClickHouse.
+	return &pipeline{edgeStack: h.startEdge("main", legacy.addr, norm, "--clickhouse", ch.Addr(), "--replay-brokers", kafka),
+		ch: ch, legacy: legacy, kafka: kafka}
 }
 
 // logCount is the documented query path: the tenant's rows in ingest.logs, FINAL.

@@ -104,6 +104,7 @@ ingestctl:
   ./bin/ingestctl stage set {{.I.DemoTenant}} legacy --yes   # route it to the legacy stand-in
   ./bin/ingestctl cutover rollback {{.I.DemoTenant}} --to shadow --yes   # mirror it: v1 answers, v2 writes the shadow tables
   ./bin/ingestctl cutover status {{.I.DemoTenant}}   # parity of v1 and v2 per minute, and the gate (docs/cutover.md)
+  ./bin/ingestctl replay plan --tenant {{.I.DemoTenant}} --from-time 2000-01-01T00:00:00Z --to-time 2100-01-01T00:00:00Z   # what a replay would read (docs/replay.md)
   ./bin/ingestctl upstreams get
 ================================================================================
 `))

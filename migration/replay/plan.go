@@ -283,10 +283,13 @@ func maxTime(t *time.Time, ns int64) *time.Time {
 }
 
 // consumer returns a client that reads the given partitions from the given offsets by
-// direct assignment: no consumer group, so no group's offsets are ever committed.
+// direct assignment: no consumer group, so no group's offsets are ever committed. An offset
+// that is no longer held (retention removed it after the plan) is an error, never a silent
+// jump to the oldest offset held: the records in between would be skipped.
 func (m *Manager) consumer(parts map[string]map[int32]kgo.Offset) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(append(m.kafkaOpts(),
 		kgo.ConsumePartitions(parts),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxBytes(32<<20),
 		kgo.FetchMaxWait(250*time.Millisecond),
 	)...)

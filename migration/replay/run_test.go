@@ -361,3 +361,33 @@ func TestBadPlansAreRefusedNamingTheValidRange(t *testing.T) {
 		t.Errorf("time plan of partition 0: %+v, want [0, 100) with 100 records", r)
 	}
 }
+
+// Records that retention removed between the plan and the run fail the run, naming the
+// partition; they are never skipped in silence.
+func TestRecordsExpiredAfterThePlanFailTheRun(t *testing.T) {
+	e := newEnv(t, 1, "ingest.acme")
+	e.produce("acme", 1, 0, 300)
+	m, _ := e.manager(Config{}, &MemStore{})
+	ctx := context.Background()
+	j, err := m.Plan(ctx, PlanRequest{Tenant: "acme", From: i64(0), To: i64(300)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var del kadm.Offsets
+	del.Add(kadm.Offset{Topic: "ingest.acme", Partition: 0, At: 100})
+	if _, err := kadm.NewClient(cl).DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	j = waitState(t, m, j.ID, StateFailed, time.Minute)
+	if !strings.Contains(j.Error, "partition 0") || j.Progress.RecordsDone != 0 {
+		t.Errorf("failed with %q after %d records, want an error naming partition 0 and nothing done", j.Error, j.Progress.RecordsDone)
+	}
+}
