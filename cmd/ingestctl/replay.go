@@ -32,13 +32,9 @@ func replayCommands() []*command {
 				w := windowFlags(fs)
 				reason := fs.String("reason", "", "why (optional), recorded in the audit log")
 				return withReplayClient(func(ctx context.Context, a *app, c *client.Client, _ []string) error {
-					req, err := w.request()
+					j, err := a.planReplay(ctx, c, w, *reason)
 					if err != nil {
 						return err
-					}
-					j, err := c.PlanReplay(ctx, req, *reason)
-					if err != nil {
-						return a.explainReplay(err)
 					}
 					if a.output == "json" {
 						return a.printJSON(j)
@@ -192,13 +188,9 @@ func replayCommands() []*command {
 					if *every <= 0 {
 						return usagef("--interval %v must be positive", *every)
 					}
-					req, err := w.request()
+					j, err := a.planReplay(ctx, c, w, *reason)
 					if err != nil {
 						return err
-					}
-					j, err := c.PlanReplay(ctx, req, *reason)
-					if err != nil {
-						return a.explainReplay(err)
 					}
 					if a.output != "json" {
 						a.printReplayPlan(a.stdout, j)
@@ -338,6 +330,19 @@ func (p *partitionList) Set(s string) error {
 // explainReplay turns an API error of a replay route into what to say: the control plane's
 // message as it is (it names the valid range, state or setting), or explain's advice for
 // connection, token and field errors.
+// planReplay plans the window w describes.
+func (a *app) planReplay(ctx context.Context, c *client.Client, w *window, reason string) (replay.Job, error) {
+	req, err := w.request()
+	if err != nil {
+		return replay.Job{}, err
+	}
+	j, err := c.PlanReplay(ctx, req, reason)
+	if err != nil {
+		return replay.Job{}, a.explainReplay(err)
+	}
+	return j, nil
+}
+
 func (a *app) explainReplay(err error) error {
 	var ce *client.Error
 	if !errors.As(err, &ce) || errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrInvalid) {

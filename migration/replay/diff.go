@@ -67,11 +67,8 @@ func (m *Manager) Diff(ctx context.Context, id, granularity string) (Diff, error
 	default:
 		return Diff{}, errorf(CodeInvalid, "--by=%q: a diff is by minute or by hour", granularity)
 	}
-	j, err := m.get(ctx, id)
+	j, err := m.loaded(ctx, id)
 	if err != nil {
-		return Diff{}, err
-	}
-	if err := diffable(j); err != nil {
 		return Diff{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
@@ -92,6 +89,15 @@ func (m *Manager) Diff(ctx context.Context, id, granularity string) (Diff, error
 		d.Totals.add(w)
 	}
 	return d, nil
+}
+
+// loaded returns job id if its tables are complete (diffable).
+func (m *Manager) loaded(ctx context.Context, id string) (Job, error) {
+	j, err := m.get(ctx, id)
+	if err == nil {
+		err = diffable(j)
+	}
+	return j, err
 }
 
 // diffable refuses a diff or promote of a job whose tables are not complete.

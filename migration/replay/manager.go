@@ -311,17 +311,27 @@ func (m *Manager) release(id string) {
 	m.mu.Unlock()
 }
 
+// claimed claims job id and returns it with the release to defer.
+func (m *Manager) claimed(ctx context.Context, id string) (Job, func(), error) {
+	if err := m.claim(id); err != nil {
+		return Job{}, nil, err
+	}
+	j, err := m.get(ctx, id)
+	if err != nil {
+		m.release(id)
+		return Job{}, nil, err
+	}
+	return j, func() { m.release(id) }, nil
+}
+
 // Discard drops job id's tables and marks it discarded. A running job must be cancelled
 // first.
 func (m *Manager) Discard(ctx context.Context, id string) (Job, error) {
-	if err := m.claim(id); err != nil {
-		return Job{}, err
-	}
-	defer m.release(id)
-	j, err := m.get(ctx, id)
+	j, release, err := m.claimed(ctx, id)
 	if err != nil {
 		return Job{}, err
 	}
+	defer release()
 	if j.State == StateDiscarded {
 		return Job{}, errorf(CodeState, "replay %s is discarded already", id)
 	}

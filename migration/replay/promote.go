@@ -105,11 +105,8 @@ func signalOf(table string) record.Signal {
 
 // PromotePlan returns what promoting job id would change now.
 func (m *Manager) PromotePlan(ctx context.Context, id string) (PromotePlan, error) {
-	j, err := m.get(ctx, id)
+	j, err := m.loaded(ctx, id)
 	if err != nil {
-		return PromotePlan{}, err
-	}
-	if err := diffable(j); err != nil {
 		return PromotePlan{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
@@ -144,14 +141,11 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 	if fingerprint == "" {
 		return PromoteResult{}, errorf(CodeInvalid, "a promote needs the fingerprint of the promote plan it applies: read it with `ingestctl replay promote %s` (GET /v1/replays/%s/promote)", id, id)
 	}
-	if err := m.claim(id); err != nil {
-		return PromoteResult{}, err
-	}
-	defer m.release(id)
-	j, err := m.get(ctx, id)
+	j, release, err := m.claimed(ctx, id)
 	if err != nil {
 		return PromoteResult{}, err
 	}
+	defer release()
 	if j.State != StateLoaded {
 		if err := diffable(j); err != nil {
 			return PromoteResult{}, err
