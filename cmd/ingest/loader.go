@@ -32,6 +32,8 @@ func loaderFlags(fs *flag.FlagSet, cfg *loader.ServiceConfig) {
 	fs.DurationVar(&l.HeartbeatInterval, "heartbeat-interval", l.HeartbeatInterval, "Kafka group heartbeat interval (at most a third of --session-timeout)")
 	fs.DurationVar(&l.RebalanceTimeout, "rebalance-timeout", l.RebalanceTimeout, "Kafka group rebalance timeout (above --insert-timeout)")
 	fs.DurationVar(&l.ShutdownTimeout, "shutdown-timeout", l.ShutdownTimeout, "deadline of the last flush at shutdown")
+	config.ListVar(fs, &l.AcceptRecreatedTopics, "accept-recreated-topic",
+		"topics, comma-separated, whose recreated incarnation (new topic id) the loader holds: forget their offsets ledger and load them from their first offset; remove once accepted")
 	fs.BoolVar(&l.Rollup.Disabled, "rollup-disabled", l.Rollup.Disabled, "do not run the metric roll-up worker (one loader running it is enough)")
 	fs.DurationVar(&l.Rollup.Interval, "rollup-interval", l.Rollup.Interval, "how often the roll-up worker recomputes the windows whose data changed")
 	fs.DurationVar(&l.Rollup.Delay, "rollup-delay", l.Rollup.Delay, "how long after a minute ends its roll-ups are first computed")

@@ -102,6 +102,18 @@ type Config struct {
 	// Default 10 s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
+	// AcceptRecreatedTopics names topics whose current incarnation the operator accepts: a
+	// topic deleted and created again (a new Kafka topic id), or whose brokers were wiped,
+	// starts again at offset 0, and the loader holds it (pauses it, logs an error, reports it in
+	// Ready and ingest_loader_topic_incarnation_conflicts) rather than skip its records by the
+	// old incarnation's offsets ledger. At start, before consuming, the loader accepts each
+	// topic named here that is held for that reason: it deletes the topic's ledger entries and
+	// records its current id, so that its records load from its first offset (the rows of the
+	// old incarnation stay in the tables). A topic that is not in conflict is left alone, so
+	// keeping a name here is harmless until that topic is recreated again: remove it once
+	// accepted. Default none.
+	AcceptRecreatedTopics []string `yaml:"accept_recreated_topics"`
+
 	// Rollup is the metric roll-up worker that `ingest loader` runs beside the loader (see
 	// package sinkwriter/rollup). The zero value runs it with its defaults.
 	Rollup RollupConfig `yaml:"rollup"`
@@ -219,6 +231,11 @@ func (c Config) Validate() error {
 		bad("topic_regex", "%q does not compile: %v", c.TopicRegex, err)
 	} else if re.MatchString(c.DeadLetterTopic) {
 		bad("topic_regex", "%q matches the dead-letter topic %q: the loader would consume what it dead-letters", c.TopicRegex, c.DeadLetterTopic)
+	}
+	for _, topic := range c.AcceptRecreatedTopics {
+		if topic == "" || (re != nil && !re.MatchString(topic)) {
+			bad("accept_recreated_topics", "%q is not a topic that topic_regex %q matches", topic, c.TopicRegex)
+		}
 	}
 	if c.DeadLetterReplicationFactor < -1 {
 		bad("dead_letter_replication_factor", "%d is not 0 (auto), -1 (broker default) or a positive count", c.DeadLetterReplicationFactor)

@@ -26,6 +26,8 @@ type groupClient interface {
 	PollRecords(ctx context.Context, maxPollRecords int) kgo.Fetches
 	AllowRebalance()
 	LeaveGroupContext(ctx context.Context) error
+	PauseFetchTopics(topics ...string) []string
+	ResumeFetchTopics(topics ...string)
 }
 
 type topicPartition struct {
@@ -55,6 +57,7 @@ type consumer struct {
 	cl              groupClient
 	commits         committer
 	ledger          *ledger
+	inc             *incarnations
 	f               *flusher
 	retries         *retries // shared with f
 	backoff         backoff.Policy
@@ -66,15 +69,19 @@ type consumer struct {
 	step     sync.Mutex
 	revoked  bool // guarded by step: partitions were revoked or lost; drop everything
 	assigned bool // guarded by step: a new session began; read the ledger again
+	// assignment is the session's partitions, guarded by step (set at an assignment).
+	assignment map[string][]int32
 
 	backlog []*kgo.Record // polled, not yet taken
+	scanned bool          // the backlog's topics were looked at for incarnation checks
+	recheck []string      // topics to check before any record is taken
 	parts   map[topicPartition]*partState
 	hwm     map[topicPartition]int64 // high watermarks of the last fetches, for the lag
 }
 
-func newConsumer(cfg Config, led *ledger, f *flusher, rt *retries, m *metrics, log *slog.Logger, joined *atomic.Bool) *consumer {
+func newConsumer(cfg Config, led *ledger, inc *incarnations, f *flusher, rt *retries, m *metrics, log *slog.Logger, joined *atomic.Bool) *consumer {
 	return &consumer{
-		ledger: led, f: f, retries: rt, backoff: retryPolicy(cfg), shutdownTimeout: cfg.ShutdownTimeout,
+		ledger: led, inc: inc, f: f, retries: rt, backoff: retryPolicy(cfg), shutdownTimeout: cfg.ShutdownTimeout,
 		m: m, log: log, joined: joined,
 		parts: make(map[topicPartition]*partState), hwm: make(map[topicPartition]int64),
 	}
@@ -83,6 +90,10 @@ func newConsumer(cfg Config, led *ledger, f *flusher, rt *retries, m *metrics, l
 func (c *consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	c.step.Lock()
 	c.assigned = true
+	c.assignment = make(map[string][]int32, len(assigned))
+	for topic, ps := range assigned {
+		c.assignment[topic] = append([]int32(nil), ps...)
+	}
 	c.step.Unlock()
 	c.joined.Store(true)
 	c.log.Info("partitions assigned", "partitions", countPartitions(assigned))
@@ -123,10 +134,19 @@ func (c *consumer) applyRebalance() {
 		clear(c.parts)
 		clear(c.hwm)
 		c.ledger.forget()
+		clear(c.inc.checked)
+		c.scanned, c.recheck = false, nil
 	}
 	if c.assigned {
 		c.assigned = false
 		c.ledger.forget() // read it again before the first record of this session
+		// Check every topic again before its first record; the held topics still assigned
+		// are checked at once (they send no record while paused), the others are let go.
+		recheck, released := c.inc.newSession(c.assignment)
+		if len(released) > 0 {
+			c.cl.ResumeFetchTopics(released...)
+		}
+		c.scanned, c.recheck = false, recheck
 	}
 }
 
@@ -178,6 +198,7 @@ func (c *consumer) poll(ctx context.Context, wait time.Duration) bool {
 	defer c.step.Unlock()
 	c.applyRebalance()
 	fs.EachRecord(func(rec *kgo.Record) { c.backlog = append(c.backlog, rec) })
+	c.scanned = false
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		c.hwm[topicPartition{p.Topic, p.Partition}] = p.HighWatermark
 	})
@@ -245,7 +266,7 @@ func (c *consumer) drain(ctx context.Context) error {
 			return err
 		}
 	}
-	for len(c.backlog) > 0 {
+	if len(c.backlog) > 0 || len(c.recheck) > 0 {
 		if !c.ledger.loaded() {
 			if err := c.ledger.load(ctx); err != nil {
 				return c.retries.fail("cannot read the offsets ledger", err)
@@ -253,9 +274,18 @@ func (c *consumer) drain(ctx context.Context) error {
 			c.retries.recovered()
 			clear(c.parts)
 		}
-		c.take(c.backlog[0])
+		if err := c.checkTopics(ctx); err != nil {
+			return c.retries.fail("cannot check which incarnation of the topics the tables hold", err)
+		}
+	}
+	for len(c.backlog) > 0 {
+		rec := c.backlog[0]
 		c.backlog[0] = nil
 		c.backlog = c.backlog[1:]
+		if c.inc.isHeld(rec.Topic) {
+			continue // not processed: neither skipped nor committed
+		}
+		c.take(rec)
 		if trigger := c.f.full(); trigger != "" {
 			if err := c.flush(ctx, trigger); err != nil {
 				return err
@@ -263,6 +293,56 @@ func (c *consumer) drain(ctx context.Context) error {
 		}
 	}
 	c.backlog = nil
+	return nil
+}
+
+// checkTopics checks the incarnation of every topic of the backlog not checked in this
+// session, of every topic whose offsets went back (recreated while assigned?), and of the held
+// topics of a new session; it pauses the topics found in conflict and resumes those released.
+// On error the topics stay to be checked.
+func (c *consumer) checkTopics(ctx context.Context) error {
+	if !c.scanned {
+		queued := make(map[string]bool, len(c.recheck))
+		for _, topic := range c.recheck {
+			queued[topic] = true
+		}
+		next := make(map[topicPartition]int64)
+		for _, rec := range c.backlog {
+			tp := topicPartition{rec.Topic, rec.Partition}
+			exp, ok := next[tp]
+			if !ok {
+				if ps, found := c.parts[tp]; found {
+					exp, ok = ps.next, true
+				}
+			}
+			next[tp] = rec.Offset + 1
+			if ok && rec.Offset < exp && !queued[rec.Topic] && !c.inc.isHeld(rec.Topic) {
+				c.log.Warn("a partition's offsets went back; checking the topic's incarnation again",
+					"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "expected", exp)
+				c.inc.uncheck(rec.Topic)
+			}
+			if !queued[rec.Topic] && c.inc.needsCheck(rec.Topic) {
+				queued[rec.Topic] = true
+				c.recheck = append(c.recheck, rec.Topic)
+			}
+		}
+		c.scanned = true
+	}
+	if len(c.recheck) == 0 {
+		return nil
+	}
+	hold, release, err := c.inc.check(ctx, c.recheck, c.ledger.offsets)
+	if len(hold) > 0 {
+		c.cl.PauseFetchTopics(hold...)
+	}
+	if len(release) > 0 {
+		c.cl.ResumeFetchTopics(release...)
+	}
+	if err != nil {
+		return err
+	}
+	c.recheck = nil
+	c.retries.recovered()
 	return nil
 }
 

@@ -20,6 +20,8 @@ type fakeGroup struct {
 	polls   chan kgo.Fetches
 	allowed atomic.Int64
 	left    atomic.Bool
+	mu      sync.Mutex
+	paused  map[string]bool // guarded by mu
 }
 
 func (g *fakeGroup) PollRecords(ctx context.Context, _ int) kgo.Fetches {
@@ -32,6 +34,32 @@ func (g *fakeGroup) PollRecords(ctx context.Context, _ int) kgo.Fetches {
 }
 
 func (g *fakeGroup) AllowRebalance() { g.allowed.Add(1) }
+
+func (g *fakeGroup) PauseFetchTopics(topics ...string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused == nil {
+		g.paused = map[string]bool{}
+	}
+	for _, t := range topics {
+		g.paused[t] = true
+	}
+	return nil
+}
+
+func (g *fakeGroup) ResumeFetchTopics(topics ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, t := range topics {
+		delete(g.paused, t)
+	}
+}
+
+func (g *fakeGroup) isPaused(topic string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.paused[topic]
+}
 
 func (g *fakeGroup) LeaveGroupContext(context.Context) error {
 	g.left.Store(true)
@@ -109,7 +137,9 @@ func newTestConsumer(t testing.TB, ch *fakeCH, interval time.Duration) (*consume
 	f := newFlusher(policy, ch, led, &fakeDLQ{ch: ch}, "ingest-deadletter", m, log, rt)
 	cfg := DefaultConfig()
 	cfg.RetryMin, cfg.RetryMax, cfg.ShutdownTimeout = time.Millisecond, 10*time.Millisecond, 5*time.Second
-	c := newConsumer(cfg, led, f, rt, m, log, new(atomic.Bool))
+	ft := newFakeTopics()
+	inc := newIncarnations(ft, ft, m.topicConflicts, log, nil)
+	c := newConsumer(cfg, led, inc, f, rt, m, log, new(atomic.Bool))
 	fc, g := &fakeCommitter{ch: ch}, &fakeGroup{polls: make(chan kgo.Fetches, 10)}
 	c.cl, c.commits = g, fc
 	return c, fc, g

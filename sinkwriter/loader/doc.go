@@ -31,6 +31,18 @@
 // window from metrics FINAL whenever a marker (written by a view within the INSERT) says its
 // data changed. docs/sinkwriter.md has the full argument and the query paths.
 //
+// # A recreated topic
+//
+// The ledger is valid for one incarnation of a topic: a topic deleted and created again (or a
+// wiped Kafka) restarts at offset 0. The loader records each topic's Kafka topic id in
+// loader_topics before inserting its first rows, and checks it (incarnation.go) before taking
+// the first record of a topic in a session and when a partition's offsets go back. A topic
+// whose id changed (or, when the brokers give no id, whose high watermark is at or below the
+// ledger) is held: paused, its records neither skipped nor committed, logged once, counted in
+// ingest_loader_topic_incarnation_conflicts and reported by Ready (ErrTopicRecreated), while
+// the other topics keep loading. Config.AcceptRecreatedTopics is the operator's way out: at
+// start it deletes the held topic's ledger entries and records its new id.
+//
 // # Parts
 //
 // The loader is three parts, each with narrow seams so that it is tested without Kafka or

@@ -104,22 +104,56 @@ func (l *Loader) Run(ctx context.Context) error {
 	led := newLedger(&chLedger{conn: conn, database: l.cfg.Database}, l.m.recordsSkipped)
 	f := newFlusher(flushPolicy{rows: l.cfg.FlushRows, bytes: l.cfg.FlushBytes, interval: l.cfg.FlushInterval},
 		&chInserter{conn: conn, database: l.cfg.Database, timeout: l.cfg.InsertTimeout}, led, nil, l.cfg.DeadLetterTopic, l.m, l.log, rt)
-	c := newConsumer(l.cfg, led, f, rt, l.m, l.log, &l.ready.joined)
+	topics := &chTopics{conn: conn, database: l.cfg.Database, now: time.Now}
+	inc := newIncarnations(topics, nil, l.m.topicConflicts, l.log, l.ready)
+	c := newConsumer(l.cfg, led, inc, f, rt, l.m, l.log, &l.ready.joined)
 	cl, err := kgo.NewClient(groupOptions(l.cfg, c, l.log)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the Kafka client for %q: %w", l.cfg.Brokers, err)
 	}
 	c.cl, c.commits = cl, kafkaCommitter{cl}
+	inc.kafka = kafkaTopics{cl}
 	f.dlq = &kafkaDeadLetters{cl: cl, topic: l.cfg.DeadLetterTopic}
 	f.rep = l.rep
 	defer cl.Close()
 	if err := l.ensureDeadLetterTopic(ctx, cl); err != nil {
 		return nil // ctx ended while Kafka was unreachable
 	}
+	if err := l.acceptRecreated(ctx, topics, inc.kafka, led.src); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	l.ready.consuming(func() int { return len(cl.GetConsumeTopics()) })
 	l.log.Info("loading", "brokers", l.cfg.Brokers, "group", l.cfg.Group, "topics", l.cfg.TopicRegex,
 		"clickhouse", l.cfg.ClickHouseAddr, "database", l.cfg.Database)
 	c.run(ctx)
+	return nil
+}
+
+// acceptRecreated accepts the current incarnation of each topic of AcceptRecreatedTopics
+// (see accept), before consuming, retrying while Kafka or ClickHouse cannot be reached. It
+// returns an error when a topic does not exist, and ctx's when it ends.
+func (l *Loader) acceptRecreated(ctx context.Context, store incarnationStore, kafka topicDescriber, led ledgerReader) error {
+	for _, topic := range l.cfg.AcceptRecreatedTopics {
+		for attempt := 0; ; attempt++ {
+			_, err := accept(ctx, store, kafka, topic, l.log, led)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, errUnknownTopic) {
+				return fmt.Errorf("accept_recreated_topics: %w", err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			l.log.Warn("cannot accept the recreated topic yet, retrying", "topic", topic, "attempt", attempt+1, "err", err)
+			if retryPolicy(l.cfg).Wait(ctx, attempt) != nil {
+				return ctx.Err()
+			}
+		}
+	}
 	return nil
 }
 

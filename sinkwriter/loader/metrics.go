@@ -39,6 +39,9 @@ type metrics struct {
 	commitErrors   prometheus.Counter
 	lag            prometheus.Gauge
 	bufferedBytes  prometheus.Gauge
+	// topicConflicts is 1 per topic held for an incarnation conflict, by topic (bounded by the
+	// tenant topics; a label is deleted when its topic is released).
+	topicConflicts *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -64,9 +67,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Records in the assigned partitions not yet processed (high watermark minus next offset), as of the last fetch."),
 		bufferedBytes: metricdef.Gauge("ingest_loader_buffered_bytes",
 			"Encoded record bytes buffered for the next flush."),
+		topicConflicts: metricdef.GaugeVec("ingest_loader_topic_incarnation_conflicts",
+			"1 per topic held because it was recreated (or the brokers wiped) since the tables were loaded from it: its records are not loaded until accept_recreated_topics names it, by topic.", "topic"),
 	}
 	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
-		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes); err != nil {
+		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes, m.topicConflicts); err != nil {
 		return nil, err
 	}
 	for t := range numTables {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,9 +35,10 @@ const (
 )
 
 // Ready reports whether the loader can load: nil when it is in its consumer group (it had an
-// assignment, possibly of no partition, and has not lost its membership since) and ClickHouse
-// answers a ping. Otherwise it returns ErrNotRunning, or ErrNotInGroup and/or
-// ErrClickHouseUnavailable (joined), each wrapped with the detail. The ping's result is reused
+// assignment, possibly of no partition, and has not lost its membership since), holds no
+// topic for an incarnation conflict, and ClickHouse answers a ping. Otherwise it returns
+// ErrNotRunning, or ErrNotInGroup, ErrTopicRecreated (naming each held topic and what the
+// operator must do) and/or ErrClickHouseUnavailable (joined), each wrapped with the detail. The ping's result is reused
 // for a second, and concurrent calls share one ping; a ping is bounded by ctx and by 2 s. Ready
 // never changes what the loader does: with ClickHouse down it keeps retrying, and is ready
 // again once ClickHouse answers. Safe for concurrent use, at any time.
@@ -56,6 +58,9 @@ type readiness struct {
 	now     func() time.Time
 
 	joined atomic.Bool
+	// held, set by the consumer loop, says what an operator must do about each topic held for
+	// an incarnation conflict; nil or empty when none is.
+	held atomic.Pointer[[]string]
 	// topics, set while the consumer runs, returns how many topics it consumes (those
 	// matching topic_regex); nil before the consumer runs and after it stopped.
 	topics atomic.Pointer[func() int]
@@ -81,9 +86,13 @@ func (r *readiness) start(ch pinger) {
 // consuming tells Ready how many topics the running consumer consumes.
 func (r *readiness) consuming(topics func() int) { r.topics.Store(&topics) }
 
+// holding tells Ready the topics held for an incarnation conflict, one message each.
+func (r *readiness) holding(msgs []string) { r.held.Store(&msgs) }
+
 // stop marks the loader stopped: Run is returning.
 func (r *readiness) stop() {
 	r.joined.Store(false)
+	r.held.Store(nil)
 	r.topics.Store(nil)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -100,6 +109,9 @@ func (r *readiness) check(ctx context.Context) error {
 	var errs []error
 	if !r.joined.Load() && !r.nothingToConsume() {
 		errs = append(errs, fmt.Errorf("%w %q: no assignment yet, or the membership was lost", ErrNotInGroup, r.group))
+	}
+	if held := r.held.Load(); held != nil && len(*held) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrTopicRecreated, strings.Join(*held, "; ")))
 	}
 	if err := r.ping(ctx); err != nil {
 		errs = append(errs, err)

@@ -141,7 +141,7 @@ func TestMigrateIsIdempotentAndRecordsEachVersion(t *testing.T) {
 			t.Errorf("schema_migrations for version %d = %+v, want one row with checksum %s", m.Version, got, m.Checksum)
 		}
 	}
-	want := []string{"loader_offsets", "logs", "logs_shadow", "metrics", "metrics_10m", "metrics_10m_shadow",
+	want := []string{"loader_offsets", "loader_topics", "logs", "logs_shadow", "metrics", "metrics_10m", "metrics_10m_shadow",
 		"metrics_1m", "metrics_1m_shadow", "metrics_60m", "metrics_60m_shadow", "metrics_shadow",
 		"metrics_windows", "metrics_windows_shadow", "rollup_state", "schema_migrations", "spans", "spans_shadow"}
 	got := tables(t, ch, "ingest", "engine != 'MaterializedView'")
