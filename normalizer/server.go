@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/ingestdev/ingest/internal/reason"
+	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/migration/report"
@@ -312,7 +313,9 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 }
 
 // readBody reads the request body within the size bounds, decompressing gzip. It reserves the
-// bytes it holds against max_inflight_bytes; release returns them and the buffers.
+// bytes it holds against max_inflight_bytes as they arrive, never the declared length ahead
+// of them: a request that declares a large body and stalls holds only what it sent.
+// release returns them and the buffers.
 func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte, release func(), err error) {
 	var held int64
 	var bufs []*bytes.Buffer
@@ -335,19 +338,14 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 	if r.ContentLength > max {
 		return nil, release, errBodyTooLarge(r.ContentLength, max)
 	}
-	// Reserve what the body can hold: the declared length, or the bound when unknown.
-	want := r.ContentLength
-	if want < 0 {
-		want = max
-	}
-	if err := reserve(want); err != nil {
-		return nil, release, err
-	}
 	raw := s.getBuffer()
 	bufs = append(bufs, raw)
-	n, err := raw.ReadFrom(io.LimitReader(r.Body, max+1))
+	if r.ContentLength > 0 {
+		raw.Grow(int(min(r.ContentLength, readChunk))) // more only as the body arrives
+	}
+	n, err := raw.ReadFrom(&reservingReader{r: io.LimitReader(r.Body, max+1), reserve: reserve})
 	if err != nil {
-		return nil, release, errMalformed("cannot read request body: %v", err)
+		return nil, release, readError(err)
 	}
 	if n > max {
 		return nil, release, errBodyTooLarge(n, max)
@@ -364,19 +362,54 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 	out := s.getBuffer()
 	bufs = append(bufs, out)
 	dmax := s.cfg.MaxDecompressedBytes
-	n, err = out.ReadFrom(io.LimitReader(zr, dmax+1))
+	n, err = out.ReadFrom(&reservingReader{r: io.LimitReader(zr, dmax+1), reserve: reserve})
 	if err != nil {
+		var se *shed.Error
+		if errors.As(err, &se) {
+			return nil, release, err
+		}
 		return nil, release, errMalformed("cannot decompress gzip body: %v", err)
 	}
 	if n > dmax {
 		return nil, release, newRequestError(ReasonDecompressedTooLarge,
 			"gzip body decompresses to more than the %s limit; send smaller batches", formatBytes(dmax))
 	}
-	if err := reserve(n); err != nil {
-		return nil, release, err
-	}
 	s.metrics.requestBytes.WithLabelValues(tenant, "decompressed").Add(float64(n))
 	return out.Bytes(), release, nil
+}
+
+// readChunk bounds the buffer a request gets before its body arrives.
+const readChunk = 64 << 10
+
+// reservingReader reserves the bytes of each Read against max_inflight_bytes once they are
+// read; a Read whose bytes do not fit fails with the reservation's error.
+type reservingReader struct {
+	r       io.Reader
+	reserve func(n int64) error
+}
+
+func (rr *reservingReader) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if n > 0 {
+		if rerr := rr.reserve(int64(n)); rerr != nil {
+			return 0, rerr
+		}
+	}
+	return n, err
+}
+
+// readError is the refusal of a body that could not be read: 429 when its bytes did not fit
+// in max_inflight_bytes, 408 when it sent nothing for body_idle_timeout, else 400.
+func readError(err error) error {
+	var se *shed.Error
+	switch {
+	case errors.As(err, &se):
+		return err
+	case errors.Is(err, service.ErrBodyIdle):
+		return &requestError{reason: ReasonMalformed, code: http.StatusRequestTimeout,
+			msg: fmt.Sprintf("cannot read request body: %v; send the whole body without pauses", err)}
+	}
+	return errMalformed("cannot read request body: %v", err)
 }
 
 func errBodyTooLarge(n, max int64) *requestError {

@@ -36,6 +36,17 @@ type ServiceConfig struct {
 	// ShutdownTimeout bounds the drain at shutdown: the requests in progress (each waits up
 	// to normalizer.sink_timeout for its sink) finish within it or are cut. Default 20 s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxConnections bounds the connections the listener holds open; a connection accepted
+	// above it is closed at once and counted in
+	// ingest_normalizer_connections_refused_total. Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadHeaderTimeout bounds reading a request's headers; past it the connection is
+	// closed. Default 10 s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout cuts a request whose body sends no data for this long: it gets 408 and
+	// its connection is closed, counted in ingest_normalizer_body_read_timeouts_total. The
+	// bytes it had sent are released at once. Default 10 s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// Sink is where accepted batches go: sinkwriter (the pipeline; sink_writer.url is then
 	// required), log or discard (see the Sink* constants). There is no silent fallback: a
 	// normalizer without a sink writer URL must be given log or discard explicitly.
@@ -55,10 +66,13 @@ type ServiceConfig struct {
 // DefaultServiceConfig returns the defaults that zero ServiceConfig fields stand for.
 func DefaultServiceConfig() ServiceConfig {
 	return ServiceConfig{
-		Listen:          "127.0.0.1:4318",
-		ShutdownTimeout: service.DefaultShutdownTimeout,
-		Sink:            SinkWriter,
-		Normalizer:      DefaultConfig(),
+		Listen:            "127.0.0.1:4318",
+		ShutdownTimeout:   service.DefaultShutdownTimeout,
+		MaxConnections:    service.DefaultMaxConnections,
+		ReadHeaderTimeout: service.ReadHeaderTimeout,
+		BodyIdleTimeout:   service.DefaultBodyIdleTimeout,
+		Sink:              SinkWriter,
+		Normalizer:        DefaultConfig(),
 	}
 }
 
@@ -67,6 +81,9 @@ func (c ServiceConfig) WithDefaults() ServiceConfig {
 	d := DefaultServiceConfig()
 	config.Default(&c.Listen, d.Listen)
 	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
+	config.Default(&c.MaxConnections, d.MaxConnections)
+	config.Default(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	config.Default(&c.BodyIdleTimeout, d.BodyIdleTimeout)
 	config.Default(&c.Sink, d.Sink)
 	c.Normalizer = c.Normalizer.withDefaults()
 	// Above the normalizer's own sink deadline, which answers 503 first.
@@ -80,6 +97,15 @@ func (c ServiceConfig) Validate() error {
 	var errs []error
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: %v must not be negative (0 means the default)", c.ShutdownTimeout))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max_connections: %d must not be negative (0 means the default)", c.MaxConnections))
+	}
+	if c.ReadHeaderTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read_header_timeout: %v must not be negative (0 means the default)", c.ReadHeaderTimeout))
+	}
+	if c.BodyIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("body_idle_timeout: %v must not be negative (0 means the default)", c.BodyIdleTimeout))
 	}
 	if err := c.Normalizer.Validate(); err != nil {
 		errs = append(errs, config.Prefix("normalizer", err))
@@ -161,13 +187,17 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 	}
 	s := &Service{srv: srv, sink: sink}
 	s.Server, err = service.New(service.Options{
-		Name:            "normalizer",
-		Listen:          cfg.Listen,
-		Handler:         srv.Handler(),
-		Ready:           s.ready,
-		Drain:           srv.Drain,
-		Shutdown:        func(context.Context) error { release(); return nil },
-		ShutdownTimeout: cfg.ShutdownTimeout,
+		Name:              "normalizer",
+		Listen:            cfg.Listen,
+		Handler:           srv.Handler(),
+		Ready:             s.ready,
+		Drain:             srv.Drain,
+		Shutdown:          func(context.Context) error { release(); return nil },
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		MaxConnections:    cfg.MaxConnections,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		BodyIdleTimeout:   cfg.BodyIdleTimeout,
+		MetricsPrefix:     "ingest_normalizer",
 	}, set)
 	if err != nil {
 		release()

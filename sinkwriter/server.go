@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/internal/tenant"
 )
@@ -91,9 +92,10 @@ func message(err error) string {
 	return err.Error()
 }
 
-// handleBatch takes one batch from a request: validate the headers, reserve the body's bytes
-// (before reading it, so the buffer bound holds for bodies too), read and check the batch,
-// produce it. It returns the record count.
+// handleBatch takes one batch from a request: validate the headers, read the body reserving
+// its bytes as they arrive (so the buffer bound holds for bodies too, and a body that
+// declares much and stalls holds only what it sent), check the batch, produce it. It returns
+// the record count.
 func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenantID string) (int, error) {
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
@@ -123,19 +125,62 @@ func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenantID s
 	if err := w.checkKafka(r.Context()); err != nil {
 		return 0, err
 	}
-	if err := w.reserve(tenantID, n); err != nil {
+	data, err := w.readBatch(r.Body, tenantID, n) // the batch owns it until its last ack
+	if err != nil {
 		return 0, err
 	}
-	data := w.bufs.get(int(n)) // the batch owns it until its last ack
-	if _, err := io.ReadFull(r.Body, data); err != nil {
-		w.buf.release(tenantID, n)
-		w.bufs.put(data)
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			err = fmt.Errorf("body ended before its Content-Length of %d bytes: %w", n, err)
-		}
-		return 0, corruptBatch(fmt.Errorf("cannot read batch: %w", err))
-	}
 	return count, w.take(r.Context(), tenantID, r.Header.Get(HeaderShadow) == "true", data, count)
+}
+
+// firstReadBytes is the buffer a batch body gets before any of it arrived; it doubles as the
+// body comes, up to its declared length.
+const firstReadBytes = 64 << 10
+
+// readBatch reads a body declaring n bytes (n > 0) into a buffer from w.bufs, reserving the
+// bytes of each read against the buffer bounds before the next. The buffer grows as the
+// body arrives, never to more than twice what came (and at least firstReadBytes). On success
+// the returned n bytes are reserved and the batch owns them; on error nothing is held: 429
+// when the reads do not fit, 408 when the body sent nothing for the body idle timeout, else
+// 400 (the body ended early).
+func (w *Writer) readBatch(body io.Reader, tenantID string, n int64) ([]byte, error) {
+	data := w.bufs.get(int(min(n, firstReadBytes)))
+	var held int64
+	fail := func(err error) ([]byte, error) {
+		if held > 0 {
+			w.buf.release(tenantID, held)
+		}
+		w.bufs.put(data)
+		return nil, err
+	}
+	for held < n {
+		if held == int64(len(data)) && cap(data) > len(data) {
+			data = data[:min(int64(cap(data)), n)] // the pool's size class has room
+		}
+		if held == int64(len(data)) {
+			grown := w.bufs.get(int(min(2*int64(len(data)), n)))
+			copy(grown, data)
+			w.bufs.put(data)
+			data = grown
+		}
+		k, err := body.Read(data[held:])
+		if k > 0 {
+			if rerr := w.reserve(tenantID, int64(k)); rerr != nil {
+				return fail(rerr)
+			}
+			held += int64(k)
+		}
+		switch {
+		case err == nil || err == io.EOF && held == n:
+		case errors.Is(err, service.ErrBodyIdle):
+			return fail(&BatchError{Status: http.StatusRequestTimeout, Reason: ReasonCorruptBatch,
+				Err: fmt.Errorf("cannot read batch after %d of its %d bytes: %w; send the whole body without pauses", held, n, err)})
+		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+			return fail(corruptBatch(fmt.Errorf("cannot read batch: body ended before its Content-Length of %d bytes: %w", n, io.ErrUnexpectedEOF)))
+		default:
+			return fail(corruptBatch(fmt.Errorf("cannot read batch: %w", err)))
+		}
+	}
+	return data, nil
 }
 
 // ServerProtocols returns the protocols to serve the internal API with: HTTP/1.1 (keep-alive)

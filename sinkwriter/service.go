@@ -21,6 +21,17 @@ type ServiceConfig struct {
 	// (each once Kafka acknowledged it, or failed) and every buffered record is flushed
 	// within it; what is left then fails. Default 20 s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxConnections bounds the connections the listener holds open; a connection accepted
+	// above it is closed at once and counted in ingest_sinkwriter_connections_refused_total.
+	// Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadHeaderTimeout bounds reading a request's headers; past it the connection is
+	// closed. Default 10 s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout cuts a batch whose body sends no data for this long: it gets 408 and its
+	// connection is closed, counted in ingest_sinkwriter_body_read_timeouts_total; the bytes it
+	// held are released at once. Default 10 s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// Writer is the write path: brokers, topics, compression, buffer bounds. Its brokers
 	// default to 127.0.0.1:9092 here (`ingest kafka`'s default).
 	Writer Config `yaml:"writer"`
@@ -30,7 +41,8 @@ type ServiceConfig struct {
 func DefaultServiceConfig() ServiceConfig {
 	w := DefaultConfig()
 	w.Brokers = []string{"127.0.0.1:9092"}
-	return ServiceConfig{Listen: "127.0.0.1:4320", ShutdownTimeout: service.DefaultShutdownTimeout, Writer: w}
+	return ServiceConfig{Listen: "127.0.0.1:4320", ShutdownTimeout: service.DefaultShutdownTimeout, Writer: w,
+		MaxConnections: service.DefaultMaxConnections, ReadHeaderTimeout: service.ReadHeaderTimeout, BodyIdleTimeout: service.DefaultBodyIdleTimeout}
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -38,6 +50,9 @@ func (c ServiceConfig) WithDefaults() ServiceConfig {
 	d := DefaultServiceConfig()
 	config.Default(&c.Listen, d.Listen)
 	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
+	config.Default(&c.MaxConnections, d.MaxConnections)
+	config.Default(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	config.Default(&c.BodyIdleTimeout, d.BodyIdleTimeout)
 	if len(c.Writer.Brokers) == 0 {
 		c.Writer.Brokers = d.Writer.Brokers
 	}
@@ -50,6 +65,15 @@ func (c ServiceConfig) Validate() error {
 	var errs []error
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: %v must not be negative (0 means the default)", c.ShutdownTimeout))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max_connections: %d must not be negative (0 means the default)", c.MaxConnections))
+	}
+	if c.ReadHeaderTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read_header_timeout: %v must not be negative (0 means the default)", c.ReadHeaderTimeout))
+	}
+	if c.BodyIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("body_idle_timeout: %v must not be negative (0 means the default)", c.BodyIdleTimeout))
 	}
 	errs = append(errs, config.Prefix("writer", c.WithDefaults().Writer.Validate()))
 	return errors.Join(errs...)
@@ -78,13 +102,16 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 	}
 	s := &Service{w: w}
 	s.Server, err = service.New(service.Options{
-		Name:            "sinkwriter",
-		Listen:          cfg.Listen,
-		Handler:         w.Handler(),
-		Ready:           w.Ready,
-		Drain:           w.Drain,
-		Shutdown:        w.Shutdown,
-		ShutdownTimeout: cfg.ShutdownTimeout,
+		Name:              "sinkwriter",
+		Listen:            cfg.Listen,
+		Handler:           w.Handler(),
+		Ready:             w.Ready,
+		Drain:             w.Drain,
+		Shutdown:          w.Shutdown,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		MaxConnections:    cfg.MaxConnections,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		BodyIdleTimeout:   cfg.BodyIdleTimeout,
 	}, set)
 	if err != nil {
 		_ = w.Shutdown(context.Background())

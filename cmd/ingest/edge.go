@@ -21,6 +21,8 @@ func edgeFlags(fs *flag.FlagSet, cfg *goedge.Config) {
 	fs.Int64Var(&cfg.DefaultBufferLimitBytes, "default-buffer-limit-bytes", cfg.DefaultBufferLimitBytes, "largest request body when the listener sets no per_connection_buffer_limit_bytes (Envoy's 1 MiB)")
 	fs.DurationVar(&cfg.DefaultRouteTimeout, "default-route-timeout", cfg.DefaultRouteTimeout, "upstream timeout of a route that sets none (Envoy's 15s)")
 	fs.DurationVar(&cfg.DefaultConnectTimeout, "default-connect-timeout", cfg.DefaultConnectTimeout, "connect timeout of a cluster that sets none (Envoy's 5s)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "client connections held open at once; one above it is closed before its TLS handshake")
+	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", cfg.BodyIdleTimeout, "a request body (HTTP/2: stream) that sends nothing this long gets 408 and is dropped")
 	fs.IntVar(&cfg.MaxIdleConnsPerHost, "max-idle-conns-per-host", cfg.MaxIdleConnsPerHost, "idle keep-alive connections kept per upstream endpoint")
 	fs.IntVar(&cfg.MaxMirrorsInFlight, "max-mirrors-in-flight", cfg.MaxMirrorsInFlight, "mirrored requests in progress before more are dropped (and counted)")
 	fs.Int64Var(&cfg.MaxMirrorBytesInFlight, "max-mirror-bytes-in-flight", cfg.MaxMirrorBytesInFlight, "body bytes of mirrored requests in progress before more are dropped")

@@ -12,6 +12,9 @@ func normalizerFlags(fs *flag.FlagSet, cfg *normalizer.ServiceConfig) {
 	n := &cfg.Normalizer
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of the ingest API, /healthz, /readyz and /metrics (reachable from the edge only)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long requests in progress may finish at shutdown")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "connections held open at once; one above it is closed at once")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "time to read a request's headers; past it the connection is closed")
+	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", cfg.BodyIdleTimeout, "a request body that sends nothing this long gets 408 and its bytes are released")
 	fs.StringVar(&cfg.Sink, "sink", cfg.Sink, "where accepted batches go: sinkwriter (needs --sink-url), log (log a summary of each batch; for trying it out) or discard")
 	fs.StringVar(&cfg.SinkWriter.URL, "sink-url", "", "base URL of the sink writer (e.g. http://127.0.0.1:4320): batches are posted there and answered once Kafka has them")
 	fs.StringVar(&cfg.SinkWriter.Protocol, "sink-protocol", "http1", "protocol to the sink writer: http1 (keep-alive) or h2c")

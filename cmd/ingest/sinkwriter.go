@@ -14,6 +14,9 @@ func sinkWriterFlags(fs *flag.FlagSet, cfg *sinkwriter.ServiceConfig) {
 	w := &cfg.Writer
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of the internal API (POST /v1/batches), /healthz, /readyz and /metrics (reachable from normalizers only)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long batches in progress may take to be acknowledged at shutdown")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "connections held open at once; one above it is closed at once")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "time to read a request's headers; past it the connection is closed")
+	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", cfg.BodyIdleTimeout, "a batch body that sends nothing this long gets 408 and its bytes are released")
 	config.ListVar(fs, &w.Brokers, "brokers", "Kafka seed brokers, host:port, comma-separated")
 	fs.StringVar(&w.TopicPattern, "topic-pattern", w.TopicPattern, "topic of a tenant; {tenant} is replaced by the tenant id (the loader's topic regex must match)")
 	fs.BoolVar(&w.DisableTopicCreation, "disable-topic-creation", w.DisableTopicCreation, "do not create tenant topics (they are provisioned out of band)")

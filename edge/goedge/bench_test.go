@@ -72,7 +72,7 @@ func BenchmarkEdgeAddedLatency(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv := httptest.NewUnstartedServer(e.Handler())
+			srv := httptest.NewUnstartedServer(e.newHTTPServer().Handler) // with the body idle timeout
 			srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			srv.StartTLS()
 			defer srv.Close()

@@ -62,6 +62,16 @@ type Config struct {
 	// MaxConcurrentStreams bounds the HTTP/2 streams of one downstream connection. Default 100
 	// (the control plane's http2_protocol_options).
 	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+	// MaxConnections bounds the downstream connections the client listener holds open; a
+	// connection accepted above it is closed at once, before its TLS handshake, and counted
+	// in ingest_edge_connections_refused_total (Envoy's downstream connection limit does the
+	// same). From 1 to 1,000,000. Default 10,000.
+	MaxConnections int `yaml:"max_connections"`
+	// BodyIdleTimeout cuts a request (HTTP/1.1) or stream (HTTP/2) whose body sends no data
+	// for this long: it gets Envoy's 408 "stream timeout" (or its connection closes), the
+	// body it had sent is dropped, and it is counted in
+	// ingest_edge_body_read_timeouts_total. From 100ms to 1h. Default 30s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 
 	// DefaultRouteTimeout is the upstream timeout (retries included) of a route that sets
 	// none: Envoy's 15s. A route timeout of 0 disables it, as in Envoy.
@@ -111,6 +121,8 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout:       10 * time.Second,
 		IdleTimeout:             time.Hour,
 		MaxConcurrentStreams:    100,
+		MaxConnections:          10_000,
+		BodyIdleTimeout:         30 * time.Second,
 		DefaultRouteTimeout:     15 * time.Second,
 		DefaultConnectTimeout:   5 * time.Second,
 		MaxIdleConnsPerHost:     64,
@@ -137,6 +149,8 @@ func (c Config) WithDefaults() Config {
 	config.Default(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
 	config.Default(&c.IdleTimeout, d.IdleTimeout)
 	config.Default(&c.MaxConcurrentStreams, d.MaxConcurrentStreams)
+	config.Default(&c.MaxConnections, d.MaxConnections)
+	config.Default(&c.BodyIdleTimeout, d.BodyIdleTimeout)
 	config.Default(&c.DefaultRouteTimeout, d.DefaultRouteTimeout)
 	config.Default(&c.DefaultConnectTimeout, d.DefaultConnectTimeout)
 	config.Default(&c.MaxIdleConnsPerHost, d.MaxIdleConnsPerHost)
@@ -188,6 +202,7 @@ func (c Config) Validate() error {
 	}{
 		{"read_header_timeout", c.ReadHeaderTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"idle_timeout", c.IdleTimeout, time.Second, 24 * time.Hour},
+		{"body_idle_timeout", c.BodyIdleTimeout, 100 * time.Millisecond, time.Hour},
 		{"default_route_timeout", c.DefaultRouteTimeout, 100 * time.Millisecond, time.Hour},
 		{"default_connect_timeout", c.DefaultConnectTimeout, time.Millisecond, time.Minute},
 		{"upstream_idle_timeout", c.UpstreamIdleTimeout, time.Second, 24 * time.Hour},
@@ -202,6 +217,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConcurrentStreams < 1 {
 		add("edge.max_concurrent_streams %d must be at least 1", c.MaxConcurrentStreams)
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > 1_000_000 {
+		add("edge.max_connections %d must be from 1 to 1000000", c.MaxConnections)
 	}
 	if c.MaxIdleConnsPerHost < 1 {
 		add("edge.max_idle_conns_per_host %d must be at least 1", c.MaxIdleConnsPerHost)

@@ -51,7 +51,8 @@ type Edge struct {
 	mirrorCtx  context.Context
 	stopMirror context.CancelFunc
 
-	ln    net.Listener
+	ln    net.Listener // bounded by Config.MaxConnections
+	lm    *service.ListenerMetrics
 	admin *service.Server // the admin listener (/healthz, /readyz, /metrics) and the life cycle
 }
 
@@ -143,9 +144,14 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 		}
 		e.fileCert = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	}
-	if e.ln, err = service.Listen("edge", cfg.ListenAddress); err != nil {
+	if e.lm, err = service.NewListenerMetrics("ingest_edge", reg); err != nil {
 		return nil, err
 	}
+	ln, err := service.Listen("edge", cfg.ListenAddress)
+	if err != nil {
+		return nil, err
+	}
+	e.ln = service.LimitListener(ln, cfg.MaxConnections, e.lm)
 	// The admin listener outlives the drain of the HTTPS listener (serve), so that /readyz
 	// answers 503 meanwhile; the ADS stream and the mirrors stop within ShutdownTimeout too.
 	e.admin, err = service.New(service.Options{
@@ -156,6 +162,7 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 		Run:             e.serve,
 		Shutdown:        e.shutdown,
 		ShutdownTimeout: cfg.ShutdownTimeout + time.Second,
+		MetricsPrefix:   "ingest_edge_admin",
 	}, service.Settings{Log: log, Registry: reg})
 	if err != nil {
 		_ = e.ln.Close()
@@ -226,6 +233,21 @@ func (e *Edge) drain() {
 	e.m.ready.Set(0)
 }
 
+// newHTTPServer returns the server of the client listener (ServeTLS on e.ln): the request
+// path with the body idle timeout, and the header, idle and stream bounds of the config.
+func (e *Edge) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           service.LimitBodyIdle(e.Handler(), e.cfg.BodyIdleTimeout, e.lm.BodyTimeouts),
+		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
+		IdleTimeout:       e.cfg.IdleTimeout,
+		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: e.tlsConfigForClient},
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: e.cfg.MaxConcurrentStreams},
+		// TLS handshake failures and client errors are per connection: not worth an error line.
+		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+	}
+}
+
 // serve serves the HTTPS listener and the ADS stream until ctx is done, then drains them.
 func (e *Edge) serve(ctx context.Context) error {
 	adsCtx, stopADS := context.WithCancel(context.Background())
@@ -235,16 +257,7 @@ func (e *Edge) serve(ctx context.Context) error {
 		e.runADS(adsCtx)
 	}()
 
-	hs := &http.Server{
-		Handler:           e.Handler(),
-		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
-		IdleTimeout:       e.cfg.IdleTimeout,
-		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: e.tlsConfigForClient},
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: e.cfg.MaxConcurrentStreams},
-		// TLS handshake failures and client errors are per connection: not worth an error line.
-		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
-	}
+	hs := e.newHTTPServer()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.ServeTLS(e.ln, "", "") }()
 	e.log.Info("edge listening", "addr", e.ln.Addr().String(), "admin", e.admin.Addr().String(), "xds", e.cfg.XDSAddress, "node", e.cfg.NodeID)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ingestdev/ingest/edge/filter/envoyhost"
 	"github.com/ingestdev/ingest/internal/reason"
+	"github.com/ingestdev/ingest/internal/service"
 )
 
 // Bodies of the replies the edge makes itself, as Envoy words them.
@@ -24,6 +25,7 @@ const (
 	bodyConnectFailure    = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 	bodyReset             = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 	bodyTimeout           = "upstream request timeout"
+	bodyStreamTimeout     = "stream timeout"
 	bodyNotReady          = string(reason.EdgeNotReady) + ": the edge has no configuration from the control plane yet; retry later\n"
 )
 
@@ -60,11 +62,14 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	finish := func(int, http.Header) {}
 	encode := func(string, int, http.Header) {}
 	if f := s.listener.filter; f != nil {
+		hideDeclaredLength(r)
 		res, err := e.host.Decode(r.Context(), *f, r, s.bufferLimit)
 		if err != nil {
-			// The client went away or its body could not be read: Envoy resets the stream.
-			e.reply(w, r, http.StatusBadRequest, "", false, nil)
-			e.observe(labelNone, http.StatusBadRequest, start)
+			// The client went away or its body could not be read: Envoy resets the stream,
+			// or answers 408 when the body stalled past the idle timeout.
+			status := bodyErrorStatus(err)
+			e.reply(w, r, status, bodyErrorText(status), false, nil)
+			e.observe(labelNone, status, start)
 			return
 		}
 		if lr := res.Local; lr != nil {
@@ -93,11 +98,8 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// No filter (another plugin_name): Envoy passes the request through unfiltered.
 		body, err := readBody(r, s.bufferLimit)
 		if err != nil {
-			status := http.StatusBadRequest
-			if errors.Is(err, errBodyTooLarge) {
-				status = http.StatusRequestEntityTooLarge
-			}
-			e.reply(w, r, status, "", false, nil)
+			status := bodyErrorStatus(err)
+			e.reply(w, r, status, bodyErrorText(status), false, nil)
 			e.observe(labelNone, status, start)
 			return
 		}
@@ -523,6 +525,40 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 var errBodyTooLarge = errors.New("request body too large")
 
 // readBody reads a request body of at most limit bytes.
+// bodyErrorStatus is the status of a request whose body could not be read: 413 above the
+// buffer limit, 408 when it stalled past the body idle timeout, else 400.
+func bodyErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, service.ErrBodyIdle):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
+}
+
+// bodyErrorText is the body of a bodyErrorStatus answer: Envoy's "stream timeout" for 408.
+func bodyErrorText(status int) string {
+	if status == http.StatusRequestTimeout {
+		return bodyStreamTimeout
+	}
+	return ""
+}
+
+// hideDeclaredLength keeps the filter host from sizing its body buffer by the declared
+// Content-Length before any of the body arrived (it preallocates min(Content-Length, buffer
+// limit) for a filter that buffers the whole body): a client that declares 60 MB and stalls
+// would pin that much per request. The filter still sees the declared content-length header
+// (its early 413); the buffer grows as the body arrives instead.
+func hideDeclaredLength(r *http.Request) {
+	if r.ContentLength > 0 {
+		if _, ok := r.Header["Content-Length"]; !ok { // net/http keeps it: set it only if not
+			r.Header["Content-Length"] = []string{strconv.FormatInt(r.ContentLength, 10)}
+		}
+		r.ContentLength = -1
+	}
+}
+
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil

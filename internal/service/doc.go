@@ -18,7 +18,12 @@
 //	GET /metrics   the Prometheus metrics of Settings.Registry
 //
 // over HTTP/1.1 and h2c (HTTP/2 without TLS, prior knowledge: internal traffic has no TLS),
-// with ReadHeaderTimeout 10 s and IdleTimeout 2 min.
+// with ReadHeaderTimeout 10 s and IdleTimeout 2 min. Every listener is bounded (Options): at
+// most MaxConnections connections open (default 1024; one accepted above it is closed at
+// once and counted in <prefix>_connections_refused_total), headers read within
+// ReadHeaderTimeout, and a request body that sends nothing for BodyIdleTimeout (default
+// 10 s) cut: its Read fails with ErrBodyIdle, which the component answers with 408
+// (<prefix>_body_read_timeouts_total).
 //
 // A Group runs an ordered list of services as one: each is constructed and started only once
 // the one before it is ready (within a ready timeout), they stop in reverse order, and the

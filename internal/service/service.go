@@ -59,7 +59,7 @@ func (s Settings) WithDefaults() Settings {
 
 // Timeouts of every internal listener and of the readiness endpoint.
 const (
-	// ReadHeaderTimeout bounds reading a request's headers.
+	// ReadHeaderTimeout bounds reading a request's headers, unless Options set another.
 	ReadHeaderTimeout = 10 * time.Second
 	// IdleTimeout closes keep-alive connections idle this long.
 	IdleTimeout = 2 * time.Minute
@@ -115,8 +115,22 @@ type Options struct {
 	// in progress when it passes are cut. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included. 0 (the default): no bound
-	// besides ReadHeaderTimeout (components bound their bodies in bytes).
+	// besides ReadHeaderTimeout and BodyIdleTimeout (components bound their bodies in bytes).
 	ReadTimeout time.Duration
+	// MaxConnections bounds the connections the listener holds open; one accepted above it
+	// is closed at once and counted (see LimitListener). 0: DefaultMaxConnections.
+	MaxConnections int
+	// ReadHeaderTimeout bounds reading a request's headers. 0: the ReadHeaderTimeout
+	// constant (10 s).
+	ReadHeaderTimeout time.Duration
+	// BodyIdleTimeout cuts a request whose body sends no data for this long: its Read fails
+	// with ErrBodyIdle, which the component answers with 408 (see LimitBodyIdle).
+	// 0: DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
+	// MetricsPrefix starts the names of the listener's metrics (see ListenerMetrics), e.g.
+	// "ingest_normalizer". Empty: "ingest_" and Name, with every run of characters other
+	// than letters and digits as one '_'.
+	MetricsPrefix string
 }
 
 // Server is the running side of a service: its internal listener with the health and
@@ -125,8 +139,10 @@ type Options struct {
 type Server struct {
 	o   Options
 	log *slog.Logger
-	ln  net.Listener // nil without Options.Listen
+	ln  net.Listener // nil without Options.Listen; limited to Options.MaxConnections
 	mux *http.ServeMux
+	// handler is mux with the body idle timeout, as the listener serves it.
+	handler http.Handler
 
 	ran      atomic.Bool // Run or Close was called
 	running  atomic.Bool
@@ -143,18 +159,39 @@ func New(o Options, set Settings) (*Server, error) {
 	if o.ShutdownTimeout < 0 {
 		return nil, fmt.Errorf("cannot create the %s: shutdown timeout %v is negative", o.Name, o.ShutdownTimeout)
 	}
+	if o.MaxConnections < 0 || o.ReadHeaderTimeout < 0 || o.BodyIdleTimeout < 0 {
+		return nil, fmt.Errorf("cannot create the %s: max connections %d, read header timeout %v and body idle timeout %v must not be negative",
+			o.Name, o.MaxConnections, o.ReadHeaderTimeout, o.BodyIdleTimeout)
+	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = ReadHeaderTimeout
+	}
+	if o.BodyIdleTimeout == 0 {
+		o.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if o.MetricsPrefix == "" {
+		o.MetricsPrefix = metricsPrefix(o.Name)
 	}
 	set = set.WithDefaults()
 	s := &Server{o: o, log: set.Log}
 	s.mux = s.routes(set.Registry)
 	if o.Listen != "" {
+		m, err := NewListenerMetrics(o.MetricsPrefix, set.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("cannot create the %s: %w", o.Name, err)
+		}
 		ln, err := Listen(o.Name, o.Listen)
 		if err != nil {
 			return nil, err
 		}
-		s.ln = ln
+		s.ln = LimitListener(ln, o.MaxConnections, m)
+		s.handler = LimitBodyIdle(s.mux, o.BodyIdleTimeout, m.BodyTimeouts)
 	}
 	return s, nil
 }
@@ -245,8 +282,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var hs *http.Server
 	serveErr := make(chan error, 1)
 	if s.ln != nil {
-		hs = NewHTTPServer(s.mux)
+		hs = NewHTTPServer(s.handler)
 		hs.ReadTimeout = s.o.ReadTimeout
+		hs.ReadHeaderTimeout = s.o.ReadHeaderTimeout
 		hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug) // per-connection noise
 		go func() { serveErr <- hs.Serve(s.ln) }()
 		s.log.Info("listening", "addr", s.ln.Addr().String())
