@@ -251,15 +251,6 @@ func (in *incarnations) check(ctx context.Context, topics []string, led map[ledg
 	return hold, release, nil
 }
 
-// releaseAll forgets every held topic: the loop stopped.
-func (in *incarnations) releaseAll() {
-	for topic := range in.held {
-		in.gauge.DeleteLabelValues(topic)
-	}
-	clear(in.held)
-	in.publish()
-}
-
 func (in *incarnations) publish() {
 	if in.ready == nil {
 		return
