@@ -1,10 +1,12 @@
 package normalizer
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +143,41 @@ func TestServiceListenerBoundsMustNotBeNegative(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("Validate: %v, want it to name %s", err, key)
 		}
+	}
+}
+
+// A gzip body is inflated into memory that its in-flight reservation covers: a bomb at the
+// decompressed limit holds one buffer of the limit, not a doubled one (before, 8 MiB of
+// newlines grew a bytes.Buffer to 16 MiB, having allocated 32 MiB on the way, while 8 MiB
+// were reserved), and an honest body is inflated into one exact allocation.
+func TestGzipBodyIsInflatedWithinItsReservation(t *testing.T) {
+	const limit = 8 << 20
+	ts := newTestServer(t, Config{MaxDecompressedBytes: limit})
+	for _, tc := range []struct {
+		name     string
+		inflated int
+		code     int
+	}{
+		{"bomb past the limit", 2 * limit, 413},
+		{"body at the limit", limit - 1024, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ndjsonReq("")
+			r.body, r.encoding = gzipped(t, append([]byte(goodLine+"\n"), bytes.Repeat([]byte("\n"), tc.inflated-len(goodLine)-1)...)), "gzip"
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			w := ts.do(t, r)
+			runtime.ReadMemStats(&after)
+			if w.Code != tc.code {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > limit+limit/4 {
+				t.Errorf("allocated %.1f MiB to inflate at most %d MiB", float64(alloc)/(1<<20), limit>>20)
+			}
+			if n := ts.inflight.Load(); n != 0 {
+				t.Errorf("%d bytes still reserved", n)
+			}
+		})
 	}
 }

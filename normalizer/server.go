@@ -359,10 +359,8 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 		return nil, release, errMalformed("cannot read gzip body: %v", err)
 	}
 	defer s.gzips.Put(zr)
-	out := s.getBuffer()
-	bufs = append(bufs, out)
 	dmax := s.cfg.MaxDecompressedBytes
-	n, err = out.ReadFrom(&reservingReader{r: io.LimitReader(zr, dmax+1), reserve: reserve})
+	out, err := inflate(zr, sizeHint(raw.Bytes(), dmax), dmax, reserve)
 	if err != nil {
 		var se *shed.Error
 		if errors.As(err, &se) {
@@ -370,12 +368,69 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 		}
 		return nil, release, errMalformed("cannot decompress gzip body: %v", err)
 	}
+	n = int64(len(out))
 	if n > dmax {
 		return nil, release, newRequestError(ReasonDecompressedTooLarge,
 			"gzip body decompresses to more than the %s limit; send smaller batches", formatBytes(dmax))
 	}
 	s.metrics.requestBytes.WithLabelValues(tenant, "decompressed").Add(float64(n))
-	return out.Bytes(), release, nil
+	return out, release, nil
+}
+
+// maxDeflateRatio bounds the bytes deflate can produce per byte of input (a length-258 match
+// in about two bits: 1032, rounded up): a size claimed beyond it is a lie.
+const maxDeflateRatio = 1040
+
+// sizeHint returns the decompressed size that a gzip body's trailer claims (ISIZE: the last
+// member's size modulo 2^32), within what the body can possibly inflate to and within limit,
+// plus one byte for the read that sees the end; 0 when the body is too short for a trailer.
+func sizeHint(body []byte, limit int64) int64 {
+	if len(body) < 18 { // a gzip header (10) and trailer (8)
+		return 0
+	}
+	t := body[len(body)-4:]
+	isize := int64(t[0]) | int64(t[1])<<8 | int64(t[2])<<16 | int64(t[3])<<24
+	return min(isize, int64(len(body))*maxDeflateRatio, limit) + 1
+}
+
+// inflate decompresses zr into one buffer of at most limit+1 bytes, reserving every byte of
+// buffer against max_inflight_bytes before it is allocated: the buffer is first sized to hint
+// (an honest single-member body is decompressed into one exact allocation) and then grows
+// geometrically, never past limit+1, so a gzip bomb holds at most limit+1 bytes, all of them
+// reserved. A reservation that does not fit stops decompression with its error.
+func inflate(zr io.Reader, hint, limit int64, reserve func(int64) error) ([]byte, error) {
+	lr := io.LimitedReader{R: zr, N: limit + 1}
+	var out []byte
+	want := hint
+	if want <= 0 {
+		want = readChunk
+	}
+	for {
+		if len(out) == cap(out) {
+			if lr.N == 0 { // limit+1 bytes: too large
+				return out, nil
+			}
+			if cap(out) > 0 {
+				want = 2 * int64(cap(out))
+			}
+			want = max(min(want, limit+1), int64(cap(out))+1)
+			// The old buffer is garbage once copied: reserve only the growth.
+			if err := reserve(want - int64(cap(out))); err != nil {
+				return out, err
+			}
+			grown := make([]byte, len(out), want)
+			copy(grown, out)
+			out = grown[:len(out):want]
+		}
+		n, err := lr.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
 }
 
 // readChunk bounds the buffer a request gets before its body arrives.

@@ -25,10 +25,16 @@
 //     edge is full: 503 with Retry-After limits.default_retry_after_seconds;
 //  3. its events are counted with package eventcount, after bounded decompression of a gzip
 //     body: a malformed body gets 400, one that decompresses above
-//     [DefaultMaxDecompressedBytes] 413, neither charged to the tenant;
-//  4. the tenant's token buckets are charged (events and bytes as received): over the rate
-//     gets 429 with a Retry-After computed from the bucket, more than the burst can ever
-//     hold gets 413;
+//     [DefaultMaxDecompressedBytes] 413, neither charged to the tenant. The decompression
+//     buffer is reserved from the same in-flight bytes before it is filled or allocated (sized
+//     by the gzip trailer's claim, within what the body can inflate to) and released once the
+//     events are counted; when it does not fit, the edge is full: 503 err-ingest-edge-full
+//     with Retry-After, as in step 2;
+//  4. the tenant's token buckets are charged: its events, and its body's content in bytes,
+//     which for a counted gzip body is the decompressed size (what the pipeline handles and
+//     stores; a small gzip of 10 MiB of newlines costs 10 MiB of bytes quota), and for any
+//     other body the bytes as received. Over the rate gets 429 with a Retry-After computed
+//     from the bucket, more than the burst can ever hold gets 413;
 //  5. x-ingest-event-count is set and the request continues, body unchanged.
 //
 // A request whose path and Content-Type are not an ingest format of the client API
@@ -58,7 +64,7 @@
 //
 // Parse defines Envoy counters when Envoy gives it callbacks (filter level; at route level they
 // are nil): ingest_edge_requests, ingest_edge_admitted_requests, ingest_edge_admitted_events,
-// ingest_edge_admitted_bytes, ingest_edge_uncounted_requests, one ingest_edge_rejected_<reason>
+// ingest_edge_admitted_bytes (as received, compressed or not), ingest_edge_uncounted_requests, one ingest_edge_rejected_<reason>
 // per reason id above but the last (the id without "err-ingest-", dashes as underscores, e.g.
 // ingest_edge_rejected_unknown_api_key), and the gauge ingest_edge_inflight_bytes. Envoy
 // counters have no labels, so there is no per-tenant breakdown here; the normalizer counts per

@@ -48,7 +48,8 @@ func NewShared(now func() time.Time) *Shared {
 		now = time.Now
 	}
 	s := &Shared{limiter: admission.NewLimiter(), inflight: admission.NewInflight(0), now: now}
-	s.gunzips.New = func() any { return new(eventcount.Gunzip) }
+	// A decompressor reserves its buffer from the edge's in-flight bytes while it counts.
+	s.gunzips.New = func() any { return &eventcount.Gunzip{Budget: s.inflight} }
 	// New fails only on bad options or metrics registration, neither of which exists here; a
 	// nil reporter counts nothing.
 	s.reporter, _ = report.New(report.Options{Source: report.SourceEdge})
@@ -186,31 +187,43 @@ func (f *filter) account(body []byte) api.StatusType {
 	f.held = n
 	m.setInflight(s.inflight.InUse())
 
-	events := 0
+	// charged is what the tenant's bytes quota pays: the body's content, decompressed when
+	// it is gzip and counted (see the package documentation), as received otherwise.
+	events, charged := 0, n
 	if f.kind != 0 {
 		var err error
-		if events, err = f.count(body); err != nil {
+		var decompressed int64
+		if events, decompressed, err = f.count(body); err != nil {
 			f.release()
 			var tooLarge *eventcount.DecompressedTooLargeError
-			if errors.As(err, &tooLarge) {
+			var full *eventcount.BudgetExceededError
+			switch {
+			case errors.As(err, &tooLarge):
 				return f.refuse(ReasonDecompressedTooLarge, err.Error()+"; send smaller batches", "")
+			case errors.As(err, &full):
+				return f.refuse(ReasonEdgeFull,
+					fmt.Sprintf("the edge holds as many request bytes as it may (%d), counting decompressed bodies; retry after the Retry-After delay", s.inflight.Max()),
+					strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
 			}
 			return f.refuse(ReasonMalformed, fmt.Sprintf("%v; send a valid %s body", err, f.kind), "")
+		}
+		if f.gzip {
+			charged = decompressed
 		}
 	}
 
 	q, _ := f.cfg.resolver.Quotas(f.tenant)
-	d := s.limiter.Admit(f.tenant, q, int64(events), n, f.now)
+	d := s.limiter.Admit(f.tenant, q, int64(events), charged, f.now)
 	if !d.OK {
 		f.release()
-		return f.refuseAdmission(d, q, events, n)
+		return f.refuseAdmission(d, q, events, charged)
 	}
 	if f.kind != 0 {
 		f.headers.Set(filterconfig.HeaderEventCount, strconv.Itoa(events))
 	} else {
 		m.uncountedRequest()
 	}
-	m.admitted(int64(events), n)
+	m.admitted(int64(events), n) // bytes as received (the quota was charged the decompressed size)
 	f.decided = true
 	f.events = events
 	// Every admitted request's answer is reported, whatever the tenant's stage: the filter
@@ -255,15 +268,17 @@ func (f *filter) EncodeHeaders(h api.ResponseHeaderMap, _ bool) api.StatusType {
 	return api.Continue
 }
 
-// count counts the body's events, decompressing a gzip body within DefaultMaxDecompressedBytes.
-func (f *filter) count(body []byte) (int, error) {
+// count counts the body's events and returns them with the body's decompressed size,
+// decompressing a gzip body within DefaultMaxDecompressedBytes and the edge's in-flight bound
+// (the decompressor reserves its buffer there while it counts).
+func (f *filter) count(body []byte) (int, int64, error) {
 	if !f.gzip {
-		return eventcount.Count(f.kind, body)
+		n, err := eventcount.Count(f.kind, body)
+		return n, int64(len(body)), err
 	}
 	g := f.shared.gunzips.Get().(*eventcount.Gunzip)
 	defer f.shared.gunzips.Put(g)
-	events, _, err := g.Count(f.kind, body, DefaultMaxDecompressedBytes)
-	return events, err
+	return g.Count(f.kind, body, DefaultMaxDecompressedBytes)
 }
 
 // refuseAdmission answers a request the limiter refused: 429 with Retry-After, or 413 when the
@@ -277,14 +292,14 @@ func (f *filter) refuseAdmission(d admission.Decision, q filterconfig.Quotas, ev
 			"or ask the operator for a higher events_per_second", f.tenant, q.EventsPerSecond, events, retryAfter)
 	case admission.ReasonRateLimitedBytes:
 		retryAfter = shed.RetryAfterSeconds(d.RetryAfter)
-		msg = fmt.Sprintf("tenant %q is over its rate of %g bytes/s (%d bytes in this request); retry after %s s, "+
-			"or ask the operator for a higher bytes_per_second", f.tenant, q.BytesPerSecond, bytes, retryAfter)
+		msg = fmt.Sprintf("tenant %q is over its rate of %g bytes/s (%d bytes in this request%s); retry after %s s, "+
+			"or ask the operator for a higher bytes_per_second", f.tenant, q.BytesPerSecond, bytes, f.decompressedNote(), retryAfter)
 	case admission.ReasonExceedsBurstEvents:
 		msg = fmt.Sprintf("the request has %d events, more than tenant %q can ever send at once (burst_events %g); "+
 			"split it into smaller batches, or ask the operator for a higher burst_events", events, f.tenant, burst(q.BurstEvents, q.EventsPerSecond))
 	case admission.ReasonExceedsBurstBytes:
-		msg = fmt.Sprintf("the request body has %d bytes, more than tenant %q can ever send at once (burst_bytes %g); "+
-			"split it into smaller batches, or ask the operator for a higher burst_bytes", bytes, f.tenant, burst(q.BurstBytes, q.BytesPerSecond))
+		msg = fmt.Sprintf("the request body has %d bytes%s, more than tenant %q can ever send at once (burst_bytes %g); "+
+			"split it into smaller batches, or ask the operator for a higher burst_bytes", bytes, f.decompressedNote(), f.tenant, burst(q.BurstBytes, q.BytesPerSecond))
 	default:
 		msg = "the request was refused by the tenant's quota"
 	}
@@ -293,6 +308,14 @@ func (f *filter) refuseAdmission(d admission.Decision, q filterconfig.Quotas, ev
 		retryAfter = strconv.FormatInt(f.cfg.cfg.Limits.DefaultRetryAfterSeconds, 10)
 	}
 	return f.refuse(d.Reason, msg, retryAfter)
+}
+
+// decompressedNote says that the bytes of a message are the decompressed size, for a gzip body.
+func (f *filter) decompressedNote() string {
+	if f.gzip && f.kind != 0 {
+		return " once decompressed"
+	}
+	return ""
 }
 
 // burst returns the effective burst: one second of the rate when the burst is 0.

@@ -403,3 +403,67 @@ func TestTinyRateGetsRetryAfterOfOneHour(t *testing.T) {
 	res := e.send(request("/v1/events", acmeKey, "application/x-ndjson", events(1)))
 	wantRefusal(t, res, 429, admission.ReasonRateLimitedEvents, "3600")
 }
+
+// gzipConfig is testConfig with room for bodies that inflate to MiBs: tenant acme may send
+// 10 MiB/s (burst 10 MiB) and unlimited events; the edge holds 4 MiB in flight.
+func gzipConfig() *filterconfig.Config {
+	cfg := testConfig()
+	cfg.Tenants[0].Quotas = filterconfig.Quotas{BytesPerSecond: 10 << 20, BurstBytes: 10 << 20}
+	cfg.Limits.MaxInFlightBytes, cfg.Limits.MaxRequestBodyBytes = 4<<20, 1<<20
+	return cfg
+}
+
+// A gzip body is charged to the tenant's bytes quota as it decompresses: 10 MiB of newlines,
+// sent as about 10 KiB, uses the whole 10 MiB burst, and the next request is over the rate.
+func TestGzipBodyIsChargedItsDecompressedSizeToTheBytesQuota(t *testing.T) {
+	cfg := gzipConfig()
+	cfg.Limits.MaxInFlightBytes = 16 << 20
+	e := newEnv(t, cfg)
+	bomb := gzipped(t, bytes.Repeat([]byte("\n"), 10<<20))
+	r := request("/v1/events", acmeKey, "application/x-ndjson", bomb)
+	r.Header.Set("Content-Encoding", "gzip")
+	if res := e.sendDone(r); res.Local != nil {
+		t.Fatalf("the first request (%d bytes sent, 10 MiB decompressed) was refused: %s", len(bomb), res.Local.Body)
+	}
+	// 1 KiB more needs 1024 / (10 MiB/s) = 0.1 ms: Retry-After 1 s.
+	body := wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", bytes.Repeat([]byte("\n"), 1024))),
+		429, admission.ReasonRateLimitedBytes, "1")
+	if !strings.Contains(body.Error.Message, "bytes/s") {
+		t.Errorf("message %q does not name the bytes rate", body.Error.Message)
+	}
+	// More than the burst once decompressed: 413, however small it is on the wire.
+	e.clock.Advance(time.Second)
+	r = request("/v1/events", acmeKey, "application/x-ndjson", gzipped(t, bytes.Repeat([]byte("\n"), 11<<20)))
+	r.Header.Set("Content-Encoding", "gzip")
+	body = wantRefusal(t, e.sendDone(r), 413, admission.ReasonExceedsBurstBytes, "")
+	if !strings.Contains(body.Error.Message, "once decompressed") {
+		t.Errorf("message %q does not say the size is decompressed", body.Error.Message)
+	}
+}
+
+// The bytes a gzip body inflates to count against the edge's in-flight bound: with 1 MiB held
+// by a request in progress, a 3.5 MiB inflation does not fit in 4 MiB and is shed with 503,
+// and nothing stays reserved.
+func TestGzipBodyInflatingPastTheInflightBoundIsShed(t *testing.T) {
+	e := newEnv(t, gzipConfig())
+	held := e.send(request("/v1/events", betaKey, "application/x-ndjson", bytes.Repeat([]byte("\n"), 1<<20-1)))
+	if held.Local != nil {
+		t.Fatalf("the held request was refused: %s", held.Local.Body)
+	}
+	r := request("/v1/events", betaKey, "application/x-ndjson", gzipped(t, bytes.Repeat([]byte("\n"), 7<<19)))
+	r.Header.Set("Content-Encoding", "gzip")
+	body := wantRefusal(t, e.sendDone(r), 503, filter.ReasonEdgeFull, "5")
+	if !strings.Contains(body.Error.Message, "decompressed") {
+		t.Errorf("message %q does not say decompressed bodies count", body.Error.Message)
+	}
+	if got := e.metrics.Counter(filter.RejectedMetric(filter.ReasonEdgeFull)); got != 1 {
+		t.Errorf("ingest_edge_rejected_edge_full = %d, want 1", got)
+	}
+	if got := e.shared.InflightBytes(); got != 1<<20-1 {
+		t.Errorf("in-flight bytes = %d after the shed, want the held request's %d", got, 1<<20-1)
+	}
+	held.Finish(200, nil)
+	if got := e.shared.InflightBytes(); got != 0 {
+		t.Errorf("in-flight bytes = %d after both finished", got)
+	}
+}

@@ -30,8 +30,10 @@
 //     413 when the request exceeds the burst and no retry can pass), with d.Reason as the
 //     stable reason id and the reason label of the rejection counter.
 //
-// Bytes are charged as received: the compressed size of a gzip body (the quota is defined so,
-// see filterconfig.Quotas). Admit comes after counting because it needs the event count; a
+// Bytes are charged as the body's content: the decompressed size of a gzip body that the
+// filter counts, the size as received otherwise (see the filter's package documentation). A
+// gzip body's decompression buffer is reserved from the Inflight while its events are counted
+// (eventcount.Gunzip.Budget). Admit comes after counting because it needs the event count; a
 // request refused for its bytes could be refused before counting, which saves decompressing a
 // gzip body of a tenant already over its byte rate.
 //

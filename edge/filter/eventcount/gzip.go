@@ -24,6 +24,50 @@ func (e *DecompressedTooLargeError) Error() string {
 	return fmt.Sprintf("cannot count events of %s body: gzip body decompresses to more than the %d-byte limit", e.Kind, e.Limit)
 }
 
+// Budget is a bound that a Gunzip reserves its decompression buffer against while it counts,
+// e.g. the edge's in-flight bytes (*admission.Inflight implements it). It must be safe for
+// concurrent use.
+type Budget interface {
+	// Acquire reserves n bytes and reports whether they fit; false reserves nothing.
+	Acquire(n int64) bool
+	// Release returns n bytes reserved by Acquire.
+	Release(n int64)
+}
+
+// BudgetExceededError reports a gzip body whose decompression buffer did not fit in the
+// Gunzip's Budget: decompression stopped there. The filter answers it with 503
+// (err-ingest-edge-full).
+type BudgetExceededError struct {
+	// Kind is the body's format.
+	Kind Kind
+	// Want is the buffer size in bytes that did not fit; Held what the call had reserved.
+	Want, Held int64
+}
+
+// Error returns e.g. "cannot count events of ndjson body: a decompression buffer of 8388608
+// bytes does not fit in the in-flight bound (1048576 bytes held)".
+func (e *BudgetExceededError) Error() string {
+	return fmt.Sprintf("cannot count events of %s body: a decompression buffer of %d bytes does not fit in the in-flight bound (%d bytes held)",
+		e.Kind, e.Want, e.Held)
+}
+
+// maxDeflateRatio bounds how many bytes deflate can produce per byte of input (a length-258
+// match in about two bits: 1032, rounded up). A size claimed by a gzip trailer beyond it is a lie.
+const maxDeflateRatio = 1040
+
+// sizeHint returns the decompressed size that body's gzip trailer claims (ISIZE, the last
+// member's size modulo 2^32), within what len(body) can possibly inflate to and within limit,
+// plus one byte for the read that sees EOF; 0 when body is too short to hold a trailer. It
+// sizes the buffer of an honest single-member body exactly; a lie costs at most the bound.
+func sizeHint(body []byte, limit int64) int64 {
+	if len(body) < 18 { // a gzip header (10) and trailer (8)
+		return 0
+	}
+	t := body[len(body)-4:]
+	isize := int64(t[0]) | int64(t[1])<<8 | int64(t[2])<<16 | int64(t[3])<<24
+	return min(isize, int64(len(body))*maxDeflateRatio, limit) + 1
+}
+
 // Gunzip counts the events of gzip bodies with a decompressor and a buffer that it keeps from
 // call to call, so that a warm Gunzip allocates almost nothing (compress/flate still allocates
 // small Huffman tables for some blocks: about 20 KB per MB of output). It is not safe for
@@ -35,6 +79,12 @@ type Gunzip struct {
 	// MaxRetainedBytes bounds the buffer kept between calls, in bytes: a larger one, grown for
 	// an unusually large body, is dropped after the call. Zero means 8 MiB.
 	MaxRetainedBytes int
+	// Budget, when not nil, is reserved the decompression buffer of each call before it is
+	// filled (the part a retained buffer already has) or allocated (what it grows by), and
+	// given back when the call returns; a buffer that does not fit stops decompression with a
+	// *BudgetExceededError. Nil reserves nothing.
+	Budget Budget
+	held   int64 // reserved from Budget in this call
 }
 
 // Count decompresses body (gzip, concatenated members allowed, as the normalizer reads it with
@@ -50,6 +100,7 @@ type Gunzip struct {
 func (g *Gunzip) Count(k Kind, body []byte, maxDecompressed int64) (events int, decompressed int64, err error) {
 	out, err := g.decompress(k, body, maxDecompressed)
 	defer g.release()
+	defer g.unreserve()
 	if err != nil {
 		return 0, int64(len(out)), err
 	}
@@ -75,16 +126,34 @@ func (g *Gunzip) decompress(k Kind, body []byte, limit int64) ([]byte, error) {
 	limit = min(max(limit, 0), math.MaxInt64-1)
 	lr := io.LimitedReader{R: g.zr, N: limit + 1}
 	out := g.buf[:0]
+	// The first buffer is what the trailer claims, so that an honest body is decompressed
+	// into one exact allocation; a body that inflates further grows it geometrically. Only
+	// the part reserved (fill) is filled, even of a larger retained buffer.
+	want, fill := sizeHint(body, limit), int64(0)
+	if want == 0 {
+		want = 32 << 10
+	}
 	for {
-		if len(out) == cap(out) {
-			// Grow geometrically, from about 4 times the compressed size, never past the limit.
-			want := int64(max(2*cap(out), 4*len(body), 32<<10))
-			want = max(min(want, limit+1), int64(cap(out))+1)
-			grown := make([]byte, len(out), want)
-			copy(grown, out)
-			out = grown
+		if int64(len(out)) == fill {
+			if lr.N == 0 { // limit+1 bytes: too large
+				break
+			}
+			if fill > 0 {
+				// Grow geometrically, from about 4 times the compressed size, never past the limit.
+				want = max(2*fill, 4*int64(len(body)), 32<<10)
+			}
+			want = max(min(want, limit+1), fill+1)
+			if err := g.reserve(k, want); err != nil {
+				return out, err
+			}
+			if int64(cap(out)) < want {
+				grown := make([]byte, len(out), want)
+				copy(grown, out)
+				out = grown
+			}
+			fill = want
 		}
-		n, err := lr.Read(out[len(out):cap(out)])
+		n, err := lr.Read(out[len(out):fill])
 		out = out[:len(out)+n]
 		g.buf = out
 		if err == io.EOF {
@@ -98,6 +167,27 @@ func (g *Gunzip) decompress(k Kind, body []byte, limit int64) ([]byte, error) {
 		return out, &DecompressedTooLargeError{Kind: k, Limit: limit}
 	}
 	return out, nil
+}
+
+// reserve brings the call's reservation from the Budget up to n bytes (the buffer it fills);
+// a reservation that does not fit is a *BudgetExceededError.
+func (g *Gunzip) reserve(k Kind, n int64) error {
+	if g.Budget == nil || n <= g.held {
+		return nil
+	}
+	if !g.Budget.Acquire(n - g.held) {
+		return &BudgetExceededError{Kind: k, Want: n, Held: g.held}
+	}
+	g.held = n
+	return nil
+}
+
+// unreserve gives the call's reservation back to the Budget.
+func (g *Gunzip) unreserve() {
+	if g.held > 0 {
+		g.Budget.Release(g.held)
+		g.held = 0
+	}
 }
 
 // release drops a buffer grown past MaxRetainedBytes.
@@ -120,6 +210,7 @@ func CountGzip(k Kind, body []byte, maxDecompressed int64, scratch *[]byte) (eve
 		g.buf = *scratch
 	}
 	out, err := g.decompress(k, body, maxDecompressed)
+	g.unreserve()
 	if scratch != nil {
 		*scratch = g.buf
 	}

@@ -128,7 +128,8 @@ type Tenant struct {
 type Quotas struct {
 	// EventsPerSecond is the sustained event rate.
 	EventsPerSecond float64 `json:"events_per_second"`
-	// BytesPerSecond is the sustained rate of request body bytes (as received, compressed or not).
+	// BytesPerSecond is the sustained rate of request body bytes: the decompressed size of a gzip
+	// body the filter counts, the size as received otherwise.
 	BytesPerSecond float64 `json:"bytes_per_second"`
 	// BurstEvents is the event token bucket size.
 	BurstEvents float64 `json:"burst_events"`
