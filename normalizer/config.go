@@ -51,6 +51,14 @@ type Config struct {
 	// MaxInflightBytes bounds the request bytes (raw plus decompressed) held by all requests in
 	// progress. A request that would exceed it gets 429 with Retry-After. Default 256 MiB.
 	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+	// TenantShare is the fraction of MaxInflightBytes that one tenant's requests may hold
+	// together; a request that would take its tenant over it gets 429
+	// err-ingest-normalizer-tenant-share-full with Retry-After, while other tenants still get
+	// in (invariant 3). A tenant whose other requests hold nothing is bounded by
+	// MaxInflightBytes only, so that a request within max_body_bytes and
+	// max_decompressed_bytes is never refused for ever by a small share. In (0, 1]; 1 bounds a
+	// tenant by MaxInflightBytes only. Default 0.25 (the sink writer's tenant_share).
+	TenantShare float64 `yaml:"tenant_share"`
 	// MaxRejectionsInMessage bounds how many rejections an OTLP partial_success error_message
 	// spells out (all are counted). Default 10.
 	MaxRejectionsInMessage int `yaml:"max_rejections_in_message"`
@@ -76,6 +84,7 @@ func DefaultConfig() Config {
 		MaxFuture:               10 * time.Minute,
 		SinkTimeout:             15 * time.Second,
 		MaxInflightBytes:        256 << 20,
+		TenantShare:             0.25,
 		MaxRejectionsInMessage:  10,
 		MaxRejectionsInResponse: 1_000,
 	}
@@ -97,6 +106,7 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.MaxFuture, d.MaxFuture)
 	config.Default(&c.SinkTimeout, d.SinkTimeout)
 	config.Default(&c.MaxInflightBytes, d.MaxInflightBytes)
+	config.Default(&c.TenantShare, d.TenantShare)
 	config.Default(&c.MaxRejectionsInMessage, d.MaxRejectionsInMessage)
 	config.Default(&c.MaxRejectionsInResponse, d.MaxRejectionsInResponse)
 	return c
@@ -125,6 +135,9 @@ func (c Config) Validate() error {
 	check("max_inflight_bytes", c.MaxInflightBytes >= 0, c.MaxInflightBytes)
 	check("max_rejections_in_message", c.MaxRejectionsInMessage >= 0, c.MaxRejectionsInMessage)
 	check("max_rejections_in_response", c.MaxRejectionsInResponse >= 0, c.MaxRejectionsInResponse)
+	if !(c.TenantShare >= 0 && c.TenantShare <= 1) {
+		errs = append(errs, fmt.Errorf("tenant_share: %v is not in (0, 1] (0 means the default)", c.TenantShare))
+	}
 	if c.MaxDecompressedBytes > 0 && c.MaxBodyBytes > c.MaxDecompressedBytes {
 		errs = append(errs, fmt.Errorf("max_decompressed_bytes: %d is below max_body_bytes %d", c.MaxDecompressedBytes, c.MaxBodyBytes))
 	}

@@ -9,20 +9,12 @@ import (
 type requestError struct {
 	reason Reason
 	msg    string
-	// code, when set, is the status instead of the reason's: 408 for a body cut by
-	// body_idle_timeout, which is malformed (unreadable) but answered as a timeout.
-	code int
 }
 
 func (e *requestError) Error() string { return string(e.reason) + ": " + e.msg }
 
 // status is the HTTP status of the refusal: the catalogue's for its reason.
-func (e *requestError) status() int {
-	if e.code != 0 {
-		return e.code
-	}
-	return e.reason.Status()
-}
+func (e *requestError) status() int { return e.reason.Status() }
 
 func newRequestError(reason Reason, format string, args ...any) *requestError {
 	return &requestError{reason: reason, msg: fmt.Sprintf(format, args...)}

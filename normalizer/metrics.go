@@ -15,6 +15,7 @@ type metrics struct {
 	requestBytes    *prometheus.CounterVec   // tenant, stage (raw, decompressed)
 	unknownUnits    *prometheus.CounterVec   // tenant
 	countMismatches *prometheus.CounterVec   // tenant
+	shed            *prometheus.CounterVec   // tenant, reason
 	decodeSeconds   *prometheus.HistogramVec // endpoint, format
 	sinkSeconds     prometheus.Histogram
 	inflightBytes   prometheus.GaugeFunc
@@ -34,6 +35,8 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 			"Events whose unit is not in the conversion table; their values pass through unchanged.", "tenant"),
 		countMismatches: metricdef.CounterVec("ingest_normalizer_edge_count_mismatch_total",
 			"Requests whose event count differs from the count the edge accounted (x-ingest-event-count).", "tenant"),
+		shed: metricdef.CounterVec("ingest_normalizer_shed_total",
+			"Requests refused with 429 or 503 (in-flight bound or tenant share full, sink full or unavailable), by tenant and reason id.", "tenant", "reason"),
 		decodeSeconds: metricdef.HistogramVec("ingest_normalizer_decode_duration_seconds",
 			"Time to decompress, decode, validate, convert and encode one request.",
 			prometheus.ExponentialBuckets(50e-6, 2.5, 12), "endpoint", "format"),
@@ -44,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 			"Request bytes held in memory by requests in progress (bounded by max_inflight_bytes).", inflight),
 	}
 	if err := metricdef.Register(reg, m.requests, m.eventsAccepted, m.eventsRejected, m.requestBytes,
-		m.unknownUnits, m.countMismatches, m.decodeSeconds, m.sinkSeconds, m.inflightBytes); err != nil {
+		m.unknownUnits, m.countMismatches, m.shed, m.decodeSeconds, m.sinkSeconds, m.inflightBytes); err != nil {
 		return nil, err
 	}
 	return m, nil

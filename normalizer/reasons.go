@@ -35,18 +35,20 @@ const (
 // Request-level reasons: the whole request is refused with the catalogue's status (in
 // parentheses), which statusOf answers.
 const (
-	ReasonMissingTenant        = reason.MissingTenant        // 401
-	ReasonInvalidTenant        = reason.InvalidTenant        // 400
-	ReasonMalformed            = reason.MalformedRequest     // 400
-	ReasonBodyTooLarge         = reason.BodyTooLarge         // 413
-	ReasonDecompressedTooLarge = reason.DecompressedTooLarge // 413
-	ReasonTooManyEvents        = reason.TooManyEvents        // 413
-	ReasonUnsupportedMediaType = reason.UnsupportedMediaType // 415
-	ReasonUnsupportedEncoding  = reason.UnsupportedEncoding  // 415
-	ReasonMethodNotAllowed     = reason.MethodNotAllowed     // 405
-	ReasonNormalizerFull       = reason.NormalizerFull       // 429
-	ReasonSinkFull             = reason.SinkFull             // 429
-	ReasonSinkUnavailable      = reason.SinkUnavailable      // 503
+	ReasonMissingTenant             = reason.MissingTenant             // 401
+	ReasonInvalidTenant             = reason.InvalidTenant             // 400
+	ReasonMalformed                 = reason.MalformedRequest          // 400
+	ReasonBodyTimeout               = reason.BodyTimeout               // 408
+	ReasonBodyTooLarge              = reason.BodyTooLarge              // 413
+	ReasonDecompressedTooLarge      = reason.DecompressedTooLarge      // 413
+	ReasonTooManyEvents             = reason.TooManyEvents             // 413
+	ReasonUnsupportedMediaType      = reason.UnsupportedMediaType      // 415
+	ReasonUnsupportedEncoding       = reason.UnsupportedEncoding       // 415
+	ReasonMethodNotAllowed          = reason.MethodNotAllowed          // 405
+	ReasonNormalizerFull            = reason.NormalizerFull            // 429
+	ReasonNormalizerTenantShareFull = reason.NormalizerTenantShareFull // 429
+	ReasonSinkFull                  = reason.SinkFull                  // 429
+	ReasonSinkUnavailable           = reason.SinkUnavailable           // 503
 	// ReasonInternal: an unexpected error (500).
 	ReasonInternal = reason.Internal
 )

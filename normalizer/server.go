@@ -89,6 +89,7 @@ type Server struct {
 	gzips    sync.Pool // *gzip.Reader
 
 	inflight    atomic.Int64 // bytes held by requests in progress
+	tenants     tenantBytes  // the same bytes per tenant, bounded by max_inflight_bytes × tenant_share
 	draining    atomic.Bool
 	sinkHealthy atomic.Bool
 
@@ -283,6 +284,7 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 	body, release, err := s.readBody(r, tenantID, gz)
 	defer release()
 	if err != nil {
+		s.countShed(tenantID, err)
 		return fail(err)
 	}
 
@@ -300,6 +302,7 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 		b := e.batch.Batch()
 		b.Shadow = isShadow(r)
 		if err := s.writeSink(r.Context(), b); err != nil {
+			s.countShed(tenantID, err)
 			s.countOutcome(tenantID, ep, e, err)
 			return fail(err)
 		}
@@ -320,14 +323,19 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 	var held int64
 	var bufs []*bytes.Buffer
 	release = func() {
+		s.tenants.release(tenant, held)
 		s.inflight.Add(-held)
 		for _, b := range bufs {
 			s.putBuffer(b)
 		}
 	}
 	reserve := func(n int64) error {
+		if err := s.tenants.reserve(tenant, n, held, s.tenantMaxBytes()); err != nil {
+			return err
+		}
 		if s.inflight.Add(n) > s.cfg.MaxInflightBytes {
 			s.inflight.Add(-n)
+			s.tenants.release(tenant, n)
 			return shed.Full(string(ReasonNormalizerFull), defaultRetryAfter,
 				fmt.Errorf("%d bytes in flight, the bound is %d", s.inflight.Load(), s.cfg.MaxInflightBytes))
 		}
@@ -461,7 +469,7 @@ func readError(err error) error {
 	case errors.As(err, &se):
 		return err
 	case errors.Is(err, service.ErrBodyIdle):
-		return &requestError{reason: ReasonMalformed, code: http.StatusRequestTimeout,
+		return &requestError{reason: ReasonBodyTimeout,
 			msg: fmt.Sprintf("cannot read request body: %v; send the whole body without pauses", err)}
 	}
 	return errMalformed("cannot read request body: %v", err)
@@ -542,6 +550,17 @@ func (s *Server) countOutcome(tenant string, ep *endpoint, e *emitter, sinkErr e
 	}
 	if e.unknownUnits > 0 {
 		s.metrics.unknownUnits.WithLabelValues(tenant).Add(float64(e.unknownUnits))
+	}
+}
+
+// countShed counts a request of tenant refused with err in ingest_normalizer_shed_total when
+// err is a shed (429 or 503 with Retry-After). tenant is a valid tenant id (tenant.Valid), one
+// the edge admitted, which bounds the label's values by the tenant registry.
+func (s *Server) countShed(tenant string, err error) {
+	var se *shed.Error
+	if errors.As(err, &se) {
+		_, id, _ := statusOf(err)
+		s.metrics.shed.WithLabelValues(tenant, string(id)).Inc()
 	}
 }
 

@@ -39,6 +39,7 @@ const (
 	ReasonInvalidRecordCount  = Reason(reason.InvalidRecordCount)  // 400
 	ReasonRecordCountMismatch = Reason(reason.RecordCountMismatch) // 400
 	ReasonCorruptBatch        = Reason(reason.CorruptBatch)        // 400
+	ReasonBodyTimeout         = Reason(reason.BodyTimeout)         // 408
 	ReasonMethodNotAllowed    = Reason(reason.MethodNotAllowed)    // 405
 	ReasonLengthRequired      = Reason(reason.LengthRequired)      // 411
 	ReasonBatchTooLarge       = Reason(reason.BatchTooLarge)       // 413

@@ -172,7 +172,7 @@ func (w *Writer) readBatch(body io.Reader, tenantID string, n int64) ([]byte, er
 		switch {
 		case err == nil || err == io.EOF && held == n:
 		case errors.Is(err, service.ErrBodyIdle):
-			return fail(&BatchError{Status: http.StatusRequestTimeout, Reason: ReasonCorruptBatch,
+			return fail(&BatchError{Status: http.StatusRequestTimeout, Reason: ReasonBodyTimeout,
 				Err: fmt.Errorf("cannot read batch after %d of its %d bytes: %w; send the whole body without pauses", held, n, err)})
 		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 			return fail(corruptBatch(fmt.Errorf("cannot read batch: body ended before its Content-Length of %d bytes: %w", n, io.ErrUnexpectedEOF)))

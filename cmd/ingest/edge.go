@@ -26,6 +26,7 @@ func edgeFlags(fs *flag.FlagSet, cfg *goedge.Config) {
 	fs.IntVar(&cfg.MaxIdleConnsPerHost, "max-idle-conns-per-host", cfg.MaxIdleConnsPerHost, "idle keep-alive connections kept per upstream endpoint")
 	fs.IntVar(&cfg.MaxMirrorsInFlight, "max-mirrors-in-flight", cfg.MaxMirrorsInFlight, "mirrored requests in progress before more are dropped (and counted)")
 	fs.Int64Var(&cfg.MaxMirrorBytesInFlight, "max-mirror-bytes-in-flight", cfg.MaxMirrorBytesInFlight, "body bytes of mirrored requests in progress before more are dropped")
+	fs.Float64Var(&cfg.TenantShare, "tenant-share", cfg.TenantShare, "fraction of the in-flight bound (limits.max_in_flight_bytes) one tenant's requests may hold together, in (0, 1]; above it 503 err-ingest-edge-tenant-share-full")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long requests in progress may finish at shutdown")
 }
 

@@ -25,5 +25,6 @@ func normalizerFlags(fs *flag.FlagSet, cfg *normalizer.ServiceConfig) {
 	fs.DurationVar(&n.MaxPast, "max-past", n.MaxPast, "oldest accepted timestamp, before the time of receipt")
 	fs.DurationVar(&n.MaxFuture, "max-future", n.MaxFuture, "newest accepted timestamp, after the time of receipt")
 	fs.Int64Var(&n.MaxInflightBytes, "max-inflight-bytes", n.MaxInflightBytes, "request bytes held by all requests in progress")
+	fs.Float64Var(&n.TenantShare, "tenant-share", n.TenantShare, "fraction of --max-inflight-bytes one tenant's requests may hold together, in (0, 1]; above it 429 err-ingest-normalizer-tenant-share-full")
 	fs.DurationVar(&n.SinkTimeout, "sink-timeout", n.SinkTimeout, "deadline for the sink to make a batch durable")
 }

@@ -22,7 +22,10 @@
 //
 //  1. a body above limits.max_request_body_bytes gets 413;
 //  2. its bytes are added to the edge's in-flight bytes; above limits.max_in_flight_bytes the
-//     edge is full: 503 with Retry-After limits.default_retry_after_seconds;
+//     edge is full: 503 with Retry-After limits.default_retry_after_seconds; when the tenant's
+//     other requests hold bytes and this one would take them over the tenant's share of the
+//     bound (Shared.SetTenantShare, default 0.25), 503 err-ingest-edge-tenant-share-full with the
+//     same Retry-After, while other tenants are still admitted (invariant 3);
 //  3. its events are counted with package eventcount, after bounded decompression of a gzip
 //     body: a malformed body gets 400, one that decompresses above
 //     [DefaultMaxDecompressedBytes] 413, neither charged to the tenant. The decompression
@@ -58,6 +61,7 @@
 //	    err-ingest-request-exceeds-burst-events, err-ingest-request-exceeds-burst-bytes
 //	429 err-ingest-tenant-rate-limited-events, err-ingest-tenant-rate-limited-bytes (Retry-After)
 //	503 err-ingest-edge-full                      (Retry-After)
+//	503 err-ingest-edge-tenant-share-full         (Retry-After)
 //	500 err-ingest-edge-filter-unconfigured       (the factory got no parsed config: a bug)
 //
 // # Metrics
@@ -67,8 +71,9 @@
 // ingest_edge_admitted_bytes (as received, compressed or not), ingest_edge_uncounted_requests, one ingest_edge_rejected_<reason>
 // per reason id above but the last (the id without "err-ingest-", dashes as underscores, e.g.
 // ingest_edge_rejected_unknown_api_key), and the gauge ingest_edge_inflight_bytes. Envoy
-// counters have no labels, so there is no per-tenant breakdown here; the normalizer counts per
-// tenant.
+// counters have no labels, so there is no per-tenant breakdown here; [Shared.Sheds] counts every
+// shed (429, 503) per tenant and reason, which the Go edge exports as
+// ingest_edge_shed_total{tenant,reason}, and the normalizer counts per tenant.
 //
 // # State that outlives a configuration
 //

@@ -34,6 +34,7 @@ type Shared struct {
 	inflight *admission.Inflight
 	gunzips  sync.Pool // of *eventcount.Gunzip
 	now      func() time.Time
+	sheds    shedCounts
 
 	// reporter sends the parity reports (every admitted request's answer); its endpoint comes with each
 	// configuration (applied is the last one applied), and it starts sending at the first
@@ -66,6 +67,22 @@ func (s *Shared) Close(ctx context.Context) error { return s.reporter.Close(ctx)
 
 // InflightBytes returns the request bytes the filter holds now, across all requests.
 func (s *Shared) InflightBytes() int64 { return s.inflight.InUse() }
+
+// SetTenantShare sets the fraction of limits.max_in_flight_bytes that one tenant's requests may
+// hold together (default admission.DefaultTenantShare, 0.25): a request that would take its
+// tenant over it gets 503 err-ingest-edge-tenant-share-full with Retry-After while other tenants
+// are still admitted, unless the tenant holds nothing (a tenant may always have one request in
+// flight that fits in the edge). share must be in (0, 1]; 1 bounds a tenant by the edge's bound
+// only. It applies to the next request and keeps what is held. The share is not part of the
+// control plane's filter configuration: Envoy's .so uses the default, the Go edge its
+// tenant_share key.
+func (s *Shared) SetTenantShare(share float64) error {
+	if !(share > 0 && share <= 1) {
+		return fmt.Errorf("tenant share %v is not in (0, 1]", share)
+	}
+	s.inflight.SetTenantShare(share)
+	return nil
+}
 
 // FilterFactory is the filter's api.StreamFilterFactory: it makes the filter of one request
 // with config, the *ParsedConfig from ConfigParser.Parse or Merge, and applies the config's
@@ -179,9 +196,16 @@ func (f *filter) account(body []byte) api.StatusType {
 	if n > cfg.Limits.MaxRequestBodyBytes {
 		return f.bodyTooLarge(n)
 	}
-	if !s.inflight.Acquire(n) {
+	switch s.inflight.AcquireFor(f.tenant, n) {
+	case admission.Full:
 		return f.refuse(ReasonEdgeFull,
 			fmt.Sprintf("the edge holds as many request bytes as it may (%d); retry after the Retry-After delay", s.inflight.Max()),
+			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
+	case admission.TenantShareFull:
+		return f.refuse(ReasonEdgeTenantShareFull,
+			fmt.Sprintf("tenant %q's requests in progress hold %d bytes, and this one (%d bytes) would exceed its share of the edge's in-flight bytes (%d); "+
+				"retry after the Retry-After delay (other tenants are not affected), or ask the operator for a higher tenant_share",
+				f.tenant, s.inflight.InUseBy(f.tenant), n, s.inflight.TenantMax()),
 			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
 	}
 	f.held = n
@@ -346,6 +370,7 @@ func (f *filter) refuse(id, message, retryAfter string) api.StatusType {
 	if f.cfg != nil {
 		f.cfg.metrics.reject(id)
 	}
+	f.shared.sheds.add(f.tenant, id)
 	f.cb.DecoderFilterCallbacks().SendLocalReply(status, replyBody(id, message), h, grpcStatus(status), id)
 	return api.LocalReply
 }
@@ -355,7 +380,7 @@ func (f *filter) release() {
 	if f.held == 0 {
 		return
 	}
-	f.shared.inflight.Release(f.held)
+	f.shared.inflight.ReleaseFor(f.tenant, f.held)
 	f.held = 0
 	f.cfg.metrics.setInflight(f.shared.inflight.InUse())
 }

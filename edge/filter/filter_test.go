@@ -162,7 +162,10 @@ func TestRefusalsTable(t *testing.T) {
 }
 
 func TestEdgeFullGets503UntilAStreamCompletes(t *testing.T) {
-	e := newEnv(t, testConfig())               // 10,000 bytes in flight
+	e := newEnv(t, testConfig())                       // 10,000 bytes in flight
+	if err := e.shared.SetTenantShare(1); err != nil { // one tenant may fill the edge: its bound alone applies
+		t.Fatal(err)
+	}
 	body := bytes.Repeat([]byte("{}\n"), 1500) // 4500 bytes, 1500 events for beta (unlimited)
 	first := e.send(request("/v1/events", betaKey, "application/x-ndjson", body))
 	second := e.send(request("/v1/events", betaKey, "application/x-ndjson", body))
@@ -446,6 +449,9 @@ func TestGzipBodyIsChargedItsDecompressedSizeToTheBytesQuota(t *testing.T) {
 // and nothing stays reserved.
 func TestGzipBodyInflatingPastTheInflightBoundIsShed(t *testing.T) {
 	e := newEnv(t, gzipConfig())
+	if err := e.shared.SetTenantShare(1); err != nil { // the edge's bound alone applies
+		t.Fatal(err)
+	}
 	held := e.send(request("/v1/events", betaKey, "application/x-ndjson", bytes.Repeat([]byte("\n"), 1<<20-1)))
 	if held.Local != nil {
 		t.Fatalf("the held request was refused: %s", held.Local.Body)

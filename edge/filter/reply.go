@@ -24,13 +24,16 @@ const (
 	ReasonMalformed = string(reason.MalformedRequest)
 	// ReasonEdgeFull: the edge holds limits.max_in_flight_bytes of request bodies (503).
 	ReasonEdgeFull = string(reason.EdgeFull)
+	// ReasonEdgeTenantShareFull: the tenant's requests in progress hold its share of
+	// limits.max_in_flight_bytes (see Shared.SetTenantShare) (503).
+	ReasonEdgeTenantShareFull = string(reason.EdgeTenantShareFull)
 	// ReasonUnconfigured: the filter factory got no parsed configuration, a bug (500).
 	ReasonUnconfigured = string(reason.EdgeFilterUnconfigured)
 )
 
 // reasons are every reason id a request can be refused with, each with its counter.
 var reasons = []string{
-	ReasonUnknownAPIKey, ReasonBodyTooLarge, ReasonDecompressedTooLarge, ReasonMalformed, ReasonEdgeFull,
+	ReasonUnknownAPIKey, ReasonBodyTooLarge, ReasonDecompressedTooLarge, ReasonMalformed, ReasonEdgeFull, ReasonEdgeTenantShareFull,
 	admission.ReasonRateLimitedEvents, admission.ReasonRateLimitedBytes,
 	admission.ReasonExceedsBurstEvents, admission.ReasonExceedsBurstBytes,
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/internal/config"
 )
 
@@ -92,6 +93,15 @@ type Config struct {
 	MaxMirrorsInFlight     int   `yaml:"max_mirrors_in_flight"`
 	MaxMirrorBytesInFlight int64 `yaml:"max_mirror_bytes_in_flight"`
 
+	// TenantShare is the fraction of the filter's in-flight bound (limits.max_in_flight_bytes,
+	// from the control plane) that one tenant's requests may hold together; a request that
+	// would take its tenant over it gets 503 err-ingest-edge-tenant-share-full with
+	// Retry-After, while other tenants are still admitted (invariant 3). A tenant holding
+	// nothing may always have one request that fits in the edge. In (0, 1]; 1 bounds a tenant
+	// by the edge's bound only. Default 0.25 (admission.DefaultTenantShare, which Envoy's .so
+	// uses: the share is not part of the control plane's filter configuration).
+	TenantShare float64 `yaml:"tenant_share"`
+
 	// RetryAfter is the Retry-After the edge sends with the 503s it makes itself (no
 	// configuration yet, circuit breaker overflow, no healthy upstream, connect failure), in
 	// whole seconds. Default 1s. (Envoy sends none with its own 503s; invariant 2 wants one.)
@@ -129,6 +139,7 @@ func DefaultConfig() Config {
 		UpstreamIdleTimeout:     time.Hour,
 		MaxMirrorsInFlight:      256,
 		MaxMirrorBytesInFlight:  64 << 20,
+		TenantShare:             admission.DefaultTenantShare,
 		RetryAfter:              time.Second,
 		ShutdownTimeout:         20 * time.Second,
 	}
@@ -157,6 +168,7 @@ func (c Config) WithDefaults() Config {
 	config.Default(&c.UpstreamIdleTimeout, d.UpstreamIdleTimeout)
 	config.Default(&c.MaxMirrorsInFlight, d.MaxMirrorsInFlight)
 	config.Default(&c.MaxMirrorBytesInFlight, d.MaxMirrorBytesInFlight)
+	config.Default(&c.TenantShare, d.TenantShare)
 	config.Default(&c.RetryAfter, d.RetryAfter)
 	config.Default(&c.ShutdownTimeout, d.ShutdownTimeout)
 	return c
@@ -214,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour || c.RetryAfter%time.Second != 0 {
 		add("edge.retry_after %v must be whole seconds from 1s to 1h", c.RetryAfter)
+	}
+	if !(c.TenantShare > 0 && c.TenantShare <= 1) {
+		add("edge.tenant_share %v is not in (0, 1] (0 means the default)", c.TenantShare)
 	}
 	if c.MaxConcurrentStreams < 1 {
 		add("edge.max_concurrent_streams %d must be at least 1", c.MaxConcurrentStreams)

@@ -116,6 +116,12 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 		return nil, err
 	}
 	shared := filter.NewShared(nil)
+	if err := shared.SetTenantShare(cfg.TenantShare); err != nil { // Validate checked it
+		return nil, fmt.Errorf("cannot start the edge: edge.tenant_share: %w", err)
+	}
+	if err := reg.Register(shedCollector{shared}); err != nil {
+		return nil, fmt.Errorf("cannot register the edge filter's shed counter: %w", err)
+	}
 	fr := filterRuntime{pluginName: filterconfig.PluginName, parser: filter.ConfigParser{}, factory: shared.FilterFactory, close: shared.Close}
 	if o.filter != nil {
 		fr = *o.filter

@@ -3,6 +3,7 @@ package goedge
 import (
 	"crypto/tls"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -126,7 +127,7 @@ func TestConnectionAboveMaxConnectionsIsClosedBeforeItsHandshake(t *testing.T) {
 }
 
 func TestListenerBoundsAreValidated(t *testing.T) {
-	for _, c := range []Config{{MaxConnections: -1}, {BodyIdleTimeout: time.Millisecond}} {
+	for _, c := range []Config{{MaxConnections: -1}, {BodyIdleTimeout: time.Millisecond}, {TenantShare: -0.1}, {TenantShare: 1.5}, {TenantShare: math.NaN()}} {
 		if err := c.WithDefaults().Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}

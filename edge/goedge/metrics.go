@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ingestdev/ingest/edge/filter"
 	"github.com/ingestdev/ingest/internal/metricdef"
 )
 
@@ -90,4 +91,23 @@ func (m *metrics) setVersion(typ, version string) {
 	}
 	m.versions[typ] = version
 	m.xdsVersion.WithLabelValues(typ, version).Set(1)
+}
+
+// shedDesc is ingest_edge_shed_total: the filter's sheds (429 and 503 after the API key was
+// accepted) by tenant and reason id, read from its filter.Shared at scrape time. Tenants are
+// the control plane's tenant ids, so the cardinality is bounded by the registry times the four
+// shed reasons.
+var shedDesc = prometheus.NewDesc("ingest_edge_shed_total",
+	"Requests the edge filter shed with 429 or 503 (edge full, tenant share full, tenant rate limited), by tenant and reason id.",
+	[]string{"tenant", "reason"}, nil)
+
+// shedCollector exports the filter's per-tenant shed counts.
+type shedCollector struct{ shared *filter.Shared }
+
+func (c shedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- shedDesc }
+
+func (c shedCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.shared.Sheds() {
+		ch <- prometheus.MustNewConstMetric(shedDesc, prometheus.CounterValue, float64(s.N), s.Tenant, s.Reason)
+	}
 }

@@ -9,6 +9,7 @@ const (
 	// Refusals of the edge filter.
 	UnknownAPIKey          ID = "err-ingest-unknown-api-key"
 	EdgeFull               ID = "err-ingest-edge-full"
+	EdgeTenantShareFull    ID = "err-ingest-edge-tenant-share-full"
 	EdgeFilterUnconfigured ID = "err-ingest-edge-filter-unconfigured"
 
 	// Refusals of the edge filter's admission limiter.
@@ -19,17 +20,19 @@ const (
 
 	// Refusals of a whole request: the normalizer, and the edge filter where it checks the
 	// same thing first.
-	MissingTenant        ID = "err-ingest-missing-tenant"
-	InvalidTenant        ID = "err-ingest-invalid-tenant"
-	MalformedRequest     ID = "err-ingest-malformed-request"
-	BodyTooLarge         ID = "err-ingest-body-too-large"
-	DecompressedTooLarge ID = "err-ingest-decompressed-too-large"
-	TooManyEvents        ID = "err-ingest-too-many-events"
-	UnsupportedMediaType ID = "err-ingest-unsupported-media-type"
-	UnsupportedEncoding  ID = "err-ingest-unsupported-encoding"
-	MethodNotAllowed     ID = "err-ingest-method-not-allowed"
-	UnknownPath          ID = "err-ingest-unknown-path"
-	NormalizerFull       ID = "err-ingest-normalizer-full"
+	MissingTenant             ID = "err-ingest-missing-tenant"
+	InvalidTenant             ID = "err-ingest-invalid-tenant"
+	MalformedRequest          ID = "err-ingest-malformed-request"
+	BodyTimeout               ID = "err-ingest-body-timeout"
+	BodyTooLarge              ID = "err-ingest-body-too-large"
+	DecompressedTooLarge      ID = "err-ingest-decompressed-too-large"
+	TooManyEvents             ID = "err-ingest-too-many-events"
+	UnsupportedMediaType      ID = "err-ingest-unsupported-media-type"
+	UnsupportedEncoding       ID = "err-ingest-unsupported-encoding"
+	MethodNotAllowed          ID = "err-ingest-method-not-allowed"
+	UnknownPath               ID = "err-ingest-unknown-path"
+	NormalizerFull            ID = "err-ingest-normalizer-full"
+	NormalizerTenantShareFull ID = "err-ingest-normalizer-tenant-share-full"
 
 	// Rejections of one event by the normalizer.
 	InvalidJSON       ID = "err-ingest-invalid-json"
@@ -78,6 +81,8 @@ var catalogue = []Info{
 		Action: `client: send a valid key as "authorization: Bearer <key>" or "x-api-key: <key>"; operator: create one with ingestctl keys create <tenant>`},
 	{ID: EdgeFull, Status: 503, Scope: ScopeRequest, Retry: true, Stages: []Stage{edg},
 		Action: "client: retry after Retry-After; operator: the edge holds limits.max_in_flight_bytes of requests: add edges or raise the bound"},
+	{ID: EdgeTenantShareFull, Status: 503, Scope: ScopeRequest, Retry: true, Stages: []Stage{edg},
+		Action: "client: retry after Retry-After (other tenants are not affected): the tenant's requests in progress hold its share of the edge's in-flight bytes; operator: raise the edge's tenant_share if the tenant needs more"},
 	{ID: EdgeFilterUnconfigured, Status: 500, Scope: ScopeRequest, Stages: []Stage{edg},
 		Action: "operator: the edge filter got no configuration, a bug of the edge: report it"},
 	{ID: TenantRateLimitedEvents, Status: 429, Scope: ScopeRequest, Retry: true, Stages: []Stage{edg},
@@ -96,6 +101,8 @@ var catalogue = []Info{
 		Action: "operator: the tenant header is not a tenant id, a bug of the stage before: report it"},
 	{ID: MalformedRequest, Status: 400, Scope: ScopeRequest, Stages: []Stage{edg, nrm},
 		Action: "client: fix the body: it cannot be decoded (bad protobuf or JSON, broken gzip)"},
+	{ID: BodyTimeout, Status: 408, Scope: ScopeRequest, Stages: []Stage{nrm, snk},
+		Action: "client: send the whole body without pauses: it sent nothing for body_idle_timeout, and the connection is closed"},
 	{ID: BodyTooLarge, Status: 413, Scope: ScopeRequest, Stages: []Stage{edg, nrm},
 		Action: "client: send smaller batches"},
 	{ID: DecompressedTooLarge, Status: 413, Scope: ScopeRequest, Stages: []Stage{edg, nrm},
@@ -112,6 +119,8 @@ var catalogue = []Info{
 		Action: "client: send to /v1/logs, /v1/metrics, /v1/traces or /v1/events exactly as spelled (no percent-encoding, repeated or trailing slashes, or dot segments)"},
 	{ID: NormalizerFull, Status: 429, Scope: ScopeRequest, Retry: true, Stages: []Stage{nrm},
 		Action: "client: retry after Retry-After; operator: the normalizer holds max_inflight_bytes of requests: add normalizers"},
+	{ID: NormalizerTenantShareFull, Status: 429, Scope: ScopeRequest, Retry: true, Stages: []Stage{nrm},
+		Action: "client: retry after Retry-After (other tenants are not affected): the tenant's requests in progress hold its share of the normalizer's max_inflight_bytes; operator: raise the normalizer's tenant_share if the tenant needs more"},
 
 	// Single events (the request succeeds).
 	{ID: InvalidJSON, Status: 200, Scope: ScopeEvent, Stages: []Stage{nrm},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,6 +169,25 @@ func TestREADMEStatusesMatchTheCatalogue(t *testing.T) {
 			if got := reason.ID(m[1]).Status(); got != status {
 				t.Errorf("README answers %s with %d, the catalogue with %d", m[1], status, got)
 			}
+		}
+	}
+}
+
+// The tenant-share sheds of each stage that bounds a shared buffer per tenant are retryable and
+// answered with the stage's status for "full": the edge 503, the normalizer and sink writer 429.
+func TestTenantShareIDsAreShedsOfTheirStage(t *testing.T) {
+	for _, tc := range []struct {
+		id     reason.ID
+		status int
+		stage  reason.Stage
+	}{
+		{reason.EdgeTenantShareFull, 503, reason.StageEdge},
+		{reason.NormalizerTenantShareFull, 429, reason.StageNormalizer},
+		{reason.SinkTenantShareFull, 429, reason.StageSinkWriter},
+	} {
+		info, ok := reason.Lookup(tc.id)
+		if !ok || info.Status != tc.status || !info.Retry || !slices.Contains(info.Stages, tc.stage) || !strings.Contains(info.Action, "tenant_share") {
+			t.Errorf("%s: %+v, want a retryable %d of stage %s whose action names tenant_share", tc.id, info, tc.status, tc.stage)
 		}
 	}
 }
