@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
+	"github.com/ingestdev/ingest/internal/gzipsize"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/internal/shed"
@@ -368,7 +369,7 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 	}
 	defer s.gzips.Put(zr)
 	dmax := s.cfg.MaxDecompressedBytes
-	out, err := inflate(zr, sizeHint(raw.Bytes(), dmax), dmax, reserve)
+	out, err := inflate(zr, gzipsize.Hint(raw.Bytes(), dmax), dmax, reserve)
 	if err != nil {
 		var se *shed.Error
 		if errors.As(err, &se) {
@@ -383,22 +384,6 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 	}
 	s.metrics.requestBytes.WithLabelValues(tenant, "decompressed").Add(float64(n))
 	return out, release, nil
-}
-
-// maxDeflateRatio bounds the bytes deflate can produce per byte of input (a length-258 match
-// in about two bits: 1032, rounded up): a size claimed beyond it is a lie.
-const maxDeflateRatio = 1040
-
-// sizeHint returns the decompressed size that a gzip body's trailer claims (ISIZE: the last
-// member's size modulo 2^32), within what the body can possibly inflate to and within limit,
-// plus one byte for the read that sees the end; 0 when the body is too short for a trailer.
-func sizeHint(body []byte, limit int64) int64 {
-	if len(body) < 18 { // a gzip header (10) and trailer (8)
-		return 0
-	}
-	t := body[len(body)-4:]
-	isize := int64(t[0]) | int64(t[1])<<8 | int64(t[2])<<16 | int64(t[3])<<24
-	return min(isize, int64(len(body))*maxDeflateRatio, limit) + 1
 }
 
 // inflate decompresses zr into one buffer of at most limit+1 bytes, reserving every byte of

@@ -98,15 +98,7 @@ func (c ServiceConfig) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: %v must not be negative (0 means the default)", c.ShutdownTimeout))
 	}
-	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("max_connections: %d must not be negative (0 means the default)", c.MaxConnections))
-	}
-	if c.ReadHeaderTimeout < 0 {
-		errs = append(errs, fmt.Errorf("read_header_timeout: %v must not be negative (0 means the default)", c.ReadHeaderTimeout))
-	}
-	if c.BodyIdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("body_idle_timeout: %v must not be negative (0 means the default)", c.BodyIdleTimeout))
-	}
+	errs = append(errs, service.ValidateListenerBounds(c.MaxConnections, c.ReadHeaderTimeout, c.BodyIdleTimeout)...)
 	if err := c.Normalizer.Validate(); err != nil {
 		errs = append(errs, config.Prefix("normalizer", err))
 	}

@@ -179,3 +179,22 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// ValidateListenerBounds reports, naming their config keys, the listener bounds of a
+// service's config that are out of range: max_connections, read_header_timeout and
+// body_idle_timeout must not be negative (0 means the default).
+func ValidateListenerBounds(maxConnections int, readHeaderTimeout, bodyIdleTimeout time.Duration) []error {
+	var errs []error
+	if maxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max_connections: %d must not be negative (0 means the default)", maxConnections))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read_header_timeout", readHeaderTimeout}, {"body_idle_timeout", bodyIdleTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %v must not be negative (0 means the default)", d.key, d.v))
+		}
+	}
+	return errs
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,19 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		return m.GetGauge().GetValue()
 	}
 	return 0
+}
+
+func TestValidateListenerBoundsNamesEveryNegativeKey(t *testing.T) {
+	errs := service.ValidateListenerBounds(-1, -time.Second, -time.Second)
+	if len(errs) != 3 {
+		t.Fatalf("%d errors, want 3: %v", len(errs), errs)
+	}
+	for i, key := range []string{"max_connections", "read_header_timeout", "body_idle_timeout"} {
+		if !strings.HasPrefix(errs[i].Error(), key+": ") {
+			t.Errorf("error %d = %q, want it to name %s", i, errs[i], key)
+		}
+	}
+	if errs := service.ValidateListenerBounds(0, 0, 0); len(errs) != 0 {
+		t.Errorf("zero (default) bounds refused: %v", errs)
+	}
 }

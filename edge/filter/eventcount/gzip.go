@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/ingestdev/ingest/internal/gzipsize"
 )
 
 // DecompressedTooLargeError reports a gzip body that decompresses to more than the limit. The
@@ -49,23 +51,6 @@ type BudgetExceededError struct {
 func (e *BudgetExceededError) Error() string {
 	return fmt.Sprintf("cannot count events of %s body: a decompression buffer of %d bytes does not fit in the in-flight bound (%d bytes held)",
 		e.Kind, e.Want, e.Held)
-}
-
-// maxDeflateRatio bounds how many bytes deflate can produce per byte of input (a length-258
-// match in about two bits: 1032, rounded up). A size claimed by a gzip trailer beyond it is a lie.
-const maxDeflateRatio = 1040
-
-// sizeHint returns the decompressed size that body's gzip trailer claims (ISIZE, the last
-// member's size modulo 2^32), within what len(body) can possibly inflate to and within limit,
-// plus one byte for the read that sees EOF; 0 when body is too short to hold a trailer. It
-// sizes the buffer of an honest single-member body exactly; a lie costs at most the bound.
-func sizeHint(body []byte, limit int64) int64 {
-	if len(body) < 18 { // a gzip header (10) and trailer (8)
-		return 0
-	}
-	t := body[len(body)-4:]
-	isize := int64(t[0]) | int64(t[1])<<8 | int64(t[2])<<16 | int64(t[3])<<24
-	return min(isize, int64(len(body))*maxDeflateRatio, limit) + 1
 }
 
 // Gunzip counts the events of gzip bodies with a decompressor and a buffer that it keeps from
@@ -129,7 +114,7 @@ func (g *Gunzip) decompress(k Kind, body []byte, limit int64) ([]byte, error) {
 	// The first buffer is what the trailer claims, so that an honest body is decompressed
 	// into one exact allocation; a body that inflates further grows it geometrically. Only
 	// the part reserved (fill) is filled, even of a larger retained buffer.
-	want, fill := sizeHint(body, limit), int64(0)
+	want, fill := gzipsize.Hint(body, limit), int64(0)
 	if want == 0 {
 		want = 32 << 10
 	}
