@@ -62,7 +62,6 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	finish := func(int, http.Header) {}
 	encode := func(string, int, http.Header) {}
 	if f := s.listener.filter; f != nil {
-		hideDeclaredLength(r)
 		res, err := e.host.Decode(r.Context(), *f, r, s.bufferLimit)
 		if err != nil {
 			// The client went away or its body could not be read: Envoy resets the stream,
@@ -543,20 +542,6 @@ func bodyErrorText(status int) string {
 		return bodyStreamTimeout
 	}
 	return ""
-}
-
-// hideDeclaredLength keeps the filter host from sizing its body buffer by the declared
-// Content-Length before any of the body arrived (it preallocates min(Content-Length, buffer
-// limit) for a filter that buffers the whole body): a client that declares 60 MB and stalls
-// would pin that much per request. The filter still sees the declared content-length header
-// (its early 413); the buffer grows as the body arrives instead.
-func hideDeclaredLength(r *http.Request) {
-	if r.ContentLength > 0 {
-		if _, ok := r.Header["Content-Length"]; !ok { // net/http keeps it: set it only if not
-			r.Header["Content-Length"] = []string{strconv.FormatInt(r.ContentLength, 10)}
-		}
-		r.ContentLength = -1
-	}
 }
 
 func readBody(r *http.Request, limit int64) ([]byte, error) {

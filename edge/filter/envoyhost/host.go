@@ -220,7 +220,9 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 	br, chunk := rd.br, rd.chunk
 	var buffered []byte // Envoy's data_buffer_: data the filter asked to hold
 	if mode == waitingAllData && s.req.ContentLength > 0 {
-		buffered = make([]byte, 0, min(s.req.ContentLength, limit))
+		// Sized by the declared length only up to initialBuffer: a client that declares
+		// 60 MB and stalls must not pin 60 MB; the buffer grows as the body arrives.
+		buffered = make([]byte, 0, min(s.req.ContentLength, limit, initialBuffer))
 	}
 	var total int64
 	trailers := false
@@ -327,6 +329,10 @@ type reader struct {
 	br    *bufio.Reader
 	chunk []byte
 }
+
+// initialBuffer bounds the body buffer a request gets before its body arrives (it grows as
+// the body does, up to the buffer limit).
+const initialBuffer = 64 << 10
 
 var readers = sync.Pool{New: func() any {
 	return &reader{br: bufio.NewReaderSize(nil, chunkSize), chunk: make([]byte, chunkSize)}
