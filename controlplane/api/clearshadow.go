@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/chmutation"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -148,39 +149,13 @@ func (s *shadowStore) count(ctx context.Context, tenant string) ([]ShadowTableRo
 	return out, total, nil
 }
 
-// mutations returns the mutations system.mutations lists in the database: per table, each
-// mutation id and whether it is done.
-func (s *shadowStore) mutations(ctx context.Context) (map[string]map[string]bool, error) {
-	rows, err := s.conn.Query(ctx, "SELECT table, mutation_id, is_done FROM system.mutations WHERE database = ?", s.db)
-	if err != nil {
-		return nil, &clickHouseError{what: "read system.mutations", err: err}
-	}
-	defer rows.Close()
-	out := map[string]map[string]bool{}
-	for rows.Next() {
-		var table, id string
-		var done uint8
-		if err := rows.Scan(&table, &id, &done); err != nil {
-			return nil, &clickHouseError{what: "read system.mutations", err: err}
-		}
-		if out[table] == nil {
-			out[table] = map[string]bool{}
-		}
-		out[table][id] = done != 0
-	}
-	if err := rows.Err(); err != nil {
-		return nil, &clickHouseError{what: "read system.mutations", err: err}
-	}
-	return out, nil
-}
-
 // clear submits `ALTER TABLE … DELETE WHERE tenant = ?` on every shadow table (a mutation)
 // and waits until the mutations it created are done. It returns the number of mutations
 // submitted, also with an error once any was: they go on in ClickHouse.
 func (s *shadowStore) clear(ctx context.Context, tenant string) (int, error) {
-	known, err := s.mutations(ctx)
+	known, err := chmutation.List(ctx, s.conn, s.db)
 	if err != nil {
-		return 0, err
+		return 0, &clickHouseError{what: "read system.mutations", err: err}
 	}
 	submitted := 0
 	for _, t := range s.tables {
@@ -189,40 +164,14 @@ func (s *shadowStore) clear(ctx context.Context, tenant string) (int, error) {
 		}
 		submitted++
 	}
-	wait, pending := s.poll, s.tables
-	for {
-		now, err := s.mutations(ctx)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return submitted, &mutationsPendingError{tenant: tenant, tables: pending, timeout: s.timeout}
-		case err != nil:
-			return submitted, err
-		}
-		if pending = s.pending(known, now); len(pending) == 0 {
-			return submitted, nil
-		}
-		select {
-		case <-ctx.Done():
-			return submitted, &mutationsPendingError{tenant: tenant, tables: pending, timeout: s.timeout}
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
+	pending, err := chmutation.Wait(ctx, s.conn, s.db, known, s.tables, s.poll)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return submitted, &mutationsPendingError{tenant: tenant, tables: pending, timeout: s.timeout}
+	case err != nil:
+		return submitted, &clickHouseError{what: "read system.mutations", err: err}
 	}
-}
-
-// pending lists the shadow tables with a mutation that is in now but not in known, and not
-// done.
-func (s *shadowStore) pending(known, now map[string]map[string]bool) []string {
-	var out []string
-	for _, t := range s.tables {
-		for id, done := range now[t] {
-			if _, old := known[t][id]; !old && !done {
-				out = append(out, t)
-				break
-			}
-		}
-	}
-	return out
+	return submitted, nil
 }
 
 // shadowTarget checks that the shadow routes can run and reads the tenant.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -168,6 +167,4 @@ func (t *DiffTotals) add(w DiffWindow) {
 }
 
 // dayPartition returns the live tables' partition (toYYYYMMDD) of a window start.
-func dayPartition(t time.Time) string {
-	return strconv.Itoa(t.Year()*10000 + int(t.Month())*100 + t.Day())
-}
+func dayPartition(t time.Time) string { return t.Format("20060102") }

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/ingestdev/ingest/internal/chmutation"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/rollup"
@@ -180,9 +182,9 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 			}
 		}
 		if del > 0 {
-			known, err := m.mutations(ctx)
+			known, err := chmutation.List(ctx, m.o.Conn, m.db)
 			if err != nil {
-				return res, err
+				return res, &Error{Code: CodeClickHouse, Msg: "cannot read system.mutations", Err: err}
 			}
 			if err := m.o.Conn.Exec(ctx, "ALTER TABLE "+m.tables.q(liveTable(s))+" DELETE WHERE "+m.deleteCond(j.Plan, s, id)); err != nil {
 				return res, &Error{Code: CodeClickHouse, Msg: fmt.Sprintf("cannot delete the rows to replace in %s.%s", m.db, liveTable(s)), Err: err}
@@ -193,8 +195,11 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 					return res, err
 				}
 			}
-			if err := m.waitMutations(ctx, liveTable(s), known); err != nil {
-				return res, err
+			if _, err := chmutation.Wait(ctx, m.o.Conn, m.db, known, []string{liveTable(s)}, 50*time.Millisecond); err != nil {
+				if ctx.Err() != nil {
+					return res, &Error{Code: CodeTimeout, Msg: fmt.Sprintf("the delete in %s.%s did not finish within replay.request_timeout; ClickHouse goes on with it (system.mutations)", m.db, liveTable(s)), Err: err}
+				}
+				return res, &Error{Code: CodeClickHouse, Msg: "cannot read system.mutations", Err: err}
 			}
 		} else if ins > 0 {
 			if err := m.insertReplayed(ctx, j, s); err != nil {
@@ -228,7 +233,7 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 
 // insertReplayed inserts the replayed rows of signal s that live lacks, in one INSERT … SELECT.
 func (m *Manager) insertReplayed(ctx context.Context, j Job, s record.Signal) error {
-	cols := joinCols(loader.ColumnNames(s))
+	cols := strings.Join(loader.ColumnNames(s), ", ")
 	q := "INSERT INTO " + m.tables.q(liveTable(s)) + " (" + cols + ") SELECT " + cols + " " + m.replayedRows(j.Plan, s, j.ID) + m.insertCond(j.Plan, s)
 	if err := m.o.Conn.Exec(ctx, q); err != nil {
 		return &Error{Code: CodeClickHouse, Msg: fmt.Sprintf("cannot insert the replayed rows into %s.%s", m.db, liveTable(s)), Err: err}
@@ -259,65 +264,4 @@ func (m *Manager) liveCaughtUp(ctx context.Context, p Plan) error {
 		}
 	}
 	return nil
-}
-
-func joinCols(cols []string) string {
-	out := ""
-	for i, c := range cols {
-		if i > 0 {
-			out += ", "
-		}
-		out += c
-	}
-	return out
-}
-
-// mutations returns the ids of the mutations of the live tables' database.
-func (m *Manager) mutations(ctx context.Context) (map[string]bool, error) {
-	rows, err := m.o.Conn.Query(ctx, "SELECT mutation_id, is_done FROM system.mutations WHERE database = ?", m.db)
-	if err != nil {
-		return nil, &Error{Code: CodeClickHouse, Msg: "cannot read system.mutations", Err: err}
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var id string
-		var done uint8
-		if err := rows.Scan(&id, &done); err != nil {
-			return nil, &Error{Code: CodeClickHouse, Msg: "cannot read system.mutations", Err: err}
-		}
-		out[id] = done != 0
-	}
-	return out, rows.Err()
-}
-
-// waitMutations waits until every mutation of table not in known is done.
-func (m *Manager) waitMutations(ctx context.Context, table string, known map[string]bool) error {
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		rows, err := m.o.Conn.Query(ctx, "SELECT mutation_id, is_done FROM system.mutations WHERE database = ? AND table = ?", m.db, table)
-		if err != nil {
-			return &Error{Code: CodeClickHouse, Msg: "cannot read system.mutations", Err: err}
-		}
-		pending := false
-		for rows.Next() {
-			var id string
-			var done uint8
-			if err := rows.Scan(&id, &done); err != nil {
-				rows.Close()
-				return &Error{Code: CodeClickHouse, Msg: "cannot read system.mutations", Err: err}
-			}
-			if _, old := known[id]; !old && done == 0 {
-				pending = true
-			}
-		}
-		rows.Close()
-		if !pending {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return &Error{Code: CodeTimeout, Msg: fmt.Sprintf("the delete in %s.%s did not finish within replay.request_timeout; ClickHouse goes on with it (system.mutations)", m.db, table), Err: ctx.Err()}
-		case <-time.After(wait):
-		}
-	}
 }

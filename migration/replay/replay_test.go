@@ -176,7 +176,7 @@ func TestPromoteReplacesDifferingAndRemovesExtraRows(t *testing.T) {
 	e.waitCount("SELECT count() FROM ingest.spans WHERE tenant = 'acme'", perTenant/3, time.Minute)
 	original := e.liveRows("acme")
 	ctx := context.Background()
-	cols := joinCols(loaderColumns(signals[0]))
+	cols := strings.Join(loaderColumns(signals[0]), ", ")
 	// A corrupted copy of the logs of minute 0 (same key, other body), and an extra row at a
 	// planned offset in minute 1 that no record produced (another event id).
 	corrupt := "INSERT INTO ingest.logs (" + cols + ") SELECT " + strings.Replace(cols, "body", "concat(body, ' corrupted') AS body", 1) +
