@@ -86,9 +86,11 @@ func TestKill9OfTheLoaderLosesAndDuplicatesNothing(t *testing.T) {
 
 	stopProducing := make(chan struct{})
 	done := make(chan int)
+	// Produce until the kills are over (up to a cap): a kill meant to land right after an
+	// INSERT needs new records to flush, so the load must not run out before the last round.
 	go func() {
 		n := 0
-		for n < 90_000 {
+		for n < 300_000 {
 			select {
 			case <-stopProducing:
 				done <- n
@@ -140,10 +142,13 @@ func TestKill9OfTheLoaderLosesAndDuplicatesNothing(t *testing.T) {
 	t.Logf("%d records produced, loaded across %d kills (%d right after a flush's first INSERT)", total, kills, targeted)
 }
 
-// waitLedgerMove waits until a new block of table lands (the ledger gains a row), polling
-// every millisecond or so; false after timeout.
+// waitLedgerMove waits until a new block of table lands, polling every millisecond or so;
+// false after timeout. A new block raises its partition's highest offset, so the sum over
+// partitions of the ledger's max rises with it. Counting the ledger's rows would not do: the
+// table is a ReplacingMergeTree whose background merges remove rows, so a new block can land
+// while the count stays at or below where it was.
 func waitLedgerMove(e *env, table string, timeout time.Duration) bool {
-	q := "SELECT count() FROM ingest.loader_offsets WHERE table_name = '" + table + "'"
+	q := "SELECT sum(m) FROM (SELECT max(kafka_offset) AS m FROM ingest.loader_offsets WHERE table_name = '" + table + "' GROUP BY kafka_topic, kafka_partition)"
 	base, err := e.tryCount(q)
 	if err != nil {
 		base = 0
