@@ -432,8 +432,9 @@ func (s *edgeStack) sendAs(ctx context.Context, host, key string, body []byte) a
 func ndjson(tenant string, n, pad int) []byte {
 	var b bytes.Buffer
 	filler := strings.Repeat("x", pad)
+	ts := time.Now().UTC().Format(time.RFC3339Nano)
 	for i := range n {
-		fmt.Fprintf(&b, "{\"type\":\"log\",\"severity_text\":\"INFO\",\"body\":\"e2e %s %d %s\"}\n", tenant, i, filler)
+		fmt.Fprintf(&b, "{\"type\":\"log\",\"ts\":%q,\"severity\":\"INFO\",\"body\":\"e2e %s %d %s\"}\n", ts, tenant, i, filler)
 	}
 	return b.Bytes()
 }

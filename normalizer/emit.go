@@ -13,7 +13,7 @@ import (
 // reset and is not safe for concurrent use.
 type emitter struct {
 	cfg *Config
-	now int64 // time of receipt, unix ns; the default timestamp of events without one
+	now int64 // time of receipt, unix ns: the reference of max_past and max_future
 
 	batch      record.Builder
 	rejections []Rejection
@@ -59,13 +59,12 @@ func (e *emitter) reject(index, line int, reason Reason, format string, args ...
 	e.rejectedBy[reason]++
 }
 
-// emit validates r against the limits and adds it to the batch, or rejects it. A zero
-// r.Timestamp means "now". It reports whether the event was accepted.
+// emit validates r against the limits and adds it to the batch, or rejects it. Decoders
+// reject events without a time before they get here (a time of receipt would differ on every
+// retry); a zero r.Timestamp is 1970 and fails max_past. It reports whether the event was
+// accepted.
 func (e *emitter) emit(r *record.Record, index, line int) bool {
 	c := e.cfg
-	if r.Timestamp == 0 {
-		r.Timestamp = e.now
-	}
 	// Compare against the bounds rather than subtracting from r.Timestamp, which can overflow.
 	if r.Timestamp < e.now-int64(c.MaxPast) {
 		e.reject(index, line, ReasonTimestampTooOld,

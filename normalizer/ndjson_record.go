@@ -37,7 +37,15 @@ func (d *ndjsonDecoder) build(r *record.Record) bool {
 		d.invalid(fType, "%.64q is not an event type; send \"log\", \"metric\" or \"span\"", typ)
 		return false
 	}
-	if d.field(fTS) != nil && !d.timestamp(r) {
+	if d.field(fTS) == nil {
+		// Not the time of receipt: that differs on every retry of the request, and the time is
+		// part of the derived event id and of the tables' sort key, so a retry would be stored
+		// twice (docs/native-schema.md, "Timestamps and retries").
+		d.e.reject(d.index, d.line, ReasonMissingField,
+			"missing field \"ts\" (required for every event: a time of receipt would make every retry of the request a new event); add the event's time")
+		return false
+	}
+	if !d.timestamp(r) {
 		return false
 	}
 	if r.Name, ok = d.str(fName); !ok {

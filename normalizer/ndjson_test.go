@@ -159,21 +159,20 @@ func TestNDJSONTimestamps(t *testing.T) {
 	}
 	got := byName(decodeOneNDJSON(t, readFixture(t, "timestamps")))
 	for body, want := range map[string]int64{
-		"rfc3339 utc":                      at("2026-11-21T11:00:00Z"),
-		"rfc3339 +01:30":                   at("2026-11-21T11:00:00Z"),
-		"rfc3339 -06:00":                   at("2026-11-21T11:00:00Z"),
-		"rfc3339 ms fraction":              at("2026-11-21T11:00:00.123Z"),
-		"rfc3339 ns fraction":              at("2026-11-21T11:00:00.123456789Z"),
-		"rfc3339 10-digit fraction":        at("2026-11-21T11:00:00.123456789Z"),
-		"seconds":                          1795258800e9,
-		"seconds with ns fraction":         1795258800_123456789,
-		"seconds with fraction":            1795258800_500000000,
-		"milliseconds":                     1795258800_123000000,
-		"milliseconds with fraction":       1795258800_123456000,
-		"microseconds":                     1795258800_123456000,
-		"nanoseconds":                      1795258800_123456789,
-		"seconds in exponent form":         1795258800e9,
-		"ts_unit without ts: receipt time": testNow.UnixNano(),
+		"rfc3339 utc":                at("2026-11-21T11:00:00Z"),
+		"rfc3339 +01:30":             at("2026-11-21T11:00:00Z"),
+		"rfc3339 -06:00":             at("2026-11-21T11:00:00Z"),
+		"rfc3339 ms fraction":        at("2026-11-21T11:00:00.123Z"),
+		"rfc3339 ns fraction":        at("2026-11-21T11:00:00.123456789Z"),
+		"rfc3339 10-digit fraction":  at("2026-11-21T11:00:00.123456789Z"),
+		"seconds":                    1795258800e9,
+		"seconds with ns fraction":   1795258800_123456789,
+		"seconds with fraction":      1795258800_500000000,
+		"milliseconds":               1795258800_123000000,
+		"milliseconds with fraction": 1795258800_123456000,
+		"microseconds":               1795258800_123456000,
+		"nanoseconds":                1795258800_123456789,
+		"seconds in exponent form":   1795258800e9,
 	} {
 		r, ok := got[body]
 		if !ok {
@@ -223,7 +222,7 @@ func TestNDJSONLogs(t *testing.T) {
 		{9, "INFO", "user logged in", false},
 		{13, "warn", `{"msg":"disk almost full","free_pct":3.5}`, false},
 		{17, "", "42.5", false},
-		{19, "Error3", "no ts: receipt time", true},
+		{19, "Error3", "upper-case trace id", true},
 		{13, "WARNING", `["a",1,true,null]`, true},
 		{21, "fatal", "true", false},
 		{1, "trace", "", false},
@@ -238,8 +237,8 @@ func TestNDJSONLogs(t *testing.T) {
 			t.Errorf("line %d: got %+v, want %+v", i+1, g, w)
 		}
 	}
-	if rs[3].Name != "login.failed" || rs[3].Timestamp != testNow.UnixNano() {
-		t.Errorf("line 4: name %q timestamp %d, want login.failed at receipt", rs[3].Name, rs[3].Timestamp)
+	if want := time.Date(2026, 11, 21, 11, 59, 30, 0, time.UTC).UnixNano(); rs[3].Name != "login.failed" || rs[3].Timestamp != want {
+		t.Errorf("line 4: name %q timestamp %d, want login.failed at %d", rs[3].Name, rs[3].Timestamp, want)
 	}
 	if got := fmt.Sprintf("%x", rs[3].TraceID); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("line 4: upper-case trace id decoded as %s", got)
@@ -286,7 +285,7 @@ func TestNDJSONRendersAttributeValues(t *testing.T) {
 		{`{}`, `{}`},
 		{`[]`, `[]`},
 	} {
-		line := `{"type":"log","attributes":{"k":` + tc.json + `}}`
+		line := `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"k":` + tc.json + `}}`
 		rs := decodeOneNDJSON(t, line)
 		if got := rs[0].Attributes; len(got) != 1 || got[0].Key != "k" || got[0].Value != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.json, got, tc.want)
@@ -295,7 +294,7 @@ func TestNDJSONRendersAttributeValues(t *testing.T) {
 }
 
 func TestNDJSONKeepsAttributeOrderAndDuplicates(t *testing.T) {
-	rs := decodeOneNDJSON(t, `{"type":"log","attributes":{"z":"1","a":"2","m":"3","a":"4"},"resource":{"service.name":"s","k\u00e9y":"v"}}`)
+	rs := decodeOneNDJSON(t, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"z":"1","a":"2","m":"3","a":"4"},"resource":{"service.name":"s","k\u00e9y":"v"}}`)
 	got := fmt.Sprint(rs[0].Attributes, rs[0].Resource)
 	if want := "[{z 1} {a 2} {m 3} {a 4}] [{service.name s} {kéy v}]"; got != want {
 		t.Errorf("got %s, want %s", got, want)
@@ -303,9 +302,9 @@ func TestNDJSONKeepsAttributeOrderAndDuplicates(t *testing.T) {
 }
 
 func TestNDJSONTreatsNullAsAbsent(t *testing.T) {
-	rs := decodeOneNDJSON(t, `{"type":"log","ts":null,"name":null,"body":null,"severity":null,"trace_id":null,"attributes":null,"event_id":null}`)
+	rs := decodeOneNDJSON(t, `{"type":"log","ts":"2026-11-21T11:59:00Z","name":null,"body":null,"severity":null,"trace_id":null,"attributes":null,"event_id":null}`)
 	r := rs[0]
-	if r.Timestamp != testNow.UnixNano() || r.Name != "" || r.Body != "" || r.SeverityNumber != 0 || r.HasTrace || len(r.Attributes) != 0 {
+	if r.Name != "" || r.Body != "" || r.SeverityNumber != 0 || r.HasTrace || len(r.Attributes) != 0 {
 		t.Errorf("nulls were not treated as absent: %+v", r)
 	}
 }
@@ -315,13 +314,13 @@ func TestNDJSONSeverities(t *testing.T) {
 		"TRACE": 1, "trace2": 2, "Trace4": 4, "DEBUG": 5, "debug3": 7, "INFO": 9, "info": 9, "Info2": 10,
 		"WARN": 13, "warn": 13, "Warning": 13, "WARN4": 16, "ERROR": 17, "error2": 18, "FATAL": 21, "fatal4": 24,
 	} {
-		rs := decodeOneNDJSON(t, `{"type":"log","severity":"`+text+`"}`)
+		rs := decodeOneNDJSON(t, `{"type":"log","ts":"2026-11-21T11:59:00Z","severity":"`+text+`"}`)
 		if rs[0].SeverityNumber != want || rs[0].SeverityText != text {
 			t.Errorf("%q: got %d %q, want %d %q", text, rs[0].SeverityNumber, rs[0].SeverityText, want, text)
 		}
 	}
 	for _, bad := range []string{`"LOUD"`, `"info5"`, `"warning2"`, `"info1"`, `"INFOO"`, `0`, `25`, `9.5`, `-1`, `true`} {
-		e := decodeNDJSONString(t, Config{}, `{"type":"log","severity":`+bad+`}`)
+		e := decodeNDJSONString(t, Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","severity":`+bad+`}`)
 		if e.accepted() != 0 || e.rejected() != 1 || e.rejections[0].Reason != ReasonInvalidField {
 			t.Errorf("severity %s: accepted %d, rejections %+v; want one %s", bad, e.accepted(), e.rejections, ReasonInvalidField)
 		}
@@ -329,7 +328,7 @@ func TestNDJSONSeverities(t *testing.T) {
 }
 
 func TestNDJSONUnknownTopLevelFieldsAreIgnored(t *testing.T) {
-	rs := decodeOneNDJSON(t, `{"type":"metric","name":"m","value":1,"schema_version":2,"labels":{"a":[1,{"b":null}]},"Type":"nonsense"}`)
+	rs := decodeOneNDJSON(t, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":1,"schema_version":2,"labels":{"a":[1,{"b":null}]},"Type":"nonsense"}`)
 	if rs[0].Name != "m" || rs[0].Value != 1 {
 		t.Errorf("got %+v", rs[0])
 	}
@@ -356,27 +355,31 @@ func TestNDJSONRejections(t *testing.T) {
 		// Invalid JSON.
 		{"unterminated object", Config{}, `{"type":"log"`, ReasonInvalidJSON, "not valid JSON"},
 		{"garbage", Config{}, `hello`, ReasonInvalidJSON, "not valid JSON"},
-		{"trailing data", Config{}, `{"type":"log"} {}`, ReasonInvalidJSON, "not valid JSON"},
-		{"array line", Config{}, `[{"type":"log"}]`, ReasonInvalidJSON, "JSON array, not an object"},
+		{"trailing data", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z"} {}`, ReasonInvalidJSON, "not valid JSON"},
+		{"array line", Config{}, `[{"type":"log","ts":"2026-11-21T11:59:00Z"}]`, ReasonInvalidJSON, "JSON array, not an object"},
 		{"string line", Config{}, `"log"`, ReasonInvalidJSON, "JSON string, not an object"},
-		{"NaN value", Config{}, `{"type":"metric","name":"m","value":NaN}`, ReasonInvalidJSON, `"value"`},
-		{"leading zero", Config{}, `{"type":"metric","name":"m","value":01}`, ReasonInvalidJSON, `"value"`},
+		{"NaN value", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":NaN}`, ReasonInvalidJSON, `"value"`},
+		{"leading zero", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":01}`, ReasonInvalidJSON, `"value"`},
 		{"infinity ts", Config{}, `{"type":"log","ts":inf,"ts_unit":"s"}`, ReasonInvalidJSON, `"ts"`},
-		{"bad attribute number", Config{}, `{"type":"log","attributes":{"n":1.}}`, ReasonInvalidJSON, `"attributes" key "n"`},
-		{"bad nested attribute", Config{}, `{"type":"log","resource":{"n":[1,01]}}`, ReasonInvalidJSON, `"resource" key "n"`},
-		{"control character in nested body", Config{}, "{\"type\":\"log\",\"body\":{\"a\":\"x\x01\"}}", ReasonInvalidJSON, `"body"`},
+		{"bad attribute number", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"n":1.}}`, ReasonInvalidJSON, `"attributes" key "n"`},
+		{"bad nested attribute", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","resource":{"n":[1,01]}}`, ReasonInvalidJSON, `"resource" key "n"`},
+		{"control character in nested body", Config{}, "{\"type\":\"log\",\"ts\":\"2026-11-21T11:59:00Z\",\"body\":{\"a\":\"x\x01\"}}", ReasonInvalidJSON, `"body"`},
 
 		// Missing fields.
 		{"no type", Config{}, `{"body":"x"}`, ReasonMissingField, `"type"`},
 		{"empty type", Config{}, `{"type":""}`, ReasonMissingField, `"type"`},
 		{"null type", Config{}, `{"type":null}`, ReasonMissingField, `"type"`},
-		{"metric without name", Config{}, `{"type":"metric","value":1}`, ReasonMissingField, `"name"`},
-		{"metric with empty name", Config{}, `{"type":"metric","name":"","value":1}`, ReasonMissingField, `"name"`},
-		{"metric without value", Config{}, `{"type":"metric","name":"m"}`, ReasonMissingField, `"value"`},
-		{"span without name", Config{}, `{"type":"span",` + span + `}`, ReasonMissingField, `"name"`},
-		{"span without trace id", Config{}, `{"type":"span","name":"s","span_id":"00f067aa0ba902b7"}`, ReasonMissingField, `"trace_id"`},
-		{"span without span id", Config{}, `{"type":"span","name":"s","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`, ReasonMissingField, `"span_id"`},
-		{"log with span id only", Config{}, `{"type":"log","span_id":"00f067aa0ba902b7"}`, ReasonMissingField, `"trace_id"`},
+		{"metric without name", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","value":1}`, ReasonMissingField, `"name"`},
+		{"metric with empty name", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"","value":1}`, ReasonMissingField, `"name"`},
+		{"metric without value", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m"}`, ReasonMissingField, `"value"`},
+		{"span without name", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z",` + span + `}`, ReasonMissingField, `"name"`},
+		{"span without trace id", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","span_id":"00f067aa0ba902b7"}`, ReasonMissingField, `"trace_id"`},
+		{"span without span id", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`, ReasonMissingField, `"span_id"`},
+		{"log with span id only", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","span_id":"00f067aa0ba902b7"}`, ReasonMissingField, `"trace_id"`},
+		{"log without ts", Config{}, `{"type":"log","body":"x"}`, ReasonMissingField, `missing field "ts"`},
+		{"metric with null ts", Config{}, `{"type":"metric","ts":null,"name":"m","value":1}`, ReasonMissingField, `missing field "ts"`},
+		{"span with ts_unit but no ts", Config{}, `{"type":"span","ts_unit":"s",` + span + `,"name":"s"}`, ReasonMissingField, `missing field "ts"`},
+		{"event id without ts", Config{}, `{"type":"log","event_id":"e-1"}`, ReasonMissingField, `retry`},
 
 		// Invalid fields.
 		{"unknown type", Config{}, `{"type":"trace"}`, ReasonInvalidField, `"type"`},
@@ -390,46 +393,46 @@ func TestNDJSONRejections(t *testing.T) {
 		{"ts not RFC 3339", Config{}, `{"type":"log","ts":"yesterday"}`, ReasonInvalidField, "not an RFC 3339 time"},
 		{"ts before 1970", Config{}, `{"type":"log","ts":"1960-01-01T00:00:00Z"}`, ReasonInvalidField, "outside the supported range"},
 		{"ts boolean", Config{}, `{"type":"log","ts":true}`, ReasonInvalidField, `field "ts" is a JSON boolean`},
-		{"name not a string", Config{}, `{"type":"log","name":["n"]}`, ReasonInvalidField, `"name"`},
-		{"value a string", Config{}, `{"type":"metric","name":"m","value":"12"}`, ReasonInvalidField, `field "value" is a JSON string; send a number`},
-		{"value overflows", Config{}, `{"type":"metric","name":"m","value":1e400}`, ReasonInvalidField, "out of the float64 range"},
-		{"value overflows after conversion", Config{}, `{"type":"metric","name":"m","value":1e305,"unit":"d"}`, ReasonInvalidField, "out of the float64 range"},
-		{"unit not a string", Config{}, `{"type":"metric","name":"m","value":1,"unit":5}`, ReasonInvalidField, `"unit"`},
-		{"unknown kind", Config{}, `{"type":"metric","name":"m","value":1,"kind":"histogram"}`, ReasonInvalidField, `"kind"`},
-		{"unknown severity", Config{}, `{"type":"log","severity":"LOUD"}`, ReasonInvalidField, `"severity"`},
-		{"severity out of range", Config{}, `{"type":"log","severity":25}`, ReasonInvalidField, `"severity"`},
-		{"trace id not hex", Config{}, `{"type":"span","name":"s","trace_id":"zzf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"}`, ReasonInvalidField, `"trace_id"`},
-		{"trace id short", Config{}, `{"type":"span","name":"s","trace_id":"4bf92f35","span_id":"00f067aa0ba902b7"}`, ReasonInvalidField, "32 hex digits"},
-		{"trace id zero", Config{}, `{"type":"span","name":"s","trace_id":"00000000000000000000000000000000","span_id":"00f067aa0ba902b7"}`, ReasonInvalidField, "all zeros"},
-		{"span id zero", Config{}, `{"type":"span","name":"s","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"0000000000000000"}`, ReasonInvalidField, "all zeros"},
-		{"span id a number", Config{}, `{"type":"span","name":"s","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":12}`, ReasonInvalidField, `"span_id"`},
-		{"parent span id long", Config{}, `{"type":"span","name":"s",` + span + `,"parent_span_id":"00f067aa0ba902b7aa"}`, ReasonInvalidField, `"parent_span_id"`},
-		{"duration unit not a duration", Config{}, `{"type":"span","name":"s",` + span + `,"duration":"5KiBy"}`, ReasonInvalidField, `"duration"`},
-		{"duration unknown unit", Config{}, `{"type":"span","name":"s",` + span + `,"duration":"5 parsecs"}`, ReasonInvalidField, `"duration"`},
-		{"duration without unit", Config{}, `{"type":"span","name":"s",` + span + `,"duration":"150"}`, ReasonInvalidField, `"duration"`},
-		{"duration negative", Config{}, `{"type":"span","name":"s",` + span + `,"duration":-5}`, ReasonInvalidField, `"duration"`},
-		{"duration negative string", Config{}, `{"type":"span","name":"s",` + span + `,"duration":"-5ms"}`, ReasonInvalidField, `"duration"`},
-		{"duration too long", Config{}, `{"type":"span","name":"s",` + span + `,"duration":"300000d"}`, ReasonInvalidField, `"duration"`},
-		{"duration a boolean", Config{}, `{"type":"span","name":"s",` + span + `,"duration":true}`, ReasonInvalidField, `"duration"`},
-		{"attributes an array", Config{}, `{"type":"log","attributes":["a","b"]}`, ReasonInvalidField, `field "attributes" is a JSON array; send a JSON object`},
-		{"resource a string", Config{}, `{"type":"log","resource":"svc"}`, ReasonInvalidField, `"resource"`},
-		{"event id a number", Config{}, `{"type":"log","event_id":5}`, ReasonInvalidField, `"event_id"`},
-		{"event id empty", Config{}, `{"type":"log","event_id":""}`, ReasonInvalidField, `"event_id"`},
-		{"duplicate field", Config{}, `{"type":"log","body":"a","body":"b"}`, ReasonInvalidField, `field "body" appears more than once`},
+		{"name not a string", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","name":["n"]}`, ReasonInvalidField, `"name"`},
+		{"value a string", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":"12"}`, ReasonInvalidField, `field "value" is a JSON string; send a number`},
+		{"value overflows", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":1e400}`, ReasonInvalidField, "out of the float64 range"},
+		{"value overflows after conversion", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":1e305,"unit":"d"}`, ReasonInvalidField, "out of the float64 range"},
+		{"unit not a string", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":1,"unit":5}`, ReasonInvalidField, `"unit"`},
+		{"unknown kind", Config{}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"m","value":1,"kind":"histogram"}`, ReasonInvalidField, `"kind"`},
+		{"unknown severity", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","severity":"LOUD"}`, ReasonInvalidField, `"severity"`},
+		{"severity out of range", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","severity":25}`, ReasonInvalidField, `"severity"`},
+		{"trace id not hex", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","trace_id":"zzf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"}`, ReasonInvalidField, `"trace_id"`},
+		{"trace id short", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","trace_id":"4bf92f35","span_id":"00f067aa0ba902b7"}`, ReasonInvalidField, "32 hex digits"},
+		{"trace id zero", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","trace_id":"00000000000000000000000000000000","span_id":"00f067aa0ba902b7"}`, ReasonInvalidField, "all zeros"},
+		{"span id zero", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"0000000000000000"}`, ReasonInvalidField, "all zeros"},
+		{"span id a number", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":12}`, ReasonInvalidField, `"span_id"`},
+		{"parent span id long", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"parent_span_id":"00f067aa0ba902b7aa"}`, ReasonInvalidField, `"parent_span_id"`},
+		{"duration unit not a duration", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":"5KiBy"}`, ReasonInvalidField, `"duration"`},
+		{"duration unknown unit", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":"5 parsecs"}`, ReasonInvalidField, `"duration"`},
+		{"duration without unit", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":"150"}`, ReasonInvalidField, `"duration"`},
+		{"duration negative", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":-5}`, ReasonInvalidField, `"duration"`},
+		{"duration negative string", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":"-5ms"}`, ReasonInvalidField, `"duration"`},
+		{"duration too long", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":"300000d"}`, ReasonInvalidField, `"duration"`},
+		{"duration a boolean", Config{}, `{"type":"span","ts":"2026-11-21T11:59:00Z","name":"s",` + span + `,"duration":true}`, ReasonInvalidField, `"duration"`},
+		{"attributes an array", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":["a","b"]}`, ReasonInvalidField, `field "attributes" is a JSON array; send a JSON object`},
+		{"resource a string", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","resource":"svc"}`, ReasonInvalidField, `"resource"`},
+		{"event id a number", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","event_id":5}`, ReasonInvalidField, `"event_id"`},
+		{"event id empty", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","event_id":""}`, ReasonInvalidField, `"event_id"`},
+		{"duplicate field", Config{}, `{"type":"log","ts":"2026-11-21T11:59:00Z","body":"a","body":"b"}`, ReasonInvalidField, `field "body" appears more than once`},
 
 		// Limits enforced by the emitter.
 		{"timestamp too old", Config{}, `{"type":"log","ts":"2026-11-13T12:00:00Z"}`, ReasonTimestampTooOld, "max_past"},
 		{"numeric timestamp too old", Config{}, `{"type":"log","ts":1700000000,"ts_unit":"s"}`, ReasonTimestampTooOld, "max_past"},
 		{"timestamp too new", Config{}, `{"type":"log","ts":"2026-11-21T13:00:00Z"}`, ReasonTimestampTooNew, "max_future"},
 		{"ms sent as us", Config{}, `{"type":"log","ts":1795262400000,"ts_unit":"us"}`, ReasonTimestampTooOld, "max_past"},
-		{"too many attributes", Config{MaxAttributes: 2}, `{"type":"log","attributes":{"a":1,"b":2,"c":3}}`, ReasonTooManyAttributes, "3 attributes exceed the limit of 2"},
-		{"too many resource attributes", Config{MaxAttributes: 2}, `{"type":"log","resource":{"a":1,"b":2,"c":3}}`, ReasonTooManyAttributes, "3 resource exceed"},
-		{"attribute key too long", Config{MaxAttributeKeyBytes: 4}, `{"type":"log","attributes":{"abcde":1}}`, ReasonAttributeTooLong, "5 bytes exceeds the 4-byte limit"},
-		{"attribute value too long", Config{MaxAttributeValueBytes: 4}, `{"type":"log","attributes":{"k":"abcde"}}`, ReasonAttributeTooLong, "5 bytes exceeds the 4-byte limit"},
-		{"nested attribute value too long", Config{MaxAttributeValueBytes: 4}, `{"type":"log","attributes":{"k":[1,2,3]}}`, ReasonAttributeTooLong, "7 bytes exceeds the 4-byte limit"},
-		{"name too long", Config{MaxNameBytes: 8}, `{"type":"metric","name":"ninebytes","value":1}`, ReasonNameTooLong, "9 bytes exceeds the 8-byte limit"},
-		{"log body too long", Config{MaxLogBodyBytes: 16}, `{"type":"log","body":"seventeen bytes!!"}`, ReasonBodyTooLong, "17 bytes exceeds the 16-byte limit"},
-		{"nested log body too long", Config{MaxLogBodyBytes: 16}, `{"type":"log","body":{"message":"hello"}}`, ReasonBodyTooLong, "19 bytes exceeds the 16-byte limit"},
+		{"too many attributes", Config{MaxAttributes: 2}, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"a":1,"b":2,"c":3}}`, ReasonTooManyAttributes, "3 attributes exceed the limit of 2"},
+		{"too many resource attributes", Config{MaxAttributes: 2}, `{"type":"log","ts":"2026-11-21T11:59:00Z","resource":{"a":1,"b":2,"c":3}}`, ReasonTooManyAttributes, "3 resource exceed"},
+		{"attribute key too long", Config{MaxAttributeKeyBytes: 4}, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"abcde":1}}`, ReasonAttributeTooLong, "5 bytes exceeds the 4-byte limit"},
+		{"attribute value too long", Config{MaxAttributeValueBytes: 4}, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"k":"abcde"}}`, ReasonAttributeTooLong, "5 bytes exceeds the 4-byte limit"},
+		{"nested attribute value too long", Config{MaxAttributeValueBytes: 4}, `{"type":"log","ts":"2026-11-21T11:59:00Z","attributes":{"k":[1,2,3]}}`, ReasonAttributeTooLong, "7 bytes exceeds the 4-byte limit"},
+		{"name too long", Config{MaxNameBytes: 8}, `{"type":"metric","ts":"2026-11-21T11:59:00Z","name":"ninebytes","value":1}`, ReasonNameTooLong, "9 bytes exceeds the 8-byte limit"},
+		{"log body too long", Config{MaxLogBodyBytes: 16}, `{"type":"log","ts":"2026-11-21T11:59:00Z","body":"seventeen bytes!!"}`, ReasonBodyTooLong, "17 bytes exceeds the 16-byte limit"},
+		{"nested log body too long", Config{MaxLogBodyBytes: 16}, `{"type":"log","ts":"2026-11-21T11:59:00Z","body":{"message":"hello"}}`, ReasonBodyTooLong, "19 bytes exceeds the 16-byte limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Line 2 is blank and line 3 (event index 1) is the one under test.
@@ -488,7 +491,7 @@ func TestNDJSONBlankLinesDoNotCountTowardsTheEventLimit(t *testing.T) {
 }
 
 func TestNDJSONLineNumbersCountBlankLines(t *testing.T) {
-	body := "\r\n" + validLogLine + "\r\n\r\n" + `{"type":"bad"}` + "\r\n  \r\n" + `{]` + "\n" + validMetricLine + "\n\n" + `{"type":"metric"}`
+	body := "\r\n" + validLogLine + "\r\n\r\n" + `{"type":"bad"}` + "\r\n  \r\n" + `{]` + "\n" + validMetricLine + "\n\n" + `{"type":"metric","ts":"2026-11-21T11:59:00Z"}`
 	e := decodeNDJSONString(t, Config{}, body)
 	var got []string
 	for _, r := range e.rejections {
@@ -534,5 +537,36 @@ func TestNDJSONSkipsALeadingByteOrderMark(t *testing.T) {
 	e := decodeNDJSONString(t, Config{}, "\xef\xbb\xbf"+validLogLine+"\n\xef\xbb\xbf"+validLogLine)
 	if e.accepted() != 1 || e.rejected() != 1 || e.rejections[0].Line != 2 || e.rejections[0].Reason != ReasonInvalidJSON {
 		t.Errorf("accepted %d, rejections %+v; want the first line accepted and a BOM inside the body rejected", e.accepted(), e.rejections)
+	}
+}
+
+// A client retries a request it got no answer for: the retry must map onto the same events, so
+// nothing in a record may depend on when the request arrived. An event without a time used to
+// take the time of receipt, which is hashed into its id and is part of the tables' sort key, so
+// every retry stored it again; such events are now rejected instead (issue 12, defect 1).
+func TestNDJSONRetryYieldsTheSameEvents(t *testing.T) {
+	body := readFixture(t, "mixed") + "\n" + `{"type":"log","body":"no ts"}` + "\n"
+	decodeAt := func(now time.Time) ([]record.Record, []Rejection) {
+		e := newTestEmitter(Config{})
+		e.reset(e.cfg, testTenant, now)
+		var p fastjson.Parser
+		if err := decodeNDJSON(&p, []byte(body), e); err != nil {
+			t.Fatal(err)
+		}
+		return decodedRecords(t, e), append([]Rejection(nil), e.rejections...)
+	}
+	first, rej := decodeAt(testNow)
+	retry, _ := decodeAt(testNow.Add(90 * time.Second))
+	if len(first) == 0 || len(first) != len(retry) {
+		t.Fatalf("%d records, then %d on retry", len(first), len(retry))
+	}
+	for i := range first {
+		a, b := first[i], retry[i]
+		if a.EventID != b.EventID || a.Timestamp != b.Timestamp {
+			t.Errorf("record %d (%q): id %s time %d, on retry id %s time %d", i, a.Body+a.Name, a.EventID, a.Timestamp, b.EventID, b.Timestamp)
+		}
+	}
+	if len(rej) != 1 || rej[0].Reason != ReasonMissingField || !strings.Contains(rej[0].Message, `"ts"`) {
+		t.Errorf("the line without ts: rejections %+v, want one err-ingest-missing-field naming \"ts\"", rej)
 	}
 }

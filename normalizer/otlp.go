@@ -33,9 +33,12 @@ import (
 //   - Attributes: the item's attributes, in the order sent; a key sent twice is kept twice.
 //     Dropped-attributes counts are not kept. Both lists are checked against max_attributes,
 //     max_attribute_key_bytes and max_attribute_value_bytes like every other event's.
-//   - Timestamps are unix nanoseconds. A timestamp of 0 means the time of receipt; one beyond
-//     math.MaxInt64 (the year 2262) is rejected with err-ingest-invalid-field; all others go
-//     through the max_past / max_future checks.
+//   - Timestamps are unix nanoseconds. An item without a time (0) is rejected with
+//     err-ingest-missing-field, not stamped with the time of receipt: that time differs on
+//     every retry of the request, and the time is part of the derived event id and of the
+//     tables' sort key, so a retried request would be stored twice. One beyond math.MaxInt64
+//     (the year 2262) is rejected with err-ingest-invalid-field; all others go through the
+//     max_past / max_future checks.
 //
 // Attribute values (and non-string log bodies) are rendered as strings by the rules the NDJSON
 // decoder applies to the JSON values of its attributes (ndjsonDecoder.render), so that the same
@@ -56,8 +59,9 @@ import (
 //     bools true/false; bytes as a base64 string; empty values as null.
 //
 // Logs (Signal log):
-//   - Timestamp: time_unix_nano; when 0, observed_time_unix_nano; when both are 0, the time of
-//     receipt.
+//   - Timestamp: time_unix_nano; when 0, observed_time_unix_nano (set by the first collector
+//     that saw the record, so a retry carries the same one); when both are 0, the record is
+//     rejected with err-ingest-missing-field.
 //   - Name: event_name ("" when not set).
 //   - SeverityNumber, SeverityText: as sent; a severity number outside 0..24 is rejected with
 //     err-ingest-invalid-field.
@@ -184,6 +188,12 @@ func (c *otlpConverter) newRecord(s record.Signal) *record.Record {
 
 // timestamp converts an OTLP timestamp to unix ns, rejecting one beyond the int64 range.
 func (c *otlpConverter) timestamp(ts pcommon.Timestamp, field string, index int) (int64, bool) {
+	if ts == 0 {
+		// Not the time of receipt: that differs on every retry of the request, and the time is
+		// part of the event's id and of the tables' sort key, so a retry would be stored twice.
+		c.e.reject(index, 0, ReasonMissingField, "%s is 0; set the event's time (the time of receipt would make every retry of the request a new event)", field)
+		return 0, false
+	}
 	if uint64(ts) > math.MaxInt64 {
 		c.e.reject(index, 0, ReasonInvalidField, "%s %d is beyond the year 2262; send unix nanoseconds", field, uint64(ts))
 		return 0, false

@@ -52,6 +52,10 @@ func (c *otlpConverter) logRecord(lr plog.LogRecord, index int) {
 	if ts == 0 {
 		field, ts = "observed_time_unix_nano", lr.ObservedTimestamp()
 	}
+	if ts == 0 {
+		c.e.reject(index, 0, ReasonMissingField, "time_unix_nano and observed_time_unix_nano are both 0; set the record's time (the time of receipt would make every retry of the request a new event)")
+		return
+	}
 	var ok bool
 	if r.Timestamp, ok = c.timestamp(ts, field, index); !ok {
 		return

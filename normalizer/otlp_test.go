@@ -113,7 +113,7 @@ func otlpTime(d time.Duration) pcommon.Timestamp {
 
 // otlpFixtureLogs builds logs from two resources and three scopes: severities, string, map,
 // double and bool bodies, attribute values of every type, with and without trace context, and
-// log records that fall back to the observed time and to the time of receipt.
+// log records that fall back to the observed time.
 func otlpFixtureLogs() plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
@@ -176,7 +176,9 @@ func otlpFixtureLogs() plog.Logs {
 	rl = ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "payments")
 	sl = rl.ScopeLogs().AppendEmpty() // unnamed scope
-	sl.LogRecords().AppendEmpty()     // no time at all: time of receipt; no body
+	// Only an observed time, no body. (A record with no time at all is rejected: see
+	// TestOTLPRetryYieldsTheSameEvents.)
+	sl.LogRecords().AppendEmpty().SetObservedTimestamp(otlpTime(5 * time.Second))
 	lr = sl.LogRecords().AppendEmpty()
 	lr.SetTimestamp(otlpTime(4 * time.Second))
 	lr.SetSeverityNumber(plog.SeverityNumberFatal)
@@ -466,8 +468,8 @@ func TestOTLPLogsMapping(t *testing.T) {
 		t.Errorf("record 2 = %+v", r)
 	}
 	r = rs[3]
-	if r.Timestamp != testNow.UnixNano() || r.Scope != "" || r.Body != "" {
-		t.Errorf("record 3 (no time) = %+v", r)
+	if r.Timestamp != otlpT0.Add(5*time.Second).UnixNano() || r.Scope != "" || r.Body != "" {
+		t.Errorf("record 3 (observed time only) = %+v", r)
 	}
 	r = rs[4]
 	if r.Body != "true" || !r.HasTrace || r.SpanID != [8]byte{} || r.SeverityNumber != 21 {
@@ -698,6 +700,7 @@ func TestOTLPDuplicateKeysKeptInOrder(t *testing.T) {
 	body := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{
 		"attributes":[{"key":"k","value":{"stringValue":"1"}},{"key":"k","value":{"stringValue":"2"}}],
 		"body":{"kvlistValue":{"values":[{"key":"a","value":{"intValue":"1"}},{"key":"a","value":{"doubleValue":2.5}}]}}}]}]}]}`
+	body = strings.Replace(body, `"attributes"`, `"timeUnixNano":"`+strconv.FormatInt(otlpT0.UnixNano(), 10)+`","attributes"`, 1)
 	e := newTestEmitter(Config{})
 	if err := decodeOTLPLogs([]byte(body), otlpJSON, e); err != nil {
 		t.Fatal(err)
@@ -803,6 +806,7 @@ func TestOTLPRejectsBadItemsAndAcceptsTheRest(t *testing.T) {
 	m.SetName("t")
 	m.SetEmptySum().SetAggregationTemporality(7)
 	m.Sum().DataPoints().AppendEmpty().SetIntValue(1)
+	stampMissingTimes(logs, metrics, otlpTime(0))
 
 	for _, tc := range []otlpRejectCase{
 		{"logs", Config{MaxAttributes: 3, MaxLogBodyBytes: 50}, "logs", logsPayload(logs), 2, []Rejection{
@@ -830,33 +834,40 @@ func TestOTLPRejectsBadItemsAndAcceptsTheRest(t *testing.T) {
 			{Index: 11, Reason: ReasonInvalidField, Message: "aggregation_temporality 7"},
 		}},
 	} {
-		for _, f := range otlpFormats {
-			t.Run(tc.name+"/"+f.String(), func(t *testing.T) {
-				e := newTestEmitter(tc.cfg)
-				var s otlpSignal
-				for _, s = range otlpSignals {
-					if s.name == tc.signal {
-						break
-					}
+		runOTLPRejectCase(t, tc)
+	}
+}
+
+// runOTLPRejectCase decodes tc's payload in every format and checks what was accepted and
+// rejected.
+func runOTLPRejectCase(t *testing.T, tc otlpRejectCase) {
+	t.Helper()
+	for _, f := range otlpFormats {
+		t.Run(tc.name+"/"+f.String(), func(t *testing.T) {
+			e := newTestEmitter(tc.cfg)
+			var s otlpSignal
+			for _, s = range otlpSignals {
+				if s.name == tc.signal {
+					break
 				}
-				if err := s.decode(marshalOTLP(t, tc.payload, f), f, e); err != nil {
-					t.Fatal(err)
+			}
+			if err := s.decode(marshalOTLP(t, tc.payload, f), f, e); err != nil {
+				t.Fatal(err)
+			}
+			if e.accepted() != tc.accepted {
+				t.Errorf("accepted %d, want %d", e.accepted(), tc.accepted)
+			}
+			if len(e.rejections) != len(tc.rejections) {
+				t.Fatalf("rejections:\n%+v\nwant:\n%+v", e.rejections, tc.rejections)
+			}
+			for i, want := range tc.rejections {
+				got := e.rejections[i]
+				if got.Index != want.Index || got.Reason != want.Reason || got.Line != 0 || !strings.Contains(got.Message, want.Message) {
+					t.Errorf("rejection %d = %+v, want index %d, reason %s, message containing %q", i, got, want.Index, want.Reason, want.Message)
 				}
-				if e.accepted() != tc.accepted {
-					t.Errorf("accepted %d, want %d", e.accepted(), tc.accepted)
-				}
-				if len(e.rejections) != len(tc.rejections) {
-					t.Fatalf("rejections:\n%+v\nwant:\n%+v", e.rejections, tc.rejections)
-				}
-				for i, want := range tc.rejections {
-					got := e.rejections[i]
-					if got.Index != want.Index || got.Reason != want.Reason || got.Line != 0 || !strings.Contains(got.Message, want.Message) {
-						t.Errorf("rejection %d = %+v, want index %d, reason %s, message containing %q", i, got, want.Index, want.Reason, want.Message)
-					}
-				}
-				decodedRecords(t, e) // every accepted record decodes
-			})
-		}
+			}
+			decodedRecords(t, e) // every accepted record decodes
+		})
 	}
 }
 
@@ -926,5 +937,109 @@ func TestOTLPEmptyRequestAcceptsNothing(t *testing.T) {
 				t.Errorf("%s %s empty: err %v, %d accepted, %d rejected", s.name, body.f, err, e.accepted(), e.rejected())
 			}
 		}
+	}
+}
+
+// stampMissingTimes gives every log record and metric data point without a time the time ts,
+// so that cases about other fields are not rejected for their missing time.
+func stampMissingTimes(ld plog.Logs, md pmetric.Metrics, ts pcommon.Timestamp) {
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
+					lr.SetTimestamp(ts)
+				}
+			}
+		}
+	}
+	stamp := func(p interface {
+		Timestamp() pcommon.Timestamp
+		SetTimestamp(pcommon.Timestamp)
+	}) {
+		if p.Timestamp() == 0 {
+			p.SetTimestamp(ts)
+		}
+	}
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					for _, p := range m.Gauge().DataPoints().All() {
+						stamp(p)
+					}
+				case pmetric.MetricTypeSum:
+					for _, p := range m.Sum().DataPoints().All() {
+						stamp(p)
+					}
+				case pmetric.MetricTypeHistogram:
+					for _, p := range m.Histogram().DataPoints().All() {
+						stamp(p)
+					}
+				case pmetric.MetricTypeExponentialHistogram:
+					for _, p := range m.ExponentialHistogram().DataPoints().All() {
+						stamp(p)
+					}
+				case pmetric.MetricTypeSummary:
+					for _, p := range m.Summary().DataPoints().All() {
+						stamp(p)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A retried OTLP request must map onto the same events: nothing in a record may depend on when
+// the request arrived. Items without a time used to take the time of receipt, which is hashed
+// into the id and is part of the tables' sort key, so every retry stored them again; they are
+// now rejected instead (issue 12, defect 1), and a log record falls back to its observed time.
+func TestOTLPRetryYieldsTheSameEvents(t *testing.T) {
+	for _, s := range otlpSignals {
+		t.Run(s.name, func(t *testing.T) {
+			body := otlpFixture(t, s, otlpProto)
+			decodeAt := func(now time.Time) []record.Record {
+				e := newTestEmitter(Config{})
+				e.reset(e.cfg, testTenant, now)
+				if err := s.decode(body, otlpProto, e); err != nil {
+					t.Fatal(err)
+				}
+				if e.rejected() != 0 {
+					t.Fatalf("fixture items rejected: %+v", e.rejections)
+				}
+				return decodedRecords(t, e)
+			}
+			first, retry := decodeAt(testNow), decodeAt(testNow.Add(90*time.Second))
+			if len(first) == 0 || len(first) != len(retry) {
+				t.Fatalf("%d records, then %d on retry", len(first), len(retry))
+			}
+			for i := range first {
+				if a, b := first[i], retry[i]; a.EventID != b.EventID || a.Timestamp != b.Timestamp {
+					t.Errorf("record %d: id %s time %d, on retry id %s time %d", i, a.EventID, a.Timestamp, b.EventID, b.Timestamp)
+				}
+			}
+		})
+	}
+
+	logs := plog.NewLogs()
+	lrs := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	lrs.AppendEmpty().Body().SetStr("no time at all")
+	lrs.AppendEmpty().SetObservedTimestamp(otlpTime(0))
+	metrics := pmetric.NewMetrics()
+	m := metrics.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("g")
+	m.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
+	dp := m.Gauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(otlpTime(0))
+	dp.SetIntValue(2)
+	for _, tc := range []otlpRejectCase{
+		{"logs", Config{}, "logs", logsPayload(logs), 1, []Rejection{
+			{Index: 0, Reason: ReasonMissingField, Message: "time_unix_nano and observed_time_unix_nano are both 0"},
+		}},
+		{"metrics", Config{}, "metrics", metricsPayload(metrics), 1, []Rejection{
+			{Index: 0, Reason: ReasonMissingField, Message: "time_unix_nano is 0"},
+		}},
+	} {
+		runOTLPRejectCase(t, tc)
 	}
 }

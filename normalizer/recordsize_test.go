@@ -218,7 +218,7 @@ func TestMaxRecordBytesValidates(t *testing.T) {
 // one byte less rejects it, and the rejected event leaves no trace in the batch.
 func TestEmitBoundsTheEncodedRecordInclusively(t *testing.T) {
 	event := func() *record.Record {
-		return &record.Record{Signal: record.SignalLog, Body: strings.Repeat("x", 1000), Attributes: []record.KV{kv("a", "b")}}
+		return &record.Record{Signal: record.SignalLog, Timestamp: testNow.UnixNano(), Body: strings.Repeat("x", 1000), Attributes: []record.KV{kv("a", "b")}}
 	}
 	e := newTestEmitter(Config{})
 	if !e.emit(event(), 0, 0) {

@@ -72,9 +72,10 @@ func newPipeline(t *testing.T, cfg sinkwriter.Config, protocol string) *pipeline
 func (p *pipeline) send(t *testing.T, tenant string, n int, tag string) (status int, retryAfter string, body string) {
 	t.Helper()
 	var sb strings.Builder
+	ts := time.Now().UTC().Format(time.RFC3339Nano)
 	for i := range n {
-		fmt.Fprintf(&sb, `{"type":"log","severity":"info","body":"event %s-%d %s","attributes":{"i":%d}}`+"\n",
-			tag, i, strings.Repeat("x", 200), i)
+		fmt.Fprintf(&sb, `{"type":"log","ts":%q,"severity":"info","body":"event %s-%d %s","attributes":{"i":%d}}`+"\n",
+			ts, tag, i, strings.Repeat("x", 200), i)
 	}
 	req, _ := http.NewRequest(http.MethodPost, p.normalizer.URL+"/v1/events", strings.NewReader(sb.String()))
 	req.Header.Set("Content-Type", "application/x-ndjson")

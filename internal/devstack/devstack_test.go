@@ -93,7 +93,7 @@ func sendDemoEvent(t *testing.T, info devstack.Info, body string) {
 	if !strings.HasPrefix(info.EdgeURL, "https://localhost:") {
 		t.Fatalf("edge URL %q, want https://localhost:<port>", info.EdgeURL)
 	}
-	event := `{"type":"log","severity":"info","body":"` + body + `"}` + "\n"
+	event := `{"type":"log","ts":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","severity":"info","body":"` + body + `"}` + "\n"
 	req, err := http.NewRequest(http.MethodPost, info.EdgeURL+"/v1/events", strings.NewReader(event))
 	if err != nil {
 		t.Fatal(err)

@@ -50,11 +50,12 @@ func WriteBanner(w io.Writer, i Info) error {
 		return p
 	}
 	return bannerTmpl.Execute(w, map[string]any{
-		"I":            i,
-		"CAAbs":        abs(i.CAFile),
-		"Query":        i.DemoQuery(),
-		"OTELHeaders":  "authorization=" + url.PathEscape("Bearer "+i.DemoKey),
-		"SampleEvent":  `{"type":"log","severity":"info","body":"hello from curl"}`,
+		"I":           i,
+		"CAAbs":       abs(i.CAFile),
+		"Query":       i.DemoQuery(),
+		"OTELHeaders": "authorization=" + url.PathEscape("Bearer "+i.DemoKey),
+		// Inside the banner's single quotes: the shell puts the current time in ts.
+		"SampleEvent":  `{"type":"log","ts":"'"$(date -u +%FT%TZ)"'","severity":"info","body":"hello from curl"}`,
 		"ClientBinary": "clickhouse-client",
 	})
 }
