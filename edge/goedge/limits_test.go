@@ -23,14 +23,27 @@ type tlsEdge struct {
 	e    *Edge
 	addr string
 	key  string
+	up   *upstream
 }
 
 func newTLSEdge(t *testing.T, cfg Config) *tlsEdge {
 	t.Helper()
+	return newTLSEdgeWith(t, cfg, registry.Quotas{}, nil)
+}
+
+// newTLSEdgeWith is newTLSEdge with acme's quotas and a change to the control plane's config
+// (after the 64 MiB body limit is set).
+func newTLSEdgeWith(t *testing.T, cfg Config, q registry.Quotas, mod func(*xds.Config)) *tlsEdge {
+	t.Helper()
 	up := newUpstream(t, "v1")
-	st, keys := testState(t, []registry.Endpoint{up.endpoint(t)}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
+	st, keys := testState(t, []registry.Endpoint{up.endpoint(t)}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa", quotas: q})
 	e, _ := newTestEdge(t, cfg)
-	feed(t, e, buildResources(t, st, func(c *xds.Config) { c.Edge.MaxRequestBodyBytes = 64 << 20 }))
+	feed(t, e, buildResources(t, st, func(c *xds.Config) {
+		c.Edge.MaxRequestBodyBytes = 64 << 20
+		if mod != nil {
+			mod(c)
+		}
+	}))
 	hs := e.newHTTPServer()
 	done := make(chan error, 1)
 	go func() { done <- hs.ServeTLS(e.ln, "", "") }()
@@ -40,7 +53,7 @@ func newTLSEdge(t *testing.T, cfg Config) *tlsEdge {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &tlsEdge{e: e, addr: e.Addr().String(), key: keys["acme"]}
+	return &tlsEdge{e: e, addr: e.Addr().String(), key: keys["acme"], up: up}
 }
 
 func (te *tlsEdge) dial(t *testing.T, proto string) (*tls.Conn, error) {
