@@ -172,8 +172,10 @@ func TestPromoteReplacesDifferingAndRemovesExtraRows(t *testing.T) {
 	e := newEnv(t, 1, "ingest.acme")
 	e.produce("acme", 1, 0, perTenant)
 	e.liveLoader()
-	e.waitCount("SELECT count() FROM ingest.logs WHERE tenant = 'acme'", perTenant/3, time.Minute)
-	e.waitCount("SELECT count() FROM ingest.spans WHERE tenant = 'acme'", perTenant/3, time.Minute)
+	// Every table: the loader flushes them independently, and the original must hold all.
+	for _, table := range []string{"logs", "metrics", "spans"} {
+		e.waitCount("SELECT count() FROM ingest."+table+" WHERE tenant = 'acme'", perTenant/3, time.Minute)
+	}
 	original := e.liveRows("acme")
 	ctx := context.Background()
 	cols := strings.Join(loaderColumns(signals[0]), ", ")
