@@ -36,8 +36,9 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 
 	// XDS is the xDS server that drives the edges. It runs when XDS.CertFile and XDS.KeyFile
-	// (the edge listener's certificate, served over SDS) are set; without them the control
-	// plane serves only the admin API.
+	// (the edge listener's certificate, served over SDS) are set, and then needs
+	// XDS.ServerTLS (mutual TLS with the edges); without them the control plane serves only
+	// the admin API.
 	XDS xds.Config `yaml:"xds"`
 
 	// Cutover configures the report aggregator and the parity gate of tenant cutovers (see
@@ -302,6 +303,9 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		// xds.Server loads the pair when it starts serving: check it now, to fail fast.
 		if _, err := tls.LoadX509KeyPair(cfg.XDS.CertFile, cfg.XDS.KeyFile); err != nil {
 			return nil, fmt.Errorf("cannot start the control plane: cannot load the edge certificate %q and key %q: %w", cfg.XDS.CertFile, cfg.XDS.KeyFile, err)
+		}
+		if err := cfg.XDS.ServerTLS.CheckFiles(); err != nil {
+			return nil, fmt.Errorf("cannot start the control plane: %w", err)
 		}
 	}
 	reg, err := registry.Open(cfg.Registry.Path, registry.WithLogger(log.With("component", "registry")),

@@ -68,7 +68,7 @@ func startCutoverStack(t *testing.T) *cutoverStack {
 
 	// The reporters start before the control plane (they retry until it answers): its admin
 	// address is chosen now.
-	cpAdmin := testkit.FreeAddr(t)
+	cpAdmin := h.cpAdminAddr() // the sink writer lists the tenants there
 	reportURL := "http://" + cpAdmin
 	tokenFile := h.writeFile("report-token", secret()+"\n")
 	reporting := fmt.Sprintf("url: %s\n  token_file: %s\n  interval: %s", reportURL, tokenFile, cutReportEvery)

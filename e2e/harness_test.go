@@ -102,6 +102,39 @@ type harness struct {
 	dir   string
 	mu    sync.Mutex
 	procs []*proc
+
+	// The internal hops are authenticated as in production: one hop key for the control
+	// plane (edges), normalizers and sink writers, which list the tenants from the control
+	// plane at cpAdmin with the admin token. All made at first use.
+	hopKeyFile, tokenFile, token, cpAdmin string
+}
+
+// hopKey returns the harness's hop key file.
+func (h *harness) hopKey() string {
+	if h.hopKeyFile == "" {
+		b := make([]byte, 32) // secret()'s 24 bytes are fewer than a hop key's minimum
+		_, _ = rand.Read(b)
+		h.hopKeyFile = h.writeFile("hop.key", hex.EncodeToString(b)+"\n")
+	}
+	return h.hopKeyFile
+}
+
+// adminToken returns the admin token of the harness's control planes and the file holding it.
+func (h *harness) adminToken() (string, string) {
+	if h.token == "" {
+		h.token = secret()
+		h.tokenFile = h.writeFile("admin-token", h.token+"\n")
+	}
+	return h.token, h.tokenFile
+}
+
+// cpAdminAddr returns the admin address of the harness's first control plane, which the sink
+// writers (started before it) list the tenants from.
+func (h *harness) cpAdminAddr() string {
+	if h.cpAdmin == "" {
+		h.cpAdmin = testkit.FreeAddr(h.t)
+	}
+	return h.cpAdmin
 }
 
 func newHarness(t *testing.T) *harness {
@@ -246,7 +279,9 @@ func (h *harness) startSinkWriter(name, kafka string, extra ...string) string {
 // startSinkWriterProc is startSinkWriter that also returns the process.
 func (h *harness) startSinkWriterProc(name, kafka string, extra ...string) (*proc, string) {
 	addr := testkit.FreeAddr(h.t)
-	p := h.start(name, nil, append([]string{"sinkwriter", "--listen", addr, "--brokers", kafka, "--topic-partitions", "1"}, extra...)...)
+	_, tokenFile := h.adminToken()
+	p := h.start(name, nil, append([]string{"sinkwriter", "--listen", addr, "--brokers", kafka, "--topic-partitions", "1",
+		"--hop-key-file", h.hopKey(), "--tenants-url", "http://" + h.cpAdminAddr(), "--tenants-token-file", tokenFile}, extra...)...)
 	h.waitHTTP(p, "http://"+addr+"/readyz")
 	return p, "http://" + addr
 }
@@ -255,7 +290,7 @@ func (h *harness) startSinkWriterProc(name, kafka string, extra ...string) (*pro
 // flags, and returns its address.
 func (h *harness) startNormalizer(name, sinkURL string, extra ...string) string {
 	addr := testkit.FreeAddr(h.t)
-	p := h.start(name, nil, append([]string{"normalizer", "--listen", addr, "--sink-url", sinkURL}, extra...)...)
+	p := h.start(name, nil, append([]string{"normalizer", "--listen", addr, "--sink-url", sinkURL, "--hop-key-file", h.hopKey()}, extra...)...)
 	h.waitHTTP(p, "http://"+addr+"/readyz")
 	return addr
 }
@@ -268,6 +303,7 @@ type controlPlane struct {
 	xdsAddr  string
 	certFile string // PEM of the edge listener's self-signed certificate (served over SDS)
 	pool     *x509.CertPool
+	xdsPKI   *testcert.MTLS // mutual TLS of the xDS port: its CA, the server's and the edges' certificates
 }
 
 // edgeStack is a control plane and an edge serving its xDS configuration over TLS.
@@ -298,14 +334,16 @@ func (h *harness) startControlPlane(name, adminAddr, v1, v2 string, cpFlags ...s
 		t.Fatal(err)
 	}
 	certFile, keyFile, pool := writeTLS(t, dir)
-	token := secret()
+	xdsPKI := writeXDSMTLS(t, dir)
+	token, _ := h.adminToken()
 	if adminAddr == "" {
-		adminAddr = testkit.FreeAddr(t)
+		adminAddr = h.cpAdminAddr()
 	}
 	xdsAddr := testkit.FreeAddr(t)
 	cpProc := h.start(name+"-controlplane", []string{"INGEST_ADMIN_TOKEN=" + token}, append([]string{"controlplane",
 		"--admin-listen", adminAddr, "--data", filepath.Join(dir, "controlplane.db"), "--xds-listen", xdsAddr,
-		"--tls-cert", certFile, "--tls-key", keyFile}, cpFlags...)...)
+		"--tls-cert", certFile, "--tls-key", keyFile, "--hop-key-file", h.hopKey(),
+		"--xds-cert", xdsPKI.ServerCertFile, "--xds-key", xdsPKI.ServerKeyFile, "--xds-client-ca", xdsPKI.CAFile}, cpFlags...)...)
 	h.waitHTTP(cpProc, "http://"+adminAddr+"/healthz")
 	cl, err := cpclient.New("http://"+adminAddr, token, cpclient.WithActor("e2e"))
 	if err != nil {
@@ -316,7 +354,7 @@ func (h *harness) startControlPlane(name, adminAddr, v1, v2 string, cpFlags ...s
 	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{endpointOf(t, v1)}, []registry.Endpoint{endpointOf(t, v2)}); err != nil {
 		t.Fatalf("cannot set the upstreams: %v", err)
 	}
-	return &controlPlane{cp: cl, adminURL: "http://" + adminAddr, token: token, xdsAddr: xdsAddr, certFile: certFile, pool: pool}
+	return &controlPlane{cp: cl, adminURL: "http://" + adminAddr, token: token, xdsAddr: xdsAddr, certFile: certFile, pool: pool, xdsPKI: xdsPKI}
 }
 
 // startGoEdge starts `ingest edge` as name+"-edge" (xDS node id name) on cp and waits until it
@@ -325,7 +363,8 @@ func (h *harness) startGoEdge(cp *controlPlane, name string) *edgeStack {
 	t := h.t
 	t.Helper()
 	edgeAddr, edgeAdmin := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	edgeProc := h.start(name+"-edge", nil, "edge", "--listen", edgeAddr, "--admin-listen", edgeAdmin, "--xds", cp.xdsAddr, "--node-id", name)
+	edgeProc := h.start(name+"-edge", nil, "edge", "--listen", edgeAddr, "--admin-listen", edgeAdmin, "--xds", cp.xdsAddr, "--node-id", name,
+		"--xds-ca", cp.xdsPKI.CAFile, "--xds-cert", cp.xdsPKI.ClientCertFile, "--xds-key", cp.xdsPKI.ClientKeyFile)
 	h.waitHTTP(edgeProc, "http://"+edgeAdmin+"/readyz")
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: cp.pool, MinVersion: tls.VersionTLS12, ServerName: "localhost"},
@@ -448,4 +487,19 @@ func writeTLS(t *testing.T, dir string) (certFile, keyFile string, pool *x509.Ce
 		t.Fatal(err)
 	}
 	return certFile, keyFile, pool
+}
+
+// writeXDSMTLS writes the mutual TLS files of the xDS port to dir/xds: a CA, the control
+// plane's xDS server certificate for 127.0.0.1 and an edge client certificate.
+func writeXDSMTLS(t *testing.T, dir string) *testcert.MTLS {
+	t.Helper()
+	xdsDir := filepath.Join(dir, "xds")
+	if err := os.MkdirAll(xdsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pki, err := testcert.WriteMTLS(xdsDir, "e2e-edge", "127.0.0.1", "localhost", "::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki
 }

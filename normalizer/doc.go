@@ -3,8 +3,13 @@
 // converts units to canonical ones, encodes the valid events as normalized records (package
 // record) and hands them to a Sink. Every rejected event is reported with a stable reason id.
 //
-// The normalizer trusts the x-tenant-id header, which only the edge sets; it must never be
-// exposed to clients directly.
+// The normalizer takes the tenant from the x-tenant-id header, which only the edge sets, and
+// trusts it only under the edge's signature (package hopauth: x-ingest-hop-auth, an HMAC over
+// the tenant and event count with a key shared by the edge, normalizers and sink writers); a
+// request without a valid one gets 401 err-ingest-internal-auth and nothing of it reaches the
+// sink. It signs its batches to the sink writer with the same keys. The port should still be
+// reachable from the edge only: a signature read off the internal network can be replayed
+// within the allowed clock skew (see package hopauth).
 //
 // # Layout
 //

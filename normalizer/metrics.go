@@ -19,6 +19,7 @@ type metrics struct {
 	decodeSeconds   *prometheus.HistogramVec // endpoint, format
 	sinkSeconds     prometheus.Histogram
 	inflightBytes   prometheus.GaugeFunc
+	authFailures    *prometheus.CounterVec // cause (hopauth.Cause), never the claimed tenant
 }
 
 func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, error) {
@@ -45,9 +46,11 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 			prometheus.ExponentialBuckets(1e-3, 2, 14)),
 		inflightBytes: metricdef.GaugeFunc("ingest_normalizer_inflight_bytes",
 			"Request bytes held in memory by requests in progress (bounded by max_inflight_bytes).", inflight),
+		authFailures: metricdef.CounterVec("ingest_normalizer_internal_auth_failures_total",
+			"Requests refused with 401 err-ingest-internal-auth, by cause (missing, malformed, unknown_key, bad_signature, expired).", "cause"),
 	}
 	if err := metricdef.Register(reg, m.requests, m.eventsAccepted, m.eventsRejected, m.requestBytes,
-		m.unknownUnits, m.countMismatches, m.shed, m.decodeSeconds, m.sinkSeconds, m.inflightBytes); err != nil {
+		m.unknownUnits, m.countMismatches, m.shed, m.decodeSeconds, m.sinkSeconds, m.inflightBytes, m.authFailures); err != nil {
 		return nil, err
 	}
 	return m, nil

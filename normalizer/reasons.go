@@ -36,6 +36,7 @@ const (
 // parentheses), which statusOf answers.
 const (
 	ReasonMissingTenant             = reason.MissingTenant             // 401
+	ReasonInternalAuth              = reason.InternalAuth              // 401
 	ReasonInvalidTenant             = reason.InvalidTenant             // 400
 	ReasonMalformed                 = reason.MalformedRequest          // 400
 	ReasonBodyTimeout               = reason.BodyTimeout               // 408

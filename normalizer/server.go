@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/ingestdev/ingest/internal/gzipsize"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/internal/shed"
@@ -29,8 +30,9 @@ import (
 	"github.com/ingestdev/ingest/record"
 )
 
-// Internal headers. The edge sets them and strips client copies; the normalizer trusts them only
-// because it is reachable from the edge alone.
+// Internal headers. The edge sets them and strips client copies; a normalizer with a hop
+// verifier (WithHopAuth) trusts the tenant and event count only under the edge's signature
+// (hopauth.Header).
 const (
 	// HeaderTenant names the tenant the edge resolved from the credentials. Required.
 	HeaderTenant = "X-Tenant-Id"
@@ -94,8 +96,16 @@ type Server struct {
 	draining    atomic.Bool
 	sinkHealthy atomic.Bool
 
-	rep *report.Reporter // parity reports of shadow requests; nil: none
+	rep *report.Reporter  // parity reports of shadow requests; nil: none
+	hop *hopauth.Verifier // nil: the internal headers are trusted as they come
 }
+
+// WithHopAuth makes the Server refuse (401 err-ingest-internal-auth) every ingest request
+// without a valid edge signature (package hopauth, audience normalizer) over its tenant and
+// event count headers; nothing of such a request is read or reaches the sink. Without it the
+// Server trusts the headers of whoever reaches it: NewService always sets it unless
+// hop_auth.insecure_internal_hops.
+func WithHopAuth(v *hopauth.Verifier) Option { return func(s *Server) { s.hop = v } }
 
 // Option configures a Server.
 type Option func(*Server)
@@ -260,6 +270,9 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 		return fail(newRequestError(ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method))
 	}
 	tenantID := r.Header.Get(HeaderTenant)
+	if err := s.authenticate(r, tenantID); err != nil {
+		return fail(err)
+	}
 	if tenantID == "" {
 		return fail(newRequestError(ReasonMissingTenant,
 			"no %s header: requests must come through the edge, which sets it from the API key", HeaderTenant))
@@ -314,6 +327,26 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 		return code, 0
 	}
 	return code, e.accepted()
+}
+
+// authenticate checks the edge's signature over the tenant and event count headers, when the
+// Server verifies (WithHopAuth). A failure is counted by cause only: the tenant it claims is
+// not authenticated, so it is no label.
+func (s *Server) authenticate(r *http.Request, tenantID string) error {
+	if s.hop == nil {
+		return nil
+	}
+	err := s.hop.Verify(r.Header.Get(hopauth.Header), s.now(), hopauth.Claims{
+		Audience: hopauth.AudienceNormalizer,
+		Tenant:   tenantID,
+		Count:    r.Header.Get(HeaderEventCount),
+	})
+	if err != nil {
+		s.metrics.authFailures.WithLabelValues(hopauth.Cause(err)).Inc()
+		return newRequestError(ReasonInternalAuth,
+			"the request has no valid %s signature (%v): send through the edge, which signs the tenant it resolved from the API key", hopauth.Header, err)
+	}
+	return nil
 }
 
 // readBody reads the request body within the size bounds, decompressing gzip. It reserves the

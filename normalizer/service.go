@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/record"
@@ -31,7 +32,8 @@ const (
 // DefaultServiceConfig); Validate reports every problem at once, naming its key.
 type ServiceConfig struct {
 	// Listen is the host:port of the ingest API, /healthz, /readyz and /metrics; reachable
-	// from the edge only (the normalizer trusts the tenant header). Default 127.0.0.1:4318.
+	// from the edge only (the normalizer trusts the tenant header only under the edge's
+	// signature, see HopAuth). Default 127.0.0.1:4318.
 	Listen string `yaml:"listen"`
 	// ShutdownTimeout bounds the drain at shutdown: the requests in progress (each waits up
 	// to normalizer.sink_timeout for its sink) finish within it or are cut. Default 20 s.
@@ -61,6 +63,11 @@ type ServiceConfig struct {
 	// Report sends the answers to shadow requests (mirrored traffic of tenants in the shadow
 	// stage) to the control plane's parity report stream. Zero: off.
 	Report report.Config `yaml:"report"`
+	// HopAuth authenticates the internal hops: every request must carry the edge's hop
+	// signature (package hopauth) over its tenant and event count, or gets 401
+	// err-ingest-internal-auth; batches to the sink writer are signed with the file's first
+	// key. hop_auth.key_file is required unless hop_auth.insecure_internal_hops: true.
+	HopAuth hopauth.Config `yaml:"hop_auth"`
 }
 
 // DefaultServiceConfig returns the defaults that zero ServiceConfig fields stand for.
@@ -105,6 +112,7 @@ func (c ServiceConfig) Validate() error {
 	if err := c.Report.Validate(); err != nil {
 		errs = append(errs, config.Prefix("report", err))
 	}
+	errs = append(errs, c.HopAuth.Validate("hop_auth"))
 	switch c.WithDefaults().Sink {
 	case SinkWriter:
 		if c.SinkWriter.URL == "" {
@@ -138,11 +146,23 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 	}
 	cfg = cfg.WithDefaults()
 	set = set.WithDefaults()
+	hopKey, verifier, err := cfg.HopAuth.Load()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the normalizer: hop_auth.key_file: %w", err)
+	}
+	opts := []Option{}
+	var clientOpts []client.Option
+	if verifier != nil {
+		opts = append(opts, WithHopAuth(verifier))
+		clientOpts = append(clientOpts, client.WithHopKey(hopKey))
+	} else {
+		set.Log.Warn("INSECURE: hop_auth.insecure_internal_hops is set: the normalizer trusts the tenant header of anyone who reaches its port, and does not sign its batches")
+	}
 	var sink Sink
 	var closeSink func()
 	switch cfg.Sink {
 	case SinkWriter:
-		c, err := client.New(cfg.SinkWriter, set.Log)
+		c, err := client.New(cfg.SinkWriter, set.Log, clientOpts...)
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +192,7 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 			set.Log.Warn("cannot send the last parity report", "error", err)
 		}
 	}
-	srv, err := New(cfg.Normalizer, sink, set.Registry, set.Log, WithReporter(rep))
+	srv, err := New(cfg.Normalizer, sink, set.Registry, set.Log, append(opts, WithReporter(rep))...)
 	if err != nil {
 		release()
 		return nil, err

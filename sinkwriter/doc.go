@@ -9,6 +9,8 @@
 //	POST /v1/batches
 //	X-Tenant-Id: <tenant>              required, ^[a-z0-9][a-z0-9-]{0,62}$
 //	X-Ingest-Record-Count: <n>         required, the number of records framed in the body
+//	X-Ingest-Hop-Auth: <signature>     required with WithHopAuth (the service: hop_auth), package
+//	                                   hopauth, over the tenant, record count and shadow flag
 //	Content-Length: <bytes>            required (411 without)
 //	Content-Type: application/x-ingest-batch
 //
@@ -20,6 +22,8 @@
 //	200  {"records":n}  every record is acknowledged by Kafka (acks=all)
 //	400  invalid tenant id, record count, or batch (corrupt frames, a record of an unknown
 //	     version, of another tenant, or a count that does not match the frames)
+//	401  no valid hop signature (err-ingest-internal-auth)
+//	403  the tenant is not registered at the control plane (err-ingest-unknown-tenant; WithTenants)
 //	405  not POST
 //	411  no Content-Length
 //	413  batch over max_batch_bytes, or a record over max_record_bytes
@@ -27,7 +31,8 @@
 //	     (err-ingest-sink-tenant-share-full) is full; with Retry-After
 //	503  Kafka did not acknowledge every record within kafka_timeout, or is known to be
 //	     unreachable (err-ingest-kafka-unavailable), or the writer is shutting down
-//	     (err-ingest-sink-shutting-down); with Retry-After
+//	     (err-ingest-sink-shutting-down), or no tenant list was fetched yet
+//	     (err-ingest-tenants-unavailable); with Retry-After
 //
 // Every answer other than 200 has the body {"error":{"reason":"<id>","message":"<text>"}}.
 // Nothing of a 4xx or 429 batch was produced; a 503 batch may be partly in Kafka, so a retry

@@ -13,6 +13,8 @@ type metrics struct {
 	shed            *prometheus.CounterVec // tenant, reason
 	bufferBytes     prometheus.GaugeFunc
 	produceSeconds  prometheus.Histogram
+	authFailures    *prometheus.CounterVec // cause (hopauth.Cause), never the claimed tenant
+	unknownTenant   prometheus.Counter     // no tenant label: unknown tenants are unbounded
 }
 
 func newMetrics(reg prometheus.Registerer, bufferBytes func() float64) (*metrics, error) {
@@ -38,8 +40,16 @@ func newMetrics(reg prometheus.Registerer, bufferBytes func() float64) (*metrics
 			Help:    "Time from handing a batch's records to the Kafka client to the last ack (or the failure), per batch.",
 			Buckets: prometheus.ExponentialBuckets(0.5e-3, 2, 16),
 		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_sinkwriter_internal_auth_failures_total",
+			Help: "Batches refused with 401 err-ingest-internal-auth, by cause (missing, malformed, unknown_key, bad_signature, expired).",
+		}, []string{"cause"}),
+		unknownTenant: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_sinkwriter_unknown_tenant_batches_total",
+			Help: "Batches refused with 403 err-ingest-unknown-tenant: their tenant is not in the control plane's registry.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.recordsProduced, m.shed, m.bufferBytes, m.produceSeconds} {
+	for _, c := range []prometheus.Collector{m.batches, m.recordsProduced, m.shed, m.bufferBytes, m.produceSeconds, m.authFailures, m.unknownTenant} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

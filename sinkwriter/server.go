@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/internal/tenant"
@@ -101,8 +102,19 @@ func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenantID s
 		rw.Header().Set("Allow", http.MethodPost)
 		return 0, batchError(ReasonMethodNotAllowed, "method %s is not allowed: use POST", r.Method)
 	}
+	if err := w.authenticate(r, tenantID); err != nil {
+		return 0, err
+	}
 	if !tenant.Valid(tenantID) {
 		return 0, batchError(ReasonInvalidTenant, "tenant id %.70q in %s is not a valid tenant id", tenantID, HeaderTenant)
+	}
+	if w.tenants != nil {
+		if err := w.tenants.Check(r.Context(), tenantID, w.cfg.RetryAfterUnavailable); err != nil {
+			if errors.Is(err, errUnknownTenant) {
+				w.metrics.unknownTenant.Inc()
+			}
+			return 0, err
+		}
 	}
 	count, err := strconv.Atoi(r.Header.Get(HeaderRecordCount))
 	if err != nil {
@@ -130,6 +142,27 @@ func (w *Writer) handleBatch(rw http.ResponseWriter, r *http.Request, tenantID s
 		return 0, err
 	}
 	return count, w.take(r.Context(), tenantID, r.Header.Get(HeaderShadow) == "true", data, count)
+}
+
+// authenticate checks the batch's hop signature over its tenant, record count and shadow
+// flag, when the writer verifies (WithHopAuth). A failure is counted by cause only: the
+// tenant it claims is not authenticated, so it is no label.
+func (w *Writer) authenticate(r *http.Request, tenantID string) error {
+	if w.hop == nil {
+		return nil
+	}
+	err := w.hop.Verify(r.Header.Get(hopauth.Header), w.now(), hopauth.Claims{
+		Audience: hopauth.AudienceSinkWriter,
+		Tenant:   tenantID,
+		Count:    r.Header.Get(HeaderRecordCount),
+		Shadow:   r.Header.Get(HeaderShadow) == "true",
+	})
+	if err != nil {
+		w.metrics.authFailures.WithLabelValues(hopauth.Cause(err)).Inc()
+		return batchError(ReasonInternalAuth,
+			"the batch has no valid %s signature (%v): only normalizers holding the hop key (hop_auth.key_file) may post batches", hopauth.Header, err)
+	}
+	return nil
 }
 
 // firstReadBytes is the buffer a batch body gets before any of it arrived; it doubles as the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/service"
 )
 
@@ -35,6 +36,15 @@ type ServiceConfig struct {
 	// Writer is the write path: brokers, topics, compression, buffer bounds. Its brokers
 	// default to 127.0.0.1:9092 here (`ingest kafka`'s default).
 	Writer Config `yaml:"writer"`
+	// HopAuth authenticates the normalizers: every batch must carry their hop signature
+	// (package hopauth) over its tenant, record count and shadow flag, or gets 401
+	// err-ingest-internal-auth. hop_auth.key_file is required unless
+	// hop_auth.insecure_internal_hops: true.
+	HopAuth hopauth.Config `yaml:"hop_auth"`
+	// Tenants is where the writer learns the registered tenants (the control plane's
+	// GET /v1/tenants); a batch of any other tenant gets 403 err-ingest-unknown-tenant and no
+	// topic. tenants.url is required unless tenants.allow_any_tenant: true.
+	Tenants TenantsConfig `yaml:"tenants"`
 }
 
 // DefaultServiceConfig returns the defaults that zero ServiceConfig fields stand for.
@@ -68,6 +78,7 @@ func (c ServiceConfig) Validate() error {
 	}
 	errs = append(errs, service.ValidateListenerBounds(c.MaxConnections, c.ReadHeaderTimeout, c.BodyIdleTimeout)...)
 	errs = append(errs, config.Prefix("writer", c.WithDefaults().Writer.Validate()))
+	errs = append(errs, c.HopAuth.Validate("hop_auth"), c.Tenants.Validate())
 	return errors.Join(errs...)
 }
 
@@ -88,16 +99,40 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 	}
 	cfg = cfg.WithDefaults()
 	set = set.WithDefaults()
-	w, err := New(cfg.Writer, set.Registry, set.Log)
+	_, verifier, err := cfg.HopAuth.Load()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the sink writer: hop_auth.key_file: %w", err)
+	}
+	opts := []Option{}
+	if verifier != nil {
+		opts = append(opts, WithHopAuth(verifier))
+	} else {
+		set.Log.Warn("INSECURE: hop_auth.insecure_internal_hops is set: the sink writer accepts batches from anyone who reaches its port, for any tenant")
+	}
+	var tenants *Tenants
+	if cfg.Tenants.AllowAnyTenant {
+		set.Log.Warn("INSECURE: tenants.allow_any_tenant is set: the sink writer creates a topic for any tenant id it is sent")
+	} else {
+		if tenants, err = NewTenants(cfg.Tenants, set.Registry, set.Log); err != nil {
+			return nil, fmt.Errorf("cannot start the sink writer: %w", err)
+		}
+		opts = append(opts, WithTenants(tenants))
+	}
+	w, err := New(cfg.Writer, set.Registry, set.Log, opts...)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{w: w}
+	var run func(context.Context) error
+	if tenants != nil {
+		run = func(ctx context.Context) error { tenants.Run(ctx); return nil }
+	}
 	s.Server, err = service.New(service.Options{
 		Name:              "sinkwriter",
 		Listen:            cfg.Listen,
 		Handler:           w.Handler(),
 		Ready:             w.Ready,
+		Run:               run,
 		Drain:             w.Drain,
 		Shutdown:          w.Shutdown,
 		ShutdownTimeout:   cfg.ShutdownTimeout,

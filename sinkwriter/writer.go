@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/kafkalog"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/internal/tenant"
@@ -44,6 +45,8 @@ type Writer struct {
 	buf     *buffer
 	metrics *metrics
 	now     func() time.Time
+	hop     *hopauth.Verifier // nil: batches are not authenticated
+	tenants *Tenants          // nil: any valid tenant id is accepted
 
 	records sync.Pool // *[]kgo.Record, reused once every promise of a batch has run
 	bufs    bytesPool // batch data, owned by a batch until its last ack
@@ -67,9 +70,22 @@ type Writer struct {
 type Option func(*options)
 
 type options struct {
-	kafka []kgo.Opt
-	now   func() time.Time
+	kafka   []kgo.Opt
+	now     func() time.Time
+	hop     *hopauth.Verifier
+	tenants *Tenants
 }
+
+// WithHopAuth makes the HTTP API refuse (401 err-ingest-internal-auth) every batch without a
+// valid hop signature (package hopauth, audience sinkwriter) over its tenant, record count and
+// shadow flag. Without it the API trusts its callers: NewService always sets it unless
+// hop_auth.insecure_internal_hops.
+func WithHopAuth(v *hopauth.Verifier) Option { return func(o *options) { o.hop = v } }
+
+// WithTenants makes the HTTP API refuse batches of tenants t does not know (403
+// err-ingest-unknown-tenant, no topic created; 503 err-ingest-tenants-unavailable while t has
+// no list). The caller runs t (Tenants.Run). Without it any valid tenant id is accepted.
+func WithTenants(t *Tenants) Option { return func(o *options) { o.tenants = t } }
 
 // WithKafkaOptions appends franz-go client options to those the Config implies (tests, tuning).
 // Options that change acks or idempotency break the write path's guarantees: do not pass them.
@@ -99,6 +115,8 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger, opts ...Option
 		cfg:     cfg,
 		log:     log,
 		now:     o.now,
+		hop:     o.hop,
+		tenants: o.tenants,
 		buf:     newBuffer(cfg.MaxBufferBytes, cfg.tenantMaxBytes()),
 		pingSem: make(chan struct{}, 1),
 		idle:    make(chan struct{}),

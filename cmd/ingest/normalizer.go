@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/normalizer"
 )
 
@@ -27,4 +28,12 @@ func normalizerFlags(fs *flag.FlagSet, cfg *normalizer.ServiceConfig) {
 	fs.Int64Var(&n.MaxInflightBytes, "max-inflight-bytes", n.MaxInflightBytes, "request bytes held by all requests in progress")
 	fs.Float64Var(&n.TenantShare, "tenant-share", n.TenantShare, "fraction of --max-inflight-bytes one tenant's requests may hold together, in (0, 1]; above it 429 err-ingest-normalizer-tenant-share-full")
 	fs.DurationVar(&n.SinkTimeout, "sink-timeout", n.SinkTimeout, "deadline for the sink to make a batch durable")
+	hopAuthFlags(fs, &cfg.HopAuth)
+}
+
+// hopAuthFlags binds the flags of the internal hop authentication (hop_auth), shared by the
+// normalizer and the sink writer.
+func hopAuthFlags(fs *flag.FlagSet, c *hopauth.Config) {
+	fs.StringVar(&c.KeyFile, "hop-key-file", c.KeyFile, "file of the keys that authenticate internal hops (one per line, hex or base64, ≥ 32 bytes; the first signs); required unless --insecure-internal-hops")
+	fs.BoolVar(&c.InsecureInternalHops, "insecure-internal-hops", c.InsecureInternalHops, "INSECURE: accept internal requests without a hop signature (anyone reaching the port may claim any tenant)")
 }

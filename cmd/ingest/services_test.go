@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,9 +22,25 @@ import (
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/internal/embedkafka"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/testcert"
 	"github.com/ingestdev/ingest/internal/testkit"
 )
+
+// writeSecret writes 32 random bytes, hex, into a file named name in a new directory: a hop
+// key or a token.
+func writeSecret(t *testing.T, name string) string {
+	t.Helper()
+	b, err := hopauth.GenerateKeyFile(rand.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // writeConfig writes a config file named name.yaml into a new directory.
 func writeConfig(t *testing.T, name, body string) string {
@@ -85,6 +102,7 @@ kafka:
 	t.Run("normalizer and sinkwriter", func(t *testing.T) {
 		kafka := startKafka(t)
 		sw, n := testkit.FreeAddr(t), testkit.FreeAddr(t)
+		hopKey, token := writeSecret(t, "hop.key"), writeSecret(t, "report-token")
 		startCommand(t, "sinkwriter", "--config", writeConfig(t, "sinkwriter", fmt.Sprintf(`
 listen: %s
 shutdown_timeout: 5s
@@ -93,7 +111,12 @@ writer:
   topic_partitions: 1
   topic_configs:
     retention.ms: "3600000"
-`, sw, kafka)))
+hop_auth:
+  key_file: %s
+tenants:
+  url: http://%s
+  token_file: %s
+`, sw, kafka, hopKey, testkit.FreeAddr(t), token)))
 		waitReady(t, sw)
 		startCommand(t, "normalizer", "--config", writeConfig(t, "normalizer", fmt.Sprintf(`
 listen: %s
@@ -104,7 +127,9 @@ sink_writer:
 normalizer:
   max_body_bytes: 1048576
   sink_timeout: 5s
-`, n, sw)))
+hop_auth:
+  key_file: %s
+`, n, sw, hopKey)))
 		waitReady(t, n)
 	})
 
@@ -139,6 +164,10 @@ loader:
 		if err != nil {
 			t.Fatal(err)
 		}
+		pki, err := testcert.WriteMTLS(t.TempDir(), "config-file-test", "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		const token = "0123456789abcdef-config-file-test"
 		tokenFile := filepath.Join(dir, "admin-token")
 		if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
@@ -155,12 +184,16 @@ admin:
   shutdown_timeout: 5s
 xds:
   listen_address: %s
+  server_tls:
+    cert_file: %s
+    key_file: %s
+    client_ca_file: %s
   cert_file: %s
   key_file: %s
   filter_library_path: /opt/ingest/ingest-edge.so
   edge:
     max_in_flight_bytes: 67108864
-`, filepath.Join(dir, "cp.db"), admin, tokenFile, xds, cert, key)))
+`, filepath.Join(dir, "cp.db"), admin, tokenFile, xds, pki.ServerCertFile, pki.ServerKeyFile, pki.CAFile, cert, key)))
 		waitReady(t, admin)
 		cl, err := cpclient.New("http://"+admin, token)
 		if err != nil {
@@ -177,9 +210,12 @@ xds:
 listen_address: %s
 admin_listen_address: %s
 xds_address: %s
+xds_ca_file: %s
+xds_cert_file: %s
+xds_key_file: %s
 node_id: config-file-test
 shutdown_timeout: 2s
-`, edge, edgeAdmin, xds)))
+`, edge, edgeAdmin, xds, pki.CAFile, pki.ClientCertFile, pki.ClientKeyFile)))
 		waitReady(t, edgeAdmin)
 	})
 }
@@ -240,7 +276,7 @@ func TestAConfigFileWithAnUnknownKeyOrABadValueFailsNamingTheKeyAndTheFile(t *te
 // file's, with the file's other settings.
 func TestAFlagOverridesTheConfigFile(t *testing.T) {
 	fromFile, fromFlag := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	file := writeConfig(t, "normalizer", fmt.Sprintf("listen: %s\nsink: discard\nnormalizer:\n  max_body_bytes: 100\n  max_decompressed_bytes: 100\n", fromFile))
+	file := writeConfig(t, "normalizer", fmt.Sprintf("listen: %s\nsink: discard\nnormalizer:\n  max_body_bytes: 100\n  max_decompressed_bytes: 100\nhop_auth:\n  insecure_internal_hops: true\n", fromFile))
 	startCommand(t, "normalizer", "--config", file, "--listen", fromFlag)
 	waitReady(t, fromFlag)
 	if resp, err := http.Get("http://" + fromFile + "/readyz"); err == nil {

@@ -34,4 +34,8 @@ func sinkWriterFlags(fs *flag.FlagSet, cfg *sinkwriter.ServiceConfig) {
 	fs.DurationVar(&w.KafkaTimeout, "kafka-timeout", w.KafkaTimeout, "deadline for Kafka to acknowledge a batch; past it 503, and Kafka counts as unreachable until it answers again")
 	fs.DurationVar(&w.RetryAfterFull, "retry-after-full", w.RetryAfterFull, "Retry-After of a 429")
 	fs.DurationVar(&w.RetryAfterUnavailable, "retry-after-unavailable", w.RetryAfterUnavailable, "Retry-After of a 503")
+	hopAuthFlags(fs, &cfg.HopAuth)
+	fs.StringVar(&cfg.Tenants.URL, "tenants-url", cfg.Tenants.URL, "control plane admin URL whose GET /v1/tenants lists the tenants batches may be of (others get 403); required unless --allow-any-tenant")
+	fs.StringVar(&cfg.Tenants.TokenFile, "tenants-token-file", cfg.Tenants.TokenFile, "file holding the control plane's report token (or admin token) for --tenants-url")
+	fs.BoolVar(&cfg.Tenants.AllowAnyTenant, "allow-any-tenant", cfg.Tenants.AllowAnyTenant, "INSECURE: create topics for any tenant id, known to the control plane or not")
 }

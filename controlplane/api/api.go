@@ -202,6 +202,13 @@ func (h *handler) routes() []route {
 	}
 }
 
+// readableWithReportToken says whether the route and method also accept the report token,
+// not only the admin token: GET /v1/tenants, the tenant list the sink writers poll to refuse
+// unknown tenants (keys redacted). The report token changes nothing in the registry.
+func readableWithReportToken(pattern, method string) bool {
+	return pattern == "/v1/tenants" && method == http.MethodGet
+}
+
 // statusWriter remembers the status code written.
 type statusWriter struct {
 	http.ResponseWriter
@@ -243,7 +250,7 @@ func (h *handler) serveRoute(rt route) http.Handler {
 		}
 		var err error
 		switch {
-		case rt.auth && !h.authorized(r):
+		case rt.auth && !h.authorized(r) && !(readableWithReportToken(rt.pattern, r.Method) && h.reportAuthorized(r)):
 			err = h.unauthorized(r)
 		case !ok:
 			sw.Header().Set("Allow", allow)

@@ -213,3 +213,25 @@ func TestCutoverAdvanceIsGatedOnParity(t *testing.T) {
 		t.Fatalf("stage %s", tn.Stage)
 	}
 }
+
+// The report token reads the tenant list (the sink writers poll it to refuse unknown tenants)
+// and nothing else: every other route, and every change, still needs the admin token.
+func TestReportTokenReadsTheTenantListOnly(t *testing.T) {
+	e, _ := newCutoverEnv(t)
+	e.mustStatus(e.do("POST", "/v1/tenants", `{"id":"acme"}`), 201)
+	if r := e.doToken(reportToken, "GET", "/v1/tenants", ""); r.status != 200 || !strings.Contains(string(r.body), `"acme"`) {
+		t.Errorf("GET /v1/tenants with the report token: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/tenants", `{"id":"evil"}`},
+		{"GET", "/v1/tenants/acme", ""},
+		{"GET", "/v1/audit", ""},
+	} {
+		if r := e.doToken(reportToken, c.method, c.path, c.body); r.status != 401 {
+			t.Errorf("%s %s with the report token: %d, want 401", c.method, c.path, r.status)
+		}
+	}
+	if r := e.doToken("wrong-token-0123456789", "GET", "/v1/tenants", ""); r.status != 401 {
+		t.Errorf("GET /v1/tenants with a wrong token: %d, want 401", r.status)
+	}
+}

@@ -12,9 +12,14 @@ import (
 	"testing"
 
 	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // TestEnvoyBootstrapParsesValidatesAndMatchesTheControlPlane reads edge/envoy/bootstrap.yaml into
@@ -22,21 +27,8 @@ import (
 // checks it agrees with the control plane's defaults. The apicheck module decodes the same
 // file with the Envoy 1.33-era protos.
 func TestEnvoyBootstrapParsesValidatesAndMatchesTheControlPlane(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("..", "..", "edge", "envoy", "bootstrap.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := yamlToJSON(src)
-	if err != nil {
-		t.Fatalf("cannot read edge/envoy/bootstrap.yaml: %v", err)
-	}
-	bs := &bootstrap.Bootstrap{}
-	if err := protojson.Unmarshal(js, bs); err != nil {
-		t.Fatalf("edge/envoy/bootstrap.yaml is not a Bootstrap: %v", err)
-	}
-	v := &validator{secretRefs: map[string][]string{}, clusterRefs: map[string][]string{}}
-	v.message("bootstrap", bs)
-	if err := errors.Join(v.errs...); err != nil {
+	bs := readBootstrap(t)
+	if err := validateBootstrap(bs); err != nil {
 		t.Fatalf("edge/envoy/bootstrap.yaml fails validation: %v", err)
 	}
 
@@ -72,6 +64,99 @@ func TestEnvoyBootstrapParsesValidatesAndMatchesTheControlPlane(t *testing.T) {
 	if len(layers) == 0 || layers[len(layers)-1].GetAdminLayer() == nil {
 		t.Error("no admin runtime layer: runtime keys in routes could not be changed")
 	}
+}
+
+// readBootstrap reads edge/envoy/bootstrap.yaml into the Bootstrap proto (unknown fields
+// rejected).
+func readBootstrap(t *testing.T) *bootstrap.Bootstrap {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "edge", "envoy", "bootstrap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := yamlToJSON(src)
+	if err != nil {
+		t.Fatalf("cannot read edge/envoy/bootstrap.yaml: %v", err)
+	}
+	bs := &bootstrap.Bootstrap{}
+	if err := protojson.Unmarshal(js, bs); err != nil {
+		t.Fatalf("edge/envoy/bootstrap.yaml is not a Bootstrap: %v", err)
+	}
+	return bs
+}
+
+// validateBootstrap deep-validates a bootstrap as Validate does a snapshot's resources (every
+// Any unpacked), with the bootstrap's own checks (mutual TLS to the control plane).
+func validateBootstrap(bs *bootstrap.Bootstrap) error {
+	v := &validator{secretRefs: map[string][]string{}, clusterRefs: map[string][]string{}}
+	v.message("bootstrap", bs)
+	return errors.Join(v.errs...)
+}
+
+// TestEnvoyBootstrapSpeaksMutualTLSToTheControlPlane checks the xds_cluster's TLS against the
+// control plane's server (ALPN h2, TLS 1.2+, a client certificate, a CA and a SAN matching
+// the address it dials), and that the validator refuses a bootstrap that weakens any of it.
+func TestEnvoyBootstrapSpeaksMutualTLSToTheControlPlane(t *testing.T) {
+	bs := readBootstrap(t)
+	xdsCluster := func(b *bootstrap.Bootstrap) *cluster.Cluster {
+		for _, c := range b.GetStaticResources().GetClusters() {
+			if c.GetName() == "xds_cluster" {
+				return c
+			}
+		}
+		t.Fatal("no xds_cluster")
+		return nil
+	}
+	c := xdsCluster(bs)
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		t.Fatalf("the xds cluster's transport socket is not an UpstreamTlsContext: %v", err)
+	}
+	cc := ctx.GetCommonTlsContext()
+	sa := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+	if m := cc.GetValidationContext().GetMatchTypedSubjectAltNames(); len(m) != 1 || m[0].GetMatcher().GetExact() != sa.GetAddress() {
+		t.Errorf("the SAN matcher %v does not name the address dialled, %s (the Go edge's default server name)", m, sa.GetAddress())
+	}
+	if cc.GetTlsParams().GetTlsMaximumProtocolVersion() != tlsv3.TlsParameters_TLSv1_3 {
+		t.Error("TLS 1.3 is not allowed toward the control plane")
+	}
+
+	for _, tc := range []struct {
+		name string
+		mod  func(*tlsv3.CommonTlsContext)
+		want string
+	}{
+		{"no client certificate", func(c *tlsv3.CommonTlsContext) { c.TlsCertificates = nil }, "tls_certificates is empty"},
+		{"no CA", func(c *tlsv3.CommonTlsContext) { c.GetValidationContext().TrustedCa = nil }, "trusted_ca is not set"},
+		{"no SAN matcher", func(c *tlsv3.CommonTlsContext) { c.GetValidationContext().MatchTypedSubjectAltNames = nil }, "match_typed_subject_alt_names is empty"},
+		{"no ALPN", func(c *tlsv3.CommonTlsContext) { c.AlpnProtocols = nil }, "alpn_protocols must offer h2"},
+		{"TLS 1.0", func(c *tlsv3.CommonTlsContext) { c.TlsParams.TlsMinimumProtocolVersion = tlsv3.TlsParameters_TLSv1_0 }, "tls_minimum_protocol_version TLSv1_0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := proto.Clone(bs).(*bootstrap.Bootstrap)
+			c := xdsCluster(b)
+			u := &tlsv3.UpstreamTlsContext{}
+			if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(u); err != nil {
+				t.Fatal(err)
+			}
+			tc.mod(u.GetCommonTlsContext())
+			a, err := anypb.New(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.TransportSocket.ConfigType = &core.TransportSocket_TypedConfig{TypedConfig: a}
+			if err := validateBootstrap(b); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("validation = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("plaintext", func(t *testing.T) {
+		b := proto.Clone(bs).(*bootstrap.Bootstrap)
+		xdsCluster(b).TransportSocket = nil
+		if err := validateBootstrap(b); err == nil || !strings.Contains(err.Error(), "transport_socket must hold an UpstreamTlsContext") {
+			t.Errorf("validation = %v", err)
+		}
+	})
 }
 
 func TestYAMLSubsetReader(t *testing.T) {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
 )
 
@@ -191,6 +192,13 @@ func makeTenantFilter(cfg Config, st registry.State, now time.Time) (*anypb.Any,
 		if cfg.Report.Interval > 0 {
 			fc.ReportInterval = cfg.Report.Interval.String()
 		}
+	}
+	if cfg.HopKeyFile != "" {
+		keys, err := hopauth.LoadKeys(cfg.HopKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot build filter config at registry revision %d: xds.hop_key_file: %w", st.Revision, err)
+		}
+		fc.HopKey = keys[0].Secret()
 	}
 	for _, t := range st.Tenants {
 		fc.Tenants = append(fc.Tenants, filterconfig.Tenant{ID: t.ID, Quotas: filterconfig.Quotas{

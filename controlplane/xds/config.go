@@ -14,11 +14,16 @@ import (
 )
 
 // Config configures the xDS server and the resources it serves. The zero value of every field
-// means its default (see [DefaultConfig]); only CertFile and KeyFile have none.
+// means its default (see [DefaultConfig]); CertFile, KeyFile and the files of ServerTLS have
+// none.
 type Config struct {
 	// ListenAddress is the host:port of the gRPC xDS server (ADS, SotW and delta). Default
 	// 127.0.0.1:18000: only an Envoy on the same host or behind a sidecar reaches it.
 	ListenAddress string `yaml:"listen_address"`
+	// ServerTLS is the mutual TLS of the gRPC xDS server (its own certificate and the CA of the
+	// edges' client certificates). Required: without it (or an explicit server_tls.insecure on
+	// loopback) the server does not start.
+	ServerTLS ServerTLSConfig `yaml:"server_tls"`
 	// NodeCluster, when set, is the only node.cluster accepted; a stream from another cluster
 	// is closed with an error. Empty accepts every node. Every accepted node gets the same
 	// resources; NACK state (fallback to the last good snapshot) is kept per node.id.
@@ -30,7 +35,8 @@ type Config struct {
 	// one kept.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	// CertPollInterval is how often the certificate files are checked. Default 1s.
+	// CertPollInterval is how often the certificate files (these two and ServerTLS's three)
+	// are checked. Default 1s.
 	CertPollInterval time.Duration `yaml:"cert_poll_interval"`
 
 	// ListenerAddress and ListenerPort are where the edge listener binds inside Envoy.
@@ -48,6 +54,12 @@ type Config struct {
 	// Report is where the edge filters send their parity reports (sent to the filter as
 	// report_url, report_token and report_interval). Zero: the edges report nothing.
 	Report ReportConfig `yaml:"report"`
+	// HopKeyFile is the hop key file (package hopauth: one key per line, hex or base64; the
+	// first signs) whose first key the edge filters sign admitted requests with (sent to the
+	// filter as hop_key), read at every snapshot build so that a rotated key reaches the edges
+	// with the next push. Normalizers refuse unsigned requests unless they opt out, so set it
+	// to the file the normalizers and sink writers use. Empty: the edges sign nothing.
+	HopKeyFile string `yaml:"hop_key_file"`
 
 	// Debounce is how long the server gathers registry changes before it rebuilds: the first
 	// change starts the window, later ones within it are coalesced (a steady stream of changes
@@ -122,7 +134,7 @@ type UpstreamConfig struct {
 	MaxRetries         uint32 `yaml:"max_retries"`
 }
 
-// DefaultConfig returns the defaults; CertFile and KeyFile are empty.
+// DefaultConfig returns the defaults; CertFile, KeyFile and ServerTLS are empty.
 func DefaultConfig() Config {
 	return Config{
 		ListenAddress:     "127.0.0.1:18000",
@@ -181,6 +193,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.ListenAddress); err != nil {
 		add("xds.listen_address %q must be host:port: %v", c.ListenAddress, err)
 	}
+	c.ServerTLS.validate(c.ListenAddress, add)
 	if c.CertFile == "" {
 		add("xds.cert_file is required: the PEM certificate chain of the edge listener")
 	}

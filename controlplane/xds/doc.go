@@ -80,6 +80,17 @@
 // [Validate] before SetSnapshot; one that does not is logged and counted, and the previous one
 // stays served. Every node (node.id) that opens a stream gets the current snapshot.
 //
+// Transport security: the gRPC server speaks mutual TLS only (Config.ServerTLS,
+// [ServerTLSConfig]): it presents its own certificate (not the edge listener's, which it
+// serves over SDS), requires a client certificate signed by the client CA and optionally pins
+// client names. A client that fails the handshake (no certificate, another CA, plaintext)
+// never reaches the ADS service, so it gets no resource; it is counted in
+// ingest_controlplane_xds_handshake_failures_total{reason}. The three files are polled with the
+// listener certificate and a valid change applies from the next handshake. The Envoy bootstrap
+// (edge/envoy/bootstrap.yaml) reaches the server over mutual TLS; its test deep-validates it
+// like a snapshot and refuses an xds_cluster without it. ServerTLS.Insecure (plaintext,
+// loopback only, logged as a warning) is the explicit opt-out.
+//
 // NACKs: the SotW snapshot cache answers a NACK (which carries the last accepted version) by
 // resending the rejected snapshot at once, in a loop (go-control-plane issue #962). The
 // server's stream callbacks see the NACK first: they count it in

@@ -23,7 +23,13 @@ func testNow() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
 func testConfig() Config {
 	c := DefaultConfig()
 	c.CertFile, c.KeyFile = "/unused/cert.pem", "/unused/key.pem"
+	c.ServerTLS = unusedServerTLS()
 	return c
+}
+
+// unusedServerTLS names files that Validate accepts and nothing reads.
+func unusedServerTLS() ServerTLSConfig {
+	return ServerTLSConfig{CertFile: "/unused/xds.crt", KeyFile: "/unused/xds.key", ClientCAFile: "/unused/ca.crt"}
 }
 
 // testCert is a fixed fake PEM pair: builders and the validator do not parse it, and golden

@@ -18,6 +18,10 @@ type metrics struct {
 	nodes       prometheus.Gauge
 	certReloads *prometheus.CounterVec
 	certExpiry  prometheus.Gauge
+
+	serverTLSReloads  *prometheus.CounterVec
+	serverCertExpiry  prometheus.Gauge
+	handshakeFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,8 +40,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Changes of the listener certificate files, by result: ok or error (the previous certificate stays).", "result"),
 		certExpiry: metricdef.Gauge("ingest_controlplane_xds_certificate_expiry_timestamp_seconds",
 			"NotAfter of the listener certificate being served, in unix seconds."),
+		serverTLSReloads: metricdef.CounterVec("ingest_controlplane_xds_server_tls_reloads_total",
+			"Changes of the xDS server's own TLS files (xds.server_tls: certificate, key, client CA), by result: ok or error (the previous set stays).", "result"),
+		serverCertExpiry: metricdef.Gauge("ingest_controlplane_xds_server_certificate_expiry_timestamp_seconds",
+			"NotAfter of the certificate the xDS server presents to the edges, in unix seconds."),
+		handshakeFailures: metricdef.CounterVec("ingest_controlplane_xds_handshake_failures_total",
+			"Connections to the xDS server refused in the TLS handshake, by reason: client_certificate_rejected (not signed by xds.server_tls.client_ca_file, expired), client_name_not_allowed, handshake (no client certificate, plaintext, other).", "reason"),
 	}
-	if err := metricdef.Register(reg, m.nacks, m.fallbacks, m.builds, m.version, m.nodes, m.certReloads, m.certExpiry); err != nil {
+	if err := metricdef.Register(reg, m.nacks, m.fallbacks, m.builds, m.version, m.nodes, m.certReloads, m.certExpiry,
+		m.serverTLSReloads, m.serverCertExpiry, m.handshakeFailures); err != nil {
 		return nil, fmt.Errorf("cannot register xds metrics: %w", err)
 	}
 	return m, nil

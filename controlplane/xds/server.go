@@ -18,6 +18,8 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
@@ -48,8 +50,11 @@ type Server struct {
 	m     *metrics
 	cache cache.SnapshotCache
 	certs *certWatcher
+	tls   *serverTLS // nil with ServerTLS.Insecure
 	now   func() time.Time
-	ran   atomic.Bool
+	// handshakeLog limits the log lines of refused handshakes (they are all counted).
+	handshakeLog logLimiter
+	ran          atomic.Bool
 
 	// ver is owned by the rebuild loop.
 	ver versioner
@@ -112,16 +117,22 @@ func New(cfg Config, source StateSource, reg prometheus.Registerer, log *slog.Lo
 		return nil, err
 	}
 	log = log.With("component", "xds")
+	var st *serverTLS
+	if !cfg.ServerTLS.Insecure {
+		st = &serverTLS{cfg: cfg.ServerTLS}
+	}
 	return &Server{
-		cfg:     cfg,
-		src:     source,
-		log:     log,
-		m:       m,
-		cache:   cache.NewSnapshotCache(true, cache.IDHash{}, cpLogger{log}),
-		certs:   &certWatcher{certFile: cfg.CertFile, keyFile: cfg.KeyFile},
-		now:     time.Now,
-		nodes:   map[string]*nodeState{},
-		streams: map[streamKey]*streamState{},
+		cfg:          cfg,
+		tls:          st,
+		handshakeLog: logLimiter{every: 10 * time.Second},
+		src:          source,
+		log:          log,
+		m:            m,
+		cache:        cache.NewSnapshotCache(true, cache.IDHash{}, cpLogger{log}),
+		certs:        &certWatcher{certFile: cfg.CertFile, keyFile: cfg.KeyFile},
+		now:          time.Now,
+		nodes:        map[string]*nodeState{},
+		streams:      map[streamKey]*streamState{},
 	}, nil
 }
 
@@ -135,8 +146,11 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve serves xDS on lis until ctx is done, then stops the gRPC server and returns nil. It
-// fails at once if the certificate cannot be loaded. A registry state that does not build or
-// pass [Validate] is logged and counted (ingest_controlplane_xds_snapshot_builds_total) and the
+// fails at once if the listener certificate or the server's own TLS files (Config.ServerTLS)
+// cannot be loaded. Every connection must pass the mutual TLS handshake (unless
+// ServerTLS.Insecure); a refused one is counted in
+// ingest_controlplane_xds_handshake_failures_total and never reaches the ADS service. A
+// registry state that does not build or pass [Validate] is logged and counted (ingest_controlplane_xds_snapshot_builds_total) and the
 // last good snapshot stays served; at startup that means proxies get nothing until the state
 // is fixed (through the admin API, which must stay up, so this is not fatal). A bad
 // certificate change is logged and counted and the previous certificate stays. Serve closes
@@ -152,6 +166,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	s.m.certExpiry.Set(float64(s.certs.notAfter.Unix()))
 	s.log.Info("xds listener certificate loaded", "cert_file", s.cfg.CertFile, "not_after", s.certs.notAfter)
+	creds, err := s.transportCredentials()
+	if err != nil {
+		_ = lis.Close()
+		return fmt.Errorf("cannot serve xds: %w", err)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -166,6 +185,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	nextExpiry, _ := s.rebuild(ctx, "startup")
 
 	gs := grpc.NewServer(
+		grpc.Creds(creds),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1024),
@@ -220,7 +240,56 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 					expiry.reset(next, s.now())
 				}
 			}
+			s.pollServerTLS()
 		}
+	}
+}
+
+// transportCredentials loads the server's TLS files and returns the mutual TLS credentials,
+// or plaintext ones (loudly) with ServerTLS.Insecure.
+func (s *Server) transportCredentials() (credentials.TransportCredentials, error) {
+	if s.tls == nil {
+		s.log.Warn("xds server runs WITHOUT TLS and WITHOUT client authentication (xds.server_tls.insecure): "+
+			"any process that reaches it gets every API key hash and the edge's private key, and edges cannot tell it from an impostor",
+			"listen_address", s.cfg.ListenAddress)
+		return insecure.NewCredentials(), nil
+	}
+	if err := s.tls.load(); err != nil {
+		return nil, err
+	}
+	cur := s.tls.current()
+	s.m.serverCertExpiry.Set(float64(cur.notAfter.Unix()))
+	s.log.Info("xds server mutual TLS loaded: client certificates are required", "cert_file", s.cfg.ServerTLS.CertFile,
+		"client_ca_file", s.cfg.ServerTLS.ClientCAFile, "allowed_client_names", s.cfg.ServerTLS.AllowedClientNames, "not_after", cur.notAfter)
+	return observedCreds{TransportCredentials: credentials.NewTLS(s.tls.tlsConfig()), failed: s.handshakeFailed}, nil
+}
+
+// pollServerTLS applies a change of the server's TLS files to the next handshakes.
+func (s *Server) pollServerTLS() {
+	if s.tls == nil {
+		return
+	}
+	changed, err := s.tls.poll()
+	switch {
+	case err != nil:
+		s.m.serverTLSReloads.WithLabelValues("error").Inc()
+		s.log.Error("xds server TLS change not applied; the previous certificate and client CA stay", "err", err)
+	case changed:
+		cur := s.tls.current()
+		s.m.serverTLSReloads.WithLabelValues("ok").Inc()
+		s.m.serverCertExpiry.Set(float64(cur.notAfter.Unix()))
+		s.log.Info("xds server TLS reloaded; new handshakes use it", "cert_file", s.cfg.ServerTLS.CertFile,
+			"client_ca_file", s.cfg.ServerTLS.ClientCAFile, "not_after", cur.notAfter)
+	}
+}
+
+// handshakeFailed counts a refused connection and logs it (at most one line per 10s).
+func (s *Server) handshakeFailed(remote net.Addr, err error) {
+	reason := handshakeReason(err)
+	s.m.handshakeFailures.WithLabelValues(reason).Inc()
+	if ok, suppressed := s.handshakeLog.allow(s.now()); ok {
+		s.log.Warn("xds connection refused: TLS handshake failed (the client gets nothing)",
+			"remote", remote, "reason", reason, "err", err, "suppressed_since_last", suppressed)
 	}
 }
 

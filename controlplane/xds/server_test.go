@@ -3,6 +3,7 @@ package xds
 import (
 	"bytes"
 	"context"
+	stdtls "crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,11 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/testcert"
 	"github.com/ingestdev/ingest/internal/testkit"
 )
 
@@ -36,14 +38,53 @@ type harness struct {
 	lis               *bufconn.Listener
 	conn              *grpc.ClientConn
 	certFile, keyFile string
+	pki               *testcert.MTLS // the xDS server's certificate, the edges' CA and a client certificate
 	logs              *testkit.SyncBuffer
+}
+
+// xdsServerName is the name in the test xDS server's certificate that clients verify.
+const xdsServerName = "xds.test"
+
+// dial returns a client connection to the harness's server with creds.
+func (h *harness) dial(creds credentials.TransportCredentials) *grpc.ClientConn {
+	h.t.Helper()
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return h.lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(creds))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// clientTLS returns mutual TLS credentials that present certFile/keyFile (none if empty) and
+// trust the harness's CA. The certificate is presented whatever CAs the server asks for, as
+// Envoy does (crypto/tls would otherwise send none that another CA signed).
+func (h *harness) clientTLS(certFile, keyFile string) credentials.TransportCredentials {
+	h.t.Helper()
+	c := &stdtls.Config{RootCAs: h.pki.CA.Pool(), ServerName: xdsServerName, MinVersion: stdtls.VersionTLS12}
+	if certFile != "" {
+		pair, err := stdtls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		c.GetClientCertificate = func(*stdtls.CertificateRequestInfo) (*stdtls.Certificate, error) { return &pair, nil }
+	}
+	return credentials.NewTLS(c)
 }
 
 func startServer(t *testing.T, st registry.State, mod func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, src: newFakeSource(st), reg: prometheus.NewRegistry(), lis: bufconn.Listen(1 << 20), logs: &testkit.SyncBuffer{}}
 	h.certFile, h.keyFile = writeCert(t, t.TempDir(), "edge.example")
-	cfg := Config{CertFile: h.certFile, KeyFile: h.keyFile, CertPollInterval: 100 * time.Millisecond, Debounce: 50 * time.Millisecond}
+	pki, err := testcert.WriteMTLS(t.TempDir(), "edge-client", xdsServerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pki = pki
+	cfg := Config{CertFile: h.certFile, KeyFile: h.keyFile, CertPollInterval: 100 * time.Millisecond, Debounce: 50 * time.Millisecond,
+		ServerTLS: ServerTLSConfig{CertFile: pki.ServerCertFile, KeyFile: pki.ServerKeyFile, ClientCAFile: pki.CAFile}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -56,13 +97,7 @@ func startServer(t *testing.T, st registry.State, mod func(*Config)) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, h.lis) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return h.lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.conn = conn
+	h.conn = h.dial(h.clientTLS(pki.ClientCertFile, pki.ClientKeyFile))
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -73,7 +108,6 @@ func startServer(t *testing.T, st registry.State, mod func(*Config)) *harness {
 		case <-time.After(10 * time.Second):
 			t.Error("Serve did not return after its context was cancelled")
 		}
-		_ = conn.Close()
 		if t.Failed() {
 			t.Logf("server log:\n%s", h.logs.String())
 		}
@@ -351,7 +385,7 @@ func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
 }
 
 func TestServeFailsFastWithoutCertificate(t *testing.T) {
-	srv, err := New(Config{CertFile: "/nonexistent/tls.crt", KeyFile: "/nonexistent/tls.key"}, newFakeSource(registry.State{}), nil, nil)
+	srv, err := New(Config{CertFile: "/nonexistent/tls.crt", KeyFile: "/nonexistent/tls.key", ServerTLS: unusedServerTLS()}, newFakeSource(registry.State{}), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +403,7 @@ func TestNewRejectsBadConfigAndDuplicateMetrics(t *testing.T) {
 		t.Errorf("New without files = %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	cfg := Config{CertFile: "a", KeyFile: "b"}
+	cfg := Config{CertFile: "a", KeyFile: "b", ServerTLS: unusedServerTLS()}
 	if _, err := New(cfg, newFakeSource(registry.State{}), reg, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -194,10 +195,77 @@ func (v *validator) semantic(path string, m proto.Message) {
 				v.add("%s.filter_chains[%d]: the edge listens with TLS only; transport_socket must hold a DownstreamTlsContext", path, i)
 			}
 		}
+	case *bootstrap.Bootstrap:
+		v.bootstrap(path, x)
 	case *cluster.Cluster:
 		if x.GetType() == cluster.Cluster_EDS && x.GetEdsClusterConfig().GetEdsConfig().GetAds() == nil {
 			v.add("%s: EDS must come over ADS", path)
 		}
+	}
+}
+
+// bootstrap checks that the Envoy bootstrap (edge/envoy/bootstrap.yaml) reaches the control
+// plane only over mutual TLS: every ADS gRPC service is an envoy_grpc cluster among the static
+// clusters whose transport socket is an UpstreamTlsContext that presents a client certificate
+// and key from files (not SDS: the secret would have to come over the stream it secures),
+// verifies the server against a trusted CA and a SAN matcher, offers ALPN h2 (gRPC servers
+// refuse TLS without it) and allows no TLS version below 1.2.
+func (v *validator) bootstrap(path string, b *bootstrap.Bootstrap) {
+	clusters := map[string]*cluster.Cluster{}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		clusters[c.GetName()] = c
+	}
+	services := b.GetDynamicResources().GetAdsConfig().GetGrpcServices()
+	if len(services) == 0 {
+		v.add("%s.dynamic_resources.ads_config: no grpc_services: the edge would never reach the control plane", path)
+	}
+	for i, gs := range services {
+		p := fmt.Sprintf("%s.dynamic_resources.ads_config.grpc_services[%d]", path, i)
+		name := gs.GetEnvoyGrpc().GetClusterName()
+		if name == "" {
+			v.add("%s: must be envoy_grpc with a cluster_name, so that the cluster's mutual TLS applies", p)
+			continue
+		}
+		c, ok := clusters[name]
+		if !ok {
+			v.add("%s: cluster %q is not a static cluster", p, name)
+			continue
+		}
+		v.xdsClusterTLS(fmt.Sprintf("%s.static_resources.clusters %q", path, name), c)
+	}
+}
+
+func (v *validator) xdsClusterTLS(path string, c *cluster.Cluster) {
+	ctx := &tls.UpstreamTlsContext{}
+	if ts := c.GetTransportSocket().GetTypedConfig(); ts == nil || !ts.MessageIs(ctx) || ts.UnmarshalTo(ctx) != nil {
+		v.add("%s: transport_socket must hold an UpstreamTlsContext: the xDS stream carries every key hash and the edge's private key, and without TLS anyone can feed the edge its configuration", path)
+		return
+	}
+	cc := ctx.GetCommonTlsContext()
+	if len(cc.GetTlsCertificateSdsSecretConfigs()) > 0 {
+		v.add("%s: the client certificate cannot come over SDS: the secret would have to arrive over the stream it secures", path)
+	}
+	certs := cc.GetTlsCertificates()
+	if len(certs) == 0 {
+		v.add("%s: common_tls_context.tls_certificates is empty: the control plane requires a client certificate", path)
+	}
+	for i, tc := range certs {
+		if tc.GetCertificateChain() == nil || tc.GetPrivateKey() == nil {
+			v.add("%s: common_tls_context.tls_certificates[%d] needs certificate_chain and private_key", path, i)
+		}
+	}
+	vc := cc.GetValidationContext()
+	if vc.GetTrustedCa() == nil {
+		v.add("%s: common_tls_context.validation_context.trusted_ca is not set: Envoy would not verify the control plane's certificate", path)
+	}
+	if len(vc.GetMatchTypedSubjectAltNames()) == 0 {
+		v.add("%s: common_tls_context.validation_context.match_typed_subject_alt_names is empty: any certificate the CA signed could pose as the control plane", path)
+	}
+	if !slices.Contains(cc.GetAlpnProtocols(), "h2") {
+		v.add("%s: common_tls_context.alpn_protocols must offer h2: the control plane's gRPC server refuses TLS without it", path)
+	}
+	if m := cc.GetTlsParams().GetTlsMinimumProtocolVersion(); m == tls.TlsParameters_TLSv1_0 || m == tls.TlsParameters_TLSv1_1 {
+		v.add("%s: common_tls_context.tls_params.tls_minimum_protocol_version %v: the control plane accepts TLS 1.2 and later only", path, m)
 	}
 }
 

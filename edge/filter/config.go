@@ -6,6 +6,7 @@ import (
 
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/migration/report"
 )
@@ -47,6 +48,11 @@ func (ConfigParser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (
 	}
 	pc := &ParsedConfig{cfg: cfg, resolver: admission.NewResolver(cfg), metrics: newMetrics(callbacks),
 		endpoint: &report.Endpoint{URL: cfg.ReportURL, Token: cfg.ReportToken, Interval: cfg.ReportIntervalOrDefault()}}
+	if len(cfg.HopKey) > 0 {
+		if pc.hopKey, err = hopauth.NewKey(cfg.HopKey); err != nil {
+			return nil, err
+		}
+	}
 	return pc, nil
 }
 
@@ -83,6 +89,7 @@ type ParsedConfig struct {
 	// endpoint is where the shared reporter sends (an empty URL: nowhere); one pointer per
 	// Parse, so that the filter applies it once per push.
 	endpoint *report.Endpoint
+	hopKey   *hopauth.Key // signs admitted requests; nil: none
 }
 
 // Config returns the decoded configuration; callers must not modify it.

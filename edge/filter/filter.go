@@ -16,6 +16,7 @@ import (
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/edge/filter/eventcount"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/migration/report"
@@ -242,11 +243,14 @@ func (f *filter) account(body []byte) api.StatusType {
 		f.release()
 		return f.refuseAdmission(d, q, events, charged)
 	}
+	count := ""
 	if f.kind != 0 {
-		f.headers.Set(filterconfig.HeaderEventCount, strconv.Itoa(events))
+		count = strconv.Itoa(events)
+		f.headers.Set(filterconfig.HeaderEventCount, count)
 	} else {
 		m.uncountedRequest()
 	}
+	f.sign(count)
 	m.admitted(int64(events), n) // bytes as received (the quota was charged the decompressed size)
 	f.decided = true
 	f.events = events
@@ -255,6 +259,21 @@ func (f *filter) account(body []byte) api.StatusType {
 	// and the control plane keeps the counts of the tenants in shadow or canary only.
 	f.observed = s.reporter.Enabled()
 	return api.Continue
+}
+
+// sign sets the hop signature over the tenant and the event count header (count, "" when
+// none) that the normalizer trusts, when the configuration has a hop key. It is set after
+// stripInternal removed any client copy. The route's x-ingest-version and the mirror's shadow
+// authority are added after the filter and are not signed.
+func (f *filter) sign(count string) {
+	if f.cfg.hopKey == nil {
+		return
+	}
+	sig, err := hopauth.Sign(f.cfg.hopKey, f.shared.now(), hopauth.Claims{Audience: hopauth.AudienceNormalizer, Tenant: f.tenant, Count: count})
+	if err != nil {
+		return // a tenant id is at most 63 bytes: cannot happen; the normalizer refuses the unsigned request
+	}
+	f.headers.Set(filterconfig.HeaderHopAuth, sig)
 }
 
 // EncodeHeaders reports the answer to an admitted request to the

@@ -22,9 +22,31 @@ type Config struct {
 	// Default 127.0.0.1:9901 (Envoy's admin port).
 	AdminListenAddress string `yaml:"admin_listen_address"`
 
-	// XDSAddress is the host:port of the control plane's xDS server (ADS over plaintext gRPC,
-	// as the control plane serves it). Default 127.0.0.1:18000.
+	// XDSAddress is the host:port of the control plane's xDS server (ADS over gRPC with mutual
+	// TLS). Default 127.0.0.1:18000.
 	XDSAddress string `yaml:"xds_address"`
+	// XDSCAFile is the PEM CA bundle the control plane's xDS server certificate must chain to
+	// (the CA of its xds.server_tls.cert_file). Read at startup: to rotate the CA without a
+	// restart, ship a bundle with the old and the new CA first. A server it does not vouch
+	// for gets no stream, and the edge applies nothing from it (counted in
+	// ingest_edge_xds_handshake_failures_total{reason="server_certificate_rejected"}).
+	// Required unless XDSInsecure.
+	XDSCAFile string `yaml:"xds_ca_file"`
+	// XDSCertFile and XDSKeyFile are the PEM client certificate chain and private key the
+	// edge presents to the control plane, which checks it against its
+	// xds.server_tls.client_ca_file. Read at every connection to the control plane, so a
+	// rotated pair is used from the next reconnect (a pair that does not load is logged and
+	// the last good one presented). Required unless XDSInsecure.
+	XDSCertFile string `yaml:"xds_cert_file"`
+	XDSKeyFile  string `yaml:"xds_key_file"`
+	// XDSServerName is the name (DNS or IP SAN) the xDS server's certificate must carry.
+	// Empty (the default): the host of XDSAddress.
+	XDSServerName string `yaml:"xds_server_name"`
+	// XDSInsecure takes the configuration over plaintext gRPC from whatever answers at
+	// XDSAddress, without TLS in either direction: only for a control plane on the same host
+	// that runs with xds.server_tls.insecure. It requires a loopback XDSAddress, excludes the
+	// files above and is logged as a warning at every start. Default false.
+	XDSInsecure bool `yaml:"xds_insecure"`
 	// NodeID is the xDS node.id: the control plane keeps NACK state per node id. Default the
 	// host name (or "ingest-edge" if it is unknown).
 	NodeID string `yaml:"node_id"`
@@ -198,6 +220,7 @@ func (c Config) Validate() error {
 	if c.XDSBackoffMax > 5*time.Minute {
 		add("edge.xds_backoff_max %v must be at most 5m", c.XDSBackoffMax)
 	}
+	c.validateXDSTLS(add)
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		add("edge.cert_file and edge.key_file must be set together (both empty: the certificate comes over SDS)")
 	}
@@ -246,4 +269,27 @@ func (c Config) Validate() error {
 		add("edge.max_mirror_bytes_in_flight %d must be at least 1", c.MaxMirrorBytesInFlight)
 	}
 	return errors.Join(errs...)
+}
+
+// validateXDSTLS adds the problems of the ADS client's TLS settings to add.
+func (c Config) validateXDSTLS(add func(string, ...any)) {
+	if c.XDSInsecure {
+		if c.XDSCAFile != "" || c.XDSCertFile != "" || c.XDSKeyFile != "" || c.XDSServerName != "" {
+			add("edge.xds_insecure excludes edge.xds_ca_file, xds_cert_file, xds_key_file and xds_server_name: choose mutual TLS or plaintext")
+		}
+		host, _, err := net.SplitHostPort(c.XDSAddress)
+		if ip := net.ParseIP(host); err == nil && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			add("edge.xds_insecure needs a loopback edge.xds_address, not %q: over plaintext anyone on the path can feed the edge its configuration", c.XDSAddress)
+		}
+		return
+	}
+	for _, f := range []struct{ key, v, what string }{
+		{"xds_ca_file", c.XDSCAFile, "the PEM CA bundle that signs the control plane's xDS server certificate"},
+		{"xds_cert_file", c.XDSCertFile, "the PEM client certificate the edge presents to the control plane"},
+		{"xds_key_file", c.XDSKeyFile, "the PEM private key of edge.xds_cert_file"},
+	} {
+		if f.v == "" {
+			add("edge.%s is required: %s (or set edge.xds_insecure for a control plane on loopback)", f.key, f.what)
+		}
+	}
 }

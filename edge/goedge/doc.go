@@ -6,7 +6,9 @@
 //
 // # Configuration
 //
-// An ADS stream (state of the world) subscribes to CDS and LDS as wildcards, then to EDS, RDS
+// An ADS stream (state of the world, over mutual TLS with the control plane: the edge presents
+// Config.XDSCertFile and accepts only a server certificate that chains to Config.XDSCAFile for
+// the server name, so a rogue server's configuration is never applied) subscribes to CDS and LDS as wildcards, then to EDS, RDS
 // and SDS by the names the accepted clusters and listener reference. Each response is decoded,
 // validated (protoc-gen-validate rules, and every typed config it unpacks) and compiled; a
 // response that does not compile (the filter's own Parse fails, a field the edge cannot honour

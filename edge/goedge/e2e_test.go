@@ -95,12 +95,17 @@ func TestEdgeEndToEnd(t *testing.T) {
 	v1 := newE2EUpstream(t, "v1", 20*time.Millisecond)
 	v2 := newE2EUpstream(t, "v2", 20*time.Millisecond)
 
-	// The control plane, with the tenants and upstreams in place.
+	// The control plane, with the tenants and upstreams in place; xDS over mutual TLS.
 	xdsAddr := testkit.FreeAddr(t)
+	pki, err := testcert.WriteMTLS(t.TempDir(), "edge-e2e", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cp, err := controlplane.New(controlplane.Config{
 		Registry: controlplane.RegistryConfig{Path: filepath.Join(dir, "cp.db")},
 		Admin:    controlplane.AdminConfig{ListenAddress: "127.0.0.1:0", Token: adminToken},
-		XDS:      xds.Config{ListenAddress: xdsAddr, CertFile: certFile, KeyFile: keyFile, Debounce: 50 * time.Millisecond},
+		XDS: xds.Config{ListenAddress: xdsAddr, CertFile: certFile, KeyFile: keyFile, Debounce: 50 * time.Millisecond,
+			ServerTLS: xds.ServerTLSConfig{CertFile: pki.ServerCertFile, KeyFile: pki.ServerKeyFile, ClientCAFile: pki.CAFile}},
 	}, prometheus.NewRegistry(), log.With("service", "controlplane"))
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +136,8 @@ func TestEdgeEndToEnd(t *testing.T) {
 
 	// The edge: certificate from SDS.
 	reg := prometheus.NewRegistry()
-	e, err := goedge.New(goedge.Config{ListenAddress: "127.0.0.1:0", AdminListenAddress: "127.0.0.1:0", XDSAddress: xdsAddr, NodeID: "edge-e2e"}, reg, log.With("service", "edge"))
+	e, err := goedge.New(goedge.Config{ListenAddress: "127.0.0.1:0", AdminListenAddress: "127.0.0.1:0", XDSAddress: xdsAddr, NodeID: "edge-e2e",
+		XDSCAFile: pki.CAFile, XDSCertFile: pki.ClientCertFile, XDSKeyFile: pki.ClientKeyFile}, reg, log.With("service", "edge"))
 	if err != nil {
 		t.Fatal(err)
 	}

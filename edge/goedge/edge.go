@@ -16,6 +16,7 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/ingestdev/ingest/edge/filter"
 	"github.com/ingestdev/ingest/edge/filter/envoyhost"
@@ -33,7 +34,8 @@ type Edge struct {
 	host     *envoyhost.Host
 	filter   filterRuntime
 	rand     func() uint64
-	fileCert *tls.Config // the listener's TLS config when the certificate comes from files
+	fileCert *tls.Config                      // the listener's TLS config when the certificate comes from files
+	xdsCreds credentials.TransportCredentials // of the ADS client: mutual TLS with the control plane
 
 	// snap is the configuration new requests use. A request keeps the one it started with.
 	snap     atomic.Pointer[snapshot]
@@ -88,7 +90,8 @@ func WithFilter(pluginName string, parser api.StreamFilterConfigParser, factory 
 	}
 }
 
-// New checks cfg (zero fields take their defaults), loads the certificate files if set and
+// New checks cfg (zero fields take their defaults), loads the certificate files (the
+// listener's if set, and the xDS client's CA, certificate and key) and
 // binds both listeners, so that every startup problem is reported here. Metrics are
 // registered with reg and served at /metrics on the admin listener (nil: a new registry).
 // Nothing is served until Run; if Run is never called, Close releases the listeners.
@@ -149,6 +152,9 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 			return nil, fmt.Errorf("cannot load the edge certificate %q: %w", cfg.CertFile, err)
 		}
 		e.fileCert = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	if e.xdsCreds, err = xdsCredentials(cfg, m, log.With("component", "xds")); err != nil {
+		return nil, fmt.Errorf("cannot start the edge: %w", err)
 	}
 	if e.lm, err = service.NewListenerMetrics("ingest_edge", reg); err != nil {
 		return nil, err

@@ -32,6 +32,23 @@ func selfSigned(t testing.TB, cn string) (certPEM, keyPEM []byte) {
 	return certPEM, keyPEM
 }
 
+// writeMTLS writes a fresh CA, an xDS server certificate for 127.0.0.1 and an edge client
+// certificate to a temporary directory.
+func writeMTLS(t testing.TB) *testcert.MTLS {
+	t.Helper()
+	pki, err := testcert.WriteMTLS(t.TempDir(), "edge-test", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki
+}
+
+// withXDSTLS returns cfg with the ADS client's CA, certificate and key of pki.
+func withXDSTLS(cfg Config, pki *testcert.MTLS) Config {
+	cfg.XDSCAFile, cfg.XDSCertFile, cfg.XDSKeyFile = pki.CAFile, pki.ClientCertFile, pki.ClientKeyFile
+	return cfg
+}
+
 // testKey returns a registry key for prefix (8 chars of [a-z2-7]) and its secret.
 func testKey(prefix string) (registry.APIKey, string) {
 	secret := registry.KeyScheme + prefix + "_abcdefghijklmnopqrstuvwxyz234567" + prefix
@@ -67,7 +84,7 @@ func testState(t testing.TB, v1, v2 []registry.Endpoint, tenants ...tenantSpec) 
 // buildResources builds the control plane's resources for st with its real builders.
 func buildResources(t testing.TB, st registry.State, mod func(*xds.Config)) map[resource.Type][]types.Resource {
 	t.Helper()
-	cfg := xds.Config{CertFile: "unused", KeyFile: "unused"}
+	cfg := xds.Config{CertFile: "unused", KeyFile: "unused", ServerTLS: xds.ServerTLSConfig{CertFile: "unused", KeyFile: "unused", ClientCAFile: "unused"}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -103,6 +120,9 @@ func newTestEdge(t testing.TB, cfg Config, opts ...Option) (*Edge, *prometheus.R
 	}
 	if cfg.AdminListenAddress == "" {
 		cfg.AdminListenAddress = "127.0.0.1:0"
+	}
+	if cfg.XDSCAFile == "" && !cfg.XDSInsecure {
+		cfg = withXDSTLS(cfg, writeMTLS(t))
 	}
 	reg := prometheus.NewRegistry()
 	e, err := New(cfg, reg, nil, opts...)

@@ -15,6 +15,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
 	"github.com/ingestdev/ingest/internal/service/servicetest"
+	"github.com/ingestdev/ingest/internal/testcert"
 )
 
 // tlsEdge is an edge configured for tenant acme, whose bodies may reach 64 MiB, served on its
@@ -145,7 +146,7 @@ func TestListenerBoundsAreValidated(t *testing.T) {
 			t.Errorf("%+v: no error", c)
 		}
 	}
-	if err := DefaultConfig().Validate(); err != nil {
+	if err := withXDSTLS(DefaultConfig(), &testcert.MTLS{CAFile: "ca", ClientCertFile: "crt", ClientKeyFile: "key"}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
 }

@@ -29,8 +29,10 @@ type metrics struct {
 	xdsUpdates     *prometheus.CounterVec
 	xdsVersion     *prometheus.GaugeVec
 	xdsConnected   prometheus.Gauge
-	ready          prometheus.Gauge
-	filterActive   prometheus.Gauge
+	// xdsHandshakeFailures counts failed TLS handshakes with the control plane by reason.
+	xdsHandshakeFailures *prometheus.CounterVec
+	ready                prometheus.Gauge
+	filterActive         prometheus.Gauge
 
 	mu       sync.Mutex
 	versions map[string]string // type → version exported in xdsVersion
@@ -56,6 +58,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"1 for the version of each xDS type the edge accepted last.", "type", "version"),
 		xdsConnected: metricdef.Gauge("ingest_edge_xds_connected",
 			"1 while the edge has an ADS stream to the control plane."),
+		xdsHandshakeFailures: metricdef.CounterVec("ingest_edge_xds_handshake_failures_total",
+			"TLS handshakes with the control plane's xDS server that failed, by reason: server_certificate_rejected (not signed by edge.xds_ca_file for the server name, or expired: nothing from it is applied), refused_by_server (the control plane refused the edge's certificate), handshake (other).", "reason"),
 		ready: metricdef.Gauge("ingest_edge_ready",
 			"1 once a complete configuration is applied and until shutdown starts."),
 		filterActive: metricdef.Gauge("ingest_edge_filter_active",
@@ -63,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		versions: map[string]string{},
 	}
 	if err := metricdef.Register(reg, m.requests, m.duration, m.upstreamErrors, m.retries, m.mirrors,
-		m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.ready, m.filterActive); err != nil {
+		m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.xdsHandshakeFailures, m.ready, m.filterActive); err != nil {
 		return nil, fmt.Errorf("cannot register the edge's metrics: %w", err)
 	}
 	return m, nil

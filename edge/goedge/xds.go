@@ -11,7 +11,6 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/ingestdev/ingest/internal/backoff"
@@ -21,13 +20,17 @@ import (
 // hashes).
 const maxXDSMessageBytes = 64 << 20
 
-// runADS keeps an ADS stream to the control plane until ctx is done, reconnecting with
+// runADS keeps an ADS stream to the control plane (mutual TLS, see xdsCredentials) until ctx is done, reconnecting with
 // exponential backoff and full jitter (backoff.Policy from xds_backoff_base to
 // xds_backoff_max; the count restarts after a stream that got a response). The last applied configuration keeps serving while
 // the control plane is away.
 func (e *Edge) runADS(ctx context.Context) {
+	if e.cfg.XDSInsecure {
+		e.log.Warn("xDS client runs WITHOUT TLS (edge.xds_insecure): the edge takes its configuration from whatever answers at the address and authenticates nothing",
+			"xds", e.cfg.XDSAddress)
+	}
 	conn, err := grpc.NewClient(e.cfg.XDSAddress,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(e.xdsCreds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxXDSMessageBytes)),
 	)

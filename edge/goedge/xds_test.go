@@ -19,8 +19,10 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/internal/testcert"
 	"github.com/ingestdev/ingest/internal/testkit"
 )
 
@@ -30,6 +32,8 @@ import (
 type adsServer struct {
 	t     *testing.T
 	addr  string
+	pki   *testcert.MTLS // the server's certificate, the CA of both ends, the edge's certificate
+	creds credentials.TransportCredentials
 	cache cache.SnapshotCache
 	gs    *grpc.Server
 
@@ -38,11 +42,35 @@ type adsServer struct {
 	nacks []*discovery.DiscoveryRequest
 }
 
-func startADS(t *testing.T, addr string) *adsServer {
+// startADS starts an ADS server with mutual TLS, as the control plane serves it: a fresh CA
+// (pki nil) or pki's.
+func startADS(t *testing.T, addr string, pki *testcert.MTLS) *adsServer {
 	t.Helper()
-	a := &adsServer{t: t, cache: cache.NewSnapshotCache(true, cache.IDHash{}, nil)}
+	if pki == nil {
+		pki = writeMTLS(t)
+	}
+	pair, err := tls.LoadX509KeyPair(pki.ServerCertFile, pki.ServerKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: pki.CA.Pool(), MinVersion: tls.VersionTLS12})
+	return startADSWith(t, addr, pki, creds)
+}
+
+// startADSWith starts an ADS server with creds; pki is what the edge is given (edgeConfig).
+func startADSWith(t *testing.T, addr string, pki *testcert.MTLS, creds credentials.TransportCredentials) *adsServer {
+	t.Helper()
+	a := &adsServer{t: t, pki: pki, creds: creds, cache: cache.NewSnapshotCache(true, cache.IDHash{}, nil)}
 	a.serve(addr)
 	return a
+}
+
+// edgeConfig returns cfg pointed at the server, with the ADS client's files of a.pki.
+func (a *adsServer) edgeConfig(cfg Config) Config {
+	cfg.XDSAddress = a.addr
+	cfg.NodeID = "ads-test"
+	return withXDSTLS(cfg, a.pki)
 }
 
 func (a *adsServer) serve(addr string) {
@@ -71,7 +99,7 @@ func (a *adsServer) serve(addr string) {
 		}
 		return nil
 	}}
-	a.gs = grpc.NewServer()
+	a.gs = grpc.NewServer(grpc.Creds(a.creds))
 	discovery.RegisterAggregatedDiscoveryServiceServer(a.gs, serverv3.NewServer(context.Background(), a.cache, cb))
 	go func() { _ = a.gs.Serve(ln) }()
 	a.t.Cleanup(a.gs.Stop)
@@ -101,12 +129,12 @@ func (a *adsServer) nacked() []*discovery.DiscoveryRequest {
 }
 
 func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
-	ads := startADS(t, "127.0.0.1:0")
+	ads := startADS(t, "127.0.0.1:0", nil)
 	st, _ := testState(t, []registry.Endpoint{{Host: "127.0.0.1", Port: 9}}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
 	good := buildResources(t, st, nil)
 	ads.set("1", good, true)
 
-	e, _ := newTestEdge(t, Config{XDSAddress: ads.addr, NodeID: "ads-test", XDSBackoffBase: 10 * time.Millisecond, XDSBackoffMax: 50 * time.Millisecond})
+	e, _ := newTestEdge(t, ads.edgeConfig(Config{XDSBackoffBase: 10 * time.Millisecond, XDSBackoffMax: 50 * time.Millisecond}))
 	run := testkit.Go(t, time.Minute, e.Run)
 	defer func() {
 		if err := run.Stop(); err != nil {
@@ -157,7 +185,7 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 	if err := e.Ready(context.Background()); err != nil {
 		t.Fatalf("the edge is not ready without its control plane: %v", err)
 	}
-	ads2 := startADS(t, addr)
+	ads2 := startADS(t, addr, ads.pki)
 	st.Tenants[0].Stage = registry.Stage{Kind: registry.StageLegacy}
 	ads2.set("1", buildResources(t, st, nil), true)
 	testkit.Eventually(t, 10*time.Second, "the configuration of the new control plane", func() bool {
@@ -168,7 +196,7 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 }
 
 func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
-	ads := startADS(t, "127.0.0.1:0")
+	ads := startADS(t, "127.0.0.1:0", nil)
 	up := newUpstream(t, "v1")
 	entered := make(chan struct{}, 1)
 	up.setHandler(func(w http.ResponseWriter, _ *http.Request) {
@@ -178,7 +206,7 @@ func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	})
 	st, keys := testState(t, []registry.Endpoint{up.endpoint(t)}, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
 	ads.set("1", buildResources(t, st, nil), true)
-	e, _ := newTestEdge(t, Config{XDSAddress: ads.addr, NodeID: "ads-test"})
+	e, _ := newTestEdge(t, ads.edgeConfig(Config{}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -227,7 +255,22 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
-	if err := DefaultConfig().Validate(); err != nil {
+	if err := withXDSTLS(DefaultConfig(), &testcert.MTLS{CAFile: "ca", ClientCertFile: "crt", ClientKeyFile: "key"}).Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	err = DefaultConfig().Validate()
+	for _, want := range []string{"edge.xds_ca_file is required", "edge.xds_cert_file is required", "edge.xds_key_file is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("defaults without the xDS files: %v, want %q", err, want)
+		}
+	}
+	if err := (Config{XDSInsecure: true}).WithDefaults().Validate(); err != nil {
+		t.Errorf("xds_insecure on the loopback default: %v", err)
+	}
+	err = Config{XDSInsecure: true, XDSAddress: "10.0.0.5:18000", XDSCAFile: "ca"}.WithDefaults().Validate()
+	for _, want := range []string{"edge.xds_insecure needs a loopback edge.xds_address", "edge.xds_insecure excludes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("insecure off loopback: %v, want %q", err, want)
+		}
 	}
 }

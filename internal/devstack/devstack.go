@@ -27,6 +27,7 @@ import (
 	"github.com/ingestdev/ingest/edge/goedge"
 	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/embedkafka"
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/migration/replay"
 	"github.com/ingestdev/ingest/migration/report"
@@ -187,6 +188,7 @@ func (c Config) Level() (slog.Level, error) {
 const (
 	adminTokenFile  = "admin-token"
 	reportTokenFile = "report-token" // the bearer token of the cutover parity reports
+	hopKeyFile      = "hop.key"      // the key of the internal hops (package hopauth)
 	demoKeyFile     = "demo-api-key"
 	registryFile    = "controlplane.db"
 )
@@ -299,6 +301,14 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	reporting := report.Config{URL: "http://" + cpAddr, TokenFile: reportTokenPath}
+	// The internal hops are authenticated as in production: one key (32 random bytes,
+	// base64url) for the edges (through the control plane), the normalizer and the sink
+	// writer, which lists the tenants from the control plane with the report token.
+	hopKeyPath := filepath.Join(dir, hopKeyFile)
+	if _, err := ensureSecret(hopKeyPath); err != nil {
+		return err
+	}
+	hopAuth := hopauth.Config{KeyFile: hopKeyPath}
 	var (
 		brokers []string
 		swURL   string
@@ -339,6 +349,8 @@ func (s *Stack) start(ctx context.Context) error {
 			swcfg := sinkwriter.ServiceConfig{Listen: cfg.SinkWriterAddr}
 			swcfg.Writer.Brokers = brokers
 			swcfg.Writer.TopicPartitions = 1 // one broker, a laptop
+			swcfg.HopAuth = hopAuth
+			swcfg.Tenants = sinkwriter.TenantsConfig{URL: reporting.URL, TokenFile: reportTokenPath}
 			w, err := sinkwriter.NewService(swcfg, s.settings("sinkwriter"))
 			if err != nil {
 				return nil, err
@@ -368,6 +380,7 @@ func (s *Stack) start(ctx context.Context) error {
 			ncfg := normalizer.ServiceConfig{Listen: cfg.NormalizerAddr, Sink: normalizer.SinkWriter}
 			ncfg.SinkWriter.URL = swURL
 			ncfg.Report = reporting
+			ncfg.HopAuth = hopAuth
 			n, err := normalizer.NewService(ncfg, s.settings("normalizer"))
 			if err != nil {
 				return nil, err
@@ -416,7 +429,10 @@ func (s *Stack) start(ctx context.Context) error {
 				Replay:     replay.Config{Brokers: strings.Split(s.info.KafkaAddr, ",")},
 				XDS: xds.Config{ListenAddress: cfg.XDSAddr, CertFile: abs(filepath.Join(tlsDir, serverCertFile)), KeyFile: abs(filepath.Join(tlsDir, serverKeyFile)),
 					ListenerAddress: "127.0.0.1", ListenerPort: uint32(port),
-					Report: xds.ReportConfig{URL: reporting.URL, TokenFile: reportTokenPath}},
+					Report: xds.ReportConfig{URL: reporting.URL, TokenFile: reportTokenPath}, HopKeyFile: hopKeyPath,
+					// Mutual TLS of the xDS port: the edge's client certificate is signed by the dev CA.
+					ServerTLS: xds.ServerTLSConfig{CertFile: abs(filepath.Join(tlsDir, xdsServerCertFile)), KeyFile: abs(filepath.Join(tlsDir, xdsServerKeyFile)),
+						ClientCAFile: abs(filepath.Join(tlsDir, caCertFile))}},
 			}, s.settings("controlplane"))
 			if err != nil {
 				return nil, err
@@ -440,7 +456,9 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	err = s.g.Start(ctx, service.Member{Name: "edge", New: func(context.Context) (service.Service, error) {
 		e, err := goedge.NewService(goedge.Config{ListenAddress: s.info.EdgeAddr, AdminListenAddress: cfg.EdgeAdminAddr,
-			XDSAddress: cp.XDSAddr().String(), NodeID: "ingest-dev"}, s.settings("edge"))
+			XDSAddress: cp.XDSAddr().String(), NodeID: "ingest-dev",
+			XDSCAFile: abs(filepath.Join(dir, "tls", caCertFile)), XDSCertFile: abs(filepath.Join(dir, "tls", xdsClientCertFile)),
+			XDSKeyFile: abs(filepath.Join(dir, "tls", xdsClientKeyFile))}, s.settings("edge"))
 		if err != nil {
 			return nil, err
 		}

@@ -23,9 +23,37 @@ const (
 	caKeyFile      = "ca-key.pem"
 	serverCertFile = "server.pem" // the edge's certificate followed by the CA's
 	serverKeyFile  = "server-key.pem"
+	// The mutual TLS of the xDS port: the control plane's xDS server certificate and the Go
+	// edge's client certificate, both signed by the development CA (which each side trusts).
+	xdsServerCertFile = "xds-server.pem"
+	xdsServerKeyFile  = "xds-server-key.pem"
+	xdsClientCertFile = "xds-client.pem"
+	xdsClientKeyFile  = "xds-client-key.pem"
 )
 
-// Lifetimes of the development certificates. The server certificate is issued again when it
+// leaf is a certificate the development CA issues.
+type leaf struct {
+	certFile, keyFile string
+	what              string // for errors
+	cn                string
+	dns               []string
+	ips               []net.IP
+	usage             x509.ExtKeyUsage
+}
+
+// devLeaves returns the certificates ensureTLS keeps current.
+func devLeaves() []leaf {
+	return []leaf{
+		{certFile: serverCertFile, keyFile: serverKeyFile, what: "the edge's certificate", cn: "localhost",
+			dns: []string{"localhost"}, ips: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, usage: x509.ExtKeyUsageServerAuth},
+		{certFile: xdsServerCertFile, keyFile: xdsServerKeyFile, what: "the xDS server's certificate", cn: "localhost",
+			dns: []string{"localhost"}, ips: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, usage: x509.ExtKeyUsageServerAuth},
+		{certFile: xdsClientCertFile, keyFile: xdsClientKeyFile, what: "the edge's xDS client certificate", cn: "ingest-dev-edge",
+			dns: []string{"ingest-dev-edge"}, usage: x509.ExtKeyUsageClientAuth},
+	}
+}
+
+// Lifetimes of the development certificates. A leaf certificate is issued again when it
 // expires within certRenewBefore.
 const (
 	caLifetime      = 10 * 365 * 24 * time.Hour
@@ -33,9 +61,10 @@ const (
 	certRenewBefore = 7 * 24 * time.Hour
 )
 
-// ensureTLS makes sure dir holds a development CA and a server certificate for localhost,
-// 127.0.0.1 and ::1 signed by it, generating what is missing (ECDSA P-256). An existing CA is
-// kept, so that clients that trust it keep working across restarts.
+// ensureTLS makes sure dir holds a development CA and, signed by it, the edge's server
+// certificate and the xDS server's certificate (both for localhost, 127.0.0.1 and ::1) and the
+// edge's xDS client certificate (ingest-dev-edge), generating what is missing (ECDSA P-256).
+// An existing CA is kept, so that clients that trust it keep working across restarts.
 func ensureTLS(dir string, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create %q: %w", dir, err)
@@ -49,11 +78,16 @@ func ensureTLS(dir string, now time.Time) error {
 			return err
 		}
 	}
-	if pair, err := tls.LoadX509KeyPair(filepath.Join(dir, serverCertFile), filepath.Join(dir, serverKeyFile)); err == nil &&
-		pair.Leaf != nil && pair.Leaf.NotAfter.After(now.Add(certRenewBefore)) && pair.Leaf.CheckSignatureFrom(caCert) == nil {
-		return nil
+	for _, l := range devLeaves() {
+		if pair, err := tls.LoadX509KeyPair(filepath.Join(dir, l.certFile), filepath.Join(dir, l.keyFile)); err == nil &&
+			pair.Leaf != nil && pair.Leaf.NotAfter.After(now.Add(certRenewBefore)) && pair.Leaf.CheckSignatureFrom(caCert) == nil {
+			continue
+		}
+		if err := newLeafCert(dir, l, caCert, caKey, now); err != nil {
+			return err
+		}
 	}
-	return newServerCert(dir, caCert, caKey, now)
+	return nil
 }
 
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
@@ -103,29 +137,29 @@ func newCA(dir string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, err
 	return cert, key, nil
 }
 
-func newServerCert(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, now time.Time) error {
+func newLeafCert(dir string, l leaf, ca *x509.Certificate, caKey *ecdsa.PrivateKey, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return fmt.Errorf("cannot generate the edge's key: %w", err)
+		return fmt.Errorf("cannot generate the key of %s: %w", l.what, err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"ingest development"}},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Subject:      pkix.Name{CommonName: l.cn, Organization: []string{"ingest development"}},
+		DNSNames:     l.dns,
+		IPAddresses:  l.ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(serverLifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{l.usage},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return fmt.Errorf("cannot issue the edge's certificate: %w", err)
+		return fmt.Errorf("cannot issue %s: %w", l.what, err)
 	}
-	if err := writeKey(filepath.Join(dir, serverKeyFile), key); err != nil {
+	if err := writeKey(filepath.Join(dir, l.keyFile), key); err != nil {
 		return err
 	}
-	return writePEM(filepath.Join(dir, serverCertFile), 0o644, der, ca.Raw)
+	return writePEM(filepath.Join(dir, l.certFile), 0o644, der, ca.Raw)
 }
 
 func serial() *big.Int {

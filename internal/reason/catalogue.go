@@ -34,6 +34,9 @@ const (
 	NormalizerFull            ID = "err-ingest-normalizer-full"
 	NormalizerTenantShareFull ID = "err-ingest-normalizer-tenant-share-full"
 
+	// Refusals of an internal hop (edge → normalizer → sink writer) that is not authenticated.
+	InternalAuth ID = "err-ingest-internal-auth"
+
 	// Rejections of one event by the normalizer.
 	InvalidJSON       ID = "err-ingest-invalid-json"
 	MissingField      ID = "err-ingest-missing-field"
@@ -58,6 +61,8 @@ const (
 	LengthRequired      ID = "err-ingest-length-required"
 	BatchTooLarge       ID = "err-ingest-batch-too-large"
 	RecordTooLarge      ID = "err-ingest-record-too-large"
+	UnknownTenant       ID = "err-ingest-unknown-tenant"
+	TenantsUnavailable  ID = "err-ingest-tenants-unavailable"
 
 	// Internal is an error no other id describes: a bug (500).
 	Internal ID = "err-ingest-internal"
@@ -121,6 +126,8 @@ var catalogue = []Info{
 		Action: "client: retry after Retry-After; operator: the normalizer holds max_inflight_bytes of requests: add normalizers"},
 	{ID: NormalizerTenantShareFull, Status: 429, Scope: ScopeRequest, Retry: true, Stages: []Stage{nrm},
 		Action: "client: retry after Retry-After (other tenants are not affected): the tenant's requests in progress hold its share of the normalizer's max_inflight_bytes; operator: raise the normalizer's tenant_share if the tenant needs more"},
+	{ID: InternalAuth, Status: 401, Scope: ScopeRequest, Stages: []Stage{nrm, snk},
+		Action: "client: send through the edge; operator: the internal request has no valid x-ingest-hop-auth signature (missing, unknown key, forged or outside the clock skew): give every service the same hop_auth.key_file (the control plane's xds.hop_key_file for the edges), check clocks"},
 
 	// Single events (the request succeeds).
 	{ID: InvalidJSON, Status: 200, Scope: ScopeEvent, Stages: []Stage{nrm},
@@ -167,6 +174,10 @@ var catalogue = []Info{
 		Action: "operator: send smaller batches (max_batch_bytes)"},
 	{ID: RecordTooLarge, Status: 413, Scope: ScopeRequest, Stages: []Stage{snk},
 		Action: "operator: a record exceeds max_record_bytes: set the normalizer's max_record_bytes to at most the sink writer's, or raise the bound"},
+	{ID: UnknownTenant, Status: 403, Scope: ScopeRequest, Stages: []Stage{snk},
+		Action: "operator: the tenant is not in the control plane's registry (deleted, or never created): create it with ingestctl tenants create, or stop sending for it"},
+	{ID: TenantsUnavailable, Status: 503, Scope: ScopeRequest, Retry: true, Stages: []Stage{snk},
+		Action: "client: retry after Retry-After; operator: the sink writer has not loaded the tenant list yet: check that it reaches the control plane (tenants.url, tenants.token_file)"},
 
 	{ID: Internal, Status: 500, Scope: ScopeRequest, Stages: []Stage{nrm, snk},
 		Action: "operator: an unexpected error, a bug: report it with the stage's log"},

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
 	"github.com/ingestdev/ingest/record"
@@ -94,10 +95,20 @@ type Client struct {
 	hc       *http.Client
 	batchURL string
 	readyURL string
+	hopKey   *hopauth.Key // nil: batches are not signed
+	now      func() time.Time
 }
 
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHopKey signs every batch with k (package hopauth, audience sinkwriter: its tenant,
+// record count and shadow flag), as a sink writer that verifies (hop_auth) requires.
+// Default: batches are not signed.
+func WithHopKey(k *hopauth.Key) Option { return func(c *Client) { c.hopKey = k } }
+
 // New returns a Client for cfg.
-func New(cfg Config, log *slog.Logger) (*Client, error) {
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot create sink writer client: invalid config: %w", err)
 	}
@@ -120,13 +131,18 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	tr.Protocols = &p
 	base := strings.TrimSuffix(cfg.URL, "/")
-	return &Client{
+	c := &Client{
 		cfg:      cfg,
 		log:      log,
 		hc:       &http.Client{Transport: tr, Timeout: cfg.Timeout},
 		batchURL: base + sinkwriter.PathBatches,
 		readyURL: base + "/readyz",
-	}, nil
+		now:      time.Now,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // Close closes idle connections. In-flight calls complete.
@@ -150,10 +166,18 @@ func (c *Client) Write(ctx context.Context, b record.Batch) error {
 	req.ContentLength = int64(len(b.Data))
 	req.GetBody = func() (io.ReadCloser, error) { return body.reopen(), nil }
 	req.Header.Set("Content-Type", sinkwriter.ContentType)
+	count := strconv.Itoa(b.Count)
 	req.Header.Set(sinkwriter.HeaderTenant, b.Tenant)
-	req.Header.Set(sinkwriter.HeaderRecordCount, strconv.Itoa(b.Count))
+	req.Header.Set(sinkwriter.HeaderRecordCount, count)
 	if b.Shadow {
 		req.Header.Set(sinkwriter.HeaderShadow, "true")
+	}
+	if c.hopKey != nil {
+		sig, err := hopauth.Sign(c.hopKey, c.now(), hopauth.Claims{Audience: hopauth.AudienceSinkWriter, Tenant: b.Tenant, Count: count, Shadow: b.Shadow})
+		if err != nil {
+			return shed.Unavailable(ReasonSinkUnavailable, c.cfg.RetryAfter, fmt.Errorf("cannot sign batch of tenant %.70q: %w", b.Tenant, err))
+		}
+		req.Header.Set(hopauth.Header, sig)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

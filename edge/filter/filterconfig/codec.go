@@ -107,6 +107,7 @@ func normalized(cfg *Config) *Config {
 		ReportURL:      cfg.ReportURL,
 		ReportToken:    cfg.ReportToken,
 		ReportInterval: cfg.ReportInterval,
+		HopKey:         cfg.HopKey,
 	}
 	if cfg.Keys != nil {
 		out.Keys = make(map[string][]Key, len(cfg.Keys))

@@ -48,6 +48,9 @@ const (
 	HeaderEventCount = "x-ingest-event-count"
 	// InternalHeaderPrefix starts every other internal header.
 	InternalHeaderPrefix = "x-ingest-"
+	// HeaderHopAuth carries the filter's signature over the tenant and event count
+	// (hopauth.Header); set on every admitted request when [Config.HopKey] is set.
+	HeaderHopAuth = "x-ingest-hop-auth"
 
 	// DefaultMarkerHeader is the header the filter sets on every request it admitted; tenant
 	// routes match on it, so without an active filter no request matches a tenant route.
@@ -113,6 +116,13 @@ type Config struct {
 	// ReportInterval is how often the filter reports, in Go duration syntax ("1s"), from
 	// [MinReportInterval] to [MaxReportInterval]. Empty: 1 s.
 	ReportInterval string `json:"report_interval,omitempty"`
+
+	// HopKey is the key the filter signs every admitted request with (package hopauth,
+	// [HeaderHopAuth]: the tenant and event count it sets), so that the normalizers trust
+	// them; hopauth.MinKeyBytes to hopauth.MaxKeyBytes bytes, base64 in JSON. Empty: the
+	// filter signs nothing, and normalizers that verify (the default) refuse its requests
+	// with 401. Left out of the encoding when empty.
+	HopKey []byte `json:"hop_key,omitempty"`
 }
 
 // Tenant is one tenant's entry in the quota table.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/tenant"
 )
 
@@ -105,6 +106,10 @@ func (c *Config) Validate() error {
 		if d, err := time.ParseDuration(c.ReportInterval); err != nil || d < MinReportInterval || d > MaxReportInterval {
 			add("report_interval %q must be a duration from %v to %v", c.ReportInterval, MinReportInterval, MaxReportInterval)
 		}
+	}
+
+	if len(c.HopKey) > 0 && (len(c.HopKey) < hopauth.MinKeyBytes || len(c.HopKey) > hopauth.MaxKeyBytes) {
+		add("hop_key has %d bytes, want %d to %d (or none)", len(c.HopKey), hopauth.MinKeyBytes, hopauth.MaxKeyBytes)
 	}
 
 	switch {
