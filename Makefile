@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline lint fuzz clean
+.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline test-faults lint fuzz clean
 
 all: build
 
@@ -51,6 +51,14 @@ bench-hotpath:
 bench-pipeline:
 	@scripts/ensure-clickhouse.sh
 	INGEST_BENCH=1 $(GO) test -run TestStandardBenchmarkScenario -count=1 -timeout 15m -v ./e2e
+
+## test-faults: the fault suite (docs/reliability.md), every process separate on loopback (needs
+## ClickHouse, as `make test`): kill -9 of each process under load, 10x overload, a noisy tenant;
+## FAULT=Kill9/kafka, Overload or NoisyTenant runs one part; INGEST_FAULTS_OUT (JSON file)
+FAULT ?=
+test-faults:
+	@scripts/ensure-clickhouse.sh
+	INGEST_FAULTS=1 $(GO) test -run 'TestFault$(FAULT)' -count=1 -timeout 25m -v ./e2e
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 5m)
 FUZZTIME ?= 5m
