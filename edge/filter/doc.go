@@ -38,7 +38,10 @@
 //     stores; a small gzip of 10 MiB of newlines costs 10 MiB of bytes quota), and for any
 //     other body the bytes as received. Over the rate gets 429 with a Retry-After computed
 //     from the bucket, more than the burst can ever hold gets 413;
-//  5. x-ingest-event-count is set and the request continues, body unchanged.
+//  5. x-ingest-event-count is set, and X-Ingest-Hop-Auth, the signature the normalizer
+//     verifies (package internal/hopauth: HMAC-SHA256 with the config's hop_key over the
+//     tenant and that count, with the time), and the request continues, body unchanged.
+//     Without hop_key the filter signs nothing and the normalizer refuses the request (401).
 //
 // A request whose path and Content-Type are not an ingest format of the client API
 // (eventcount.KindFor), or whose Content-Encoding is neither gzip nor identity, is passed
