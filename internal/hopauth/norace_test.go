@@ -1,0 +1,5 @@
+//go:build !race
+
+package hopauth_test
+
+const raceEnabled = false
