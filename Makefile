@@ -60,13 +60,20 @@ test-faults:
 	@scripts/ensure-clickhouse.sh
 	INGEST_FAULTS=1 $(GO) test -run 'TestFault$(FAULT)' -count=1 -timeout 25m -v ./e2e
 
-## fuzz: run every fuzz target for FUZZTIME each (default 5m)
+## fuzz: run every fuzz target for FUZZTIME each (default 5m). A run fails only when it wrote a
+## failing input to testdata/fuzz: Go 1.26's coordinator may end a run with "context deadline
+## exceeded" and no input at the -fuzztime boundary (golang/go#75804), which is not a finding.
 FUZZTIME ?= 5m
 fuzz:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	@fail=0; for pkg in $$($(GO) list $(PKGS)); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; done
+	    echo "== $$pkg $$f"; dir=$$($(GO) list -f '{{.Dir}}' $$pkg)/testdata/fuzz/$$f; \
+	    before=$$(ls $$dir 2>/dev/null | wc -l); \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; then \
+	      if [ $$(ls $$dir 2>/dev/null | wc -l) -gt $$before ]; then fail=1; echo "FAILING INPUT in $$dir"; \
+	      else echo "(no input written: the coordinator's deadline race, golang/go#75804)"; fi; \
+	    fi; \
+	  done; done; exit $$fail
 
 ## lint: gofmt, go vet, staticcheck
 lint:
