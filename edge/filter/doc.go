@@ -13,7 +13,11 @@
 // x-tenant-id to the key's tenant and the marker header (x-ingest-edge: 1) that tenant routes
 // require, and calls RefreshRouteCache so that routing sees them. A Content-Length above
 // limits.max_request_body_bytes gets 413 at once. A request without body is accounted now;
-// otherwise the filter returns StopAndBuffer and Envoy buffers the whole body.
+// otherwise the filter reserves the bytes the body may take from the edge's in-flight bytes
+// before any of it is buffered — its Content-Length, or limits.max_request_body_bytes when it
+// declares none — and returns StopAndBuffer, so that Envoy buffers the whole body within them.
+// When they do not fit, the request is shed at once with the 503 of step 2 below, its body
+// unread: no body is ever buffered outside the in-flight bytes (invariant 2).
 //
 // DecodeData (the whole body; endStream is false when trailers follow, and the decision is
 // still made here, since Envoy passes the data on before DecodeTrailers), or DecodeTrailers for
@@ -21,8 +25,9 @@
 // admission:
 //
 //  1. a body above limits.max_request_body_bytes gets 413;
-//  2. its bytes are added to the edge's in-flight bytes; above limits.max_in_flight_bytes the
-//     edge is full: 503 with Retry-After limits.default_retry_after_seconds; when the tenant's
+//  2. its bytes are the request's in-flight bytes (what DecodeHeaders reserved, adjusted to
+//     the body's size: a body without Content-Length gives back what it did not use); above
+//     limits.max_in_flight_bytes the edge is full: 503 with Retry-After limits.default_retry_after_seconds; when the tenant's
 //     other requests hold bytes and this one would take them over the tenant's share of the
 //     bound (Shared.SetTenantShare, default 0.25), 503 err-ingest-edge-tenant-share-full with the
 //     same Retry-After, while other tenants are still admitted (invariant 3);

@@ -111,13 +111,14 @@ type filter struct {
 	cfg    *ParsedConfig
 	shared *Shared
 
-	headers api.RequestHeaderMap
-	now     time.Time
-	tenant  string
-	kind    eventcount.Kind // 0: not an ingest format, passed through uncounted
-	gzip    bool
-	decided bool  // admitted or refused
-	held    int64 // in-flight bytes to release at the end of the stream
+	headers  api.RequestHeaderMap
+	now      time.Time
+	tenant   string
+	kind     eventcount.Kind // 0: not an ingest format, passed through uncounted
+	gzip     bool
+	decided  bool  // admitted or refused
+	held     int64 // in-flight bytes to release at the end of the stream
+	declared int64 // the body's content-length (-1: none)
 
 	observed bool // admitted while reporting is on: its answer goes to the parity reporter
 	events   int  // the events accounted
@@ -151,9 +152,13 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 	h.Set(cfg.MarkerHeader, filterconfig.MarkerValue)
 	f.cb.RefreshRouteCache()
 
+	f.declared = -1
 	if cl, ok := h.Get("content-length"); ok {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > cfg.Limits.MaxRequestBodyBytes {
-			return f.bodyTooLarge(n)
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
+			if n > cfg.Limits.MaxRequestBodyBytes {
+				return f.bodyTooLarge(n)
+			}
+			f.declared = n
 		}
 	}
 	ct, _ := h.Get("content-type")
@@ -168,6 +173,18 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 	}
 	if endStream {
 		return f.account(nil)
+	}
+	// A body is buffered only within the request's in-flight bytes: they are reserved now,
+	// before Envoy buffers it — its content-length, or limits.max_request_body_bytes for a
+	// body without one (chunked, or HTTP/2 without content-length) — and DecodeData gives
+	// back what the body did not use. A request that does not fit is shed before its body is
+	// read.
+	want := f.declared
+	if want < 0 {
+		want = cfg.Limits.MaxRequestBodyBytes
+	}
+	if st, ok := f.reserve(want); !ok {
+		return st
 	}
 	return api.StopAndBuffer
 }
@@ -190,27 +207,47 @@ func (f *filter) DecodeTrailers(api.RequestTrailerMap) api.StatusType {
 	return f.account(nil)
 }
 
-// account admits or refuses the request with its whole body.
-func (f *filter) account(body []byte) api.StatusType {
-	m, cfg, s := f.cfg.metrics, f.cfg.cfg, f.shared
-	n := int64(len(body))
+// reserve makes the request's in-flight bytes n (the body's declared or actual size, or the
+// most a body without content-length may take): false, with the refusal's status, when the body
+// exceeds limits.max_request_body_bytes (413), the edge is full or the tenant's other requests
+// hold its share (503 with Retry-After). Below what is held it gives back the rest.
+func (f *filter) reserve(n int64) (api.StatusType, bool) {
+	cfg, s := f.cfg.cfg, f.shared
 	if n > cfg.Limits.MaxRequestBodyBytes {
-		return f.bodyTooLarge(n)
+		return f.bodyTooLarge(n), false
 	}
-	switch s.inflight.AcquireFor(f.tenant, n) {
+	if n <= f.held {
+		if n < f.held {
+			s.inflight.ReleaseFor(f.tenant, f.held-n)
+			f.held = n
+			f.cfg.metrics.setInflight(s.inflight.InUse())
+		}
+		return api.Continue, true
+	}
+	switch s.inflight.GrowFor(f.tenant, f.held, n-f.held) {
 	case admission.Full:
 		return f.refuse(ReasonEdgeFull,
 			fmt.Sprintf("the edge holds as many request bytes as it may (%d); retry after the Retry-After delay", s.inflight.Max()),
-			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
+			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10)), false
 	case admission.TenantShareFull:
 		return f.refuse(ReasonEdgeTenantShareFull,
 			fmt.Sprintf("tenant %q's requests in progress hold %d bytes, and this one (%d bytes) would exceed its share of the edge's in-flight bytes (%d); "+
 				"retry after the Retry-After delay (other tenants are not affected), or ask the operator for a higher tenant_share",
-				f.tenant, s.inflight.InUseBy(f.tenant), n, s.inflight.TenantMax()),
-			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10))
+				f.tenant, s.inflight.InUseBy(f.tenant)-f.held, n, s.inflight.TenantMax()),
+			strconv.FormatInt(cfg.Limits.DefaultRetryAfterSeconds, 10)), false
 	}
 	f.held = n
-	m.setInflight(s.inflight.InUse())
+	f.cfg.metrics.setInflight(s.inflight.InUse())
+	return api.Continue, true
+}
+
+// account admits or refuses the request with its whole body.
+func (f *filter) account(body []byte) api.StatusType {
+	m, cfg, s := f.cfg.metrics, f.cfg.cfg, f.shared
+	n := int64(len(body))
+	if st, ok := f.reserve(n); !ok {
+		return st
+	}
 
 	// charged is what the tenant's bytes quota pays: the body's content, decompressed when
 	// it is gzip and counted (see the package documentation), as received otherwise.
@@ -379,6 +416,7 @@ func (f *filter) bodyTooLarge(n int64) api.StatusType {
 func (f *filter) refuse(id, message, retryAfter string) api.StatusType {
 	status := reason.ID(id).Status()
 	f.decided = true
+	f.release() // a refused body is dropped: its bytes are free at once
 	h := map[string][]string{"content-type": {"application/json"}}
 	if retryAfter != "" {
 		h["retry-after"] = []string{retryAfter}

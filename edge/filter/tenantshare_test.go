@@ -2,6 +2,7 @@ package filter_test
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -70,5 +71,31 @@ func TestSetTenantShareIsValidated(t *testing.T) {
 		if err := s.SetTenantShare(share); err != nil {
 			t.Errorf("SetTenantShare(%v): %v", share, err)
 		}
+	}
+}
+
+// failingReader fails the test that reads it: a body that must not be read.
+type failingReader struct{ t *testing.T }
+
+func (r failingReader) Read([]byte) (int, error) {
+	r.t.Error("the body of a request shed at its headers was read")
+	return 0, io.ErrUnexpectedEOF
+}
+
+// Invariant 2: a body is buffered only within the in-flight bytes, reserved before it is read
+// (its content-length), so a request that does not fit is shed at its headers and its body
+// is never buffered. Before, the whole body was buffered first and the decision made on it.
+func TestRequestThatDoesNotFitIsShedBeforeItsBodyIsRead(t *testing.T) {
+	e := newEnv(t, testConfig())
+	held := e.send(request("/v1/events", betaKey, "application/x-ndjson", bytes.Repeat([]byte("{}\n"), 800))) // 2,400 of beta's 2,500
+	if held.Local != nil {
+		t.Fatalf("beta's first request was refused: %s", held.Local.Body)
+	}
+	defer held.Finish(200, nil)
+	r := request("/v1/events", betaKey, "application/x-ndjson", nil)
+	r.Body, r.ContentLength = io.NopCloser(failingReader{t}), 300
+	wantRefusal(t, e.send(r), 503, filter.ReasonEdgeTenantShareFull, "5")
+	if got := e.shared.InflightBytes(); got != 2400 {
+		t.Errorf("in-flight bytes = %d after the shed, want the held request's 2400", got)
 	}
 }

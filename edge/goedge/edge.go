@@ -245,6 +245,15 @@ func (e *Edge) drain() {
 	e.m.ready.Set(0)
 }
 
+// HTTP/2 flow control of the client listener: each connection buffers at most
+// h2ReceiveBufferPerConnection of request bodies its handlers have not read yet (net/http's
+// default, made explicit because the memory bound counts it), in frames of at most
+// h2MaxReadFrameSize (HTTP/2's default, Envoy's; net/http's would be 1 MiB per connection).
+const (
+	h2ReceiveBufferPerConnection = 1 << 20
+	h2MaxReadFrameSize           = 16 << 10
+)
+
 // newHTTPServer returns the server of the client listener (ServeTLS on e.ln): the request
 // path with the body idle timeout, and the header, idle and stream bounds of the config.
 func (e *Edge) newHTTPServer() *http.Server {
@@ -254,7 +263,14 @@ func (e *Edge) newHTTPServer() *http.Server {
 		IdleTimeout:       e.cfg.IdleTimeout,
 		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: e.tlsConfigForClient},
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: e.cfg.MaxConcurrentStreams},
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: e.cfg.MaxConcurrentStreams,
+			// Part of the memory budget (doc.go): the body bytes an HTTP/2 connection may
+			// have received and not yet handed to its streams, and its frame buffer.
+			MaxReceiveBufferPerConnection: h2ReceiveBufferPerConnection,
+			MaxReceiveBufferPerStream:     h2ReceiveBufferPerConnection,
+			MaxReadFrameSize:              h2MaxReadFrameSize,
+		},
 		// TLS handshake failures and client errors are per connection: not worth an error line.
 		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}

@@ -96,6 +96,15 @@ func (f *Inflight) Release(n int64) { f.used.Add(-n) }
 // Acquired and needs no release (it holds nothing); a negative n is Full. It does not
 // allocate once the tenant's shard has held bytes for some tenant.
 func (f *Inflight) AcquireFor(tenant string, n int64) Outcome {
+	return f.GrowFor(tenant, 0, n)
+}
+
+// GrowFor reserves n more bytes for a tenant's request that holds own bytes already (a body
+// that outgrew its reservation): as AcquireFor, but the request's own bytes do not count as the
+// tenant's other requests, so a tenant's only request may grow to anything that fits in the
+// edge. own = 0 is AcquireFor. Every Acquired must be matched by one ReleaseFor(tenant, n)
+// (or one ReleaseFor of the request's whole reservation).
+func (f *Inflight) GrowFor(tenant string, own, n int64) Outcome {
 	if n <= 0 {
 		if n == 0 {
 			return Acquired
@@ -106,7 +115,7 @@ func (f *Inflight) AcquireFor(tenant string, n int64) Outcome {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	held := sh.byTenant[tenant]
-	if held > 0 && n > f.tenantMax.Load()-held {
+	if held > own && n > f.tenantMax.Load()-held {
 		if n > f.max.Load()-f.used.Load() {
 			return Full
 		}

@@ -219,10 +219,15 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 	defer rd.br.Reset(nil)
 	br, chunk := rd.br, rd.chunk
 	var buffered []byte // Envoy's data_buffer_: data the filter asked to hold
+	// size is the most the buffer needs: the declared length (within the limit), else the
+	// limit. The buffer is sized by it only up to initialBuffer (a client that declares 60 MB
+	// and stalls must not pin 60 MB) and grows as the body arrives, never past it.
+	size := limit
+	if s.req.ContentLength > 0 {
+		size = min(s.req.ContentLength, limit)
+	}
 	if mode == waitingAllData && s.req.ContentLength > 0 {
-		// Sized by the declared length only up to initialBuffer: a client that declares
-		// 60 MB and stalls must not pin 60 MB; the buffer grows as the body arrives.
-		buffered = make([]byte, 0, min(s.req.ContentLength, limit, initialBuffer))
+		buffered = make([]byte, 0, min(size, initialBuffer))
 	}
 	var total int64
 	trailers := false
@@ -253,13 +258,13 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 		var input []byte
 		switch mode {
 		case waitingAllData:
-			buffered = append(buffered, data...)
+			buffered = appendBody(buffered, data, size)
 			if !last {
 				continue
 			}
 			input, buffered = buffered, nil
 		default: // waitingData
-			input = append(buffered, data...)
+			input = appendBody(buffered, data, size)
 			buffered = nil
 		}
 		if len(input) == 0 && trailers {
@@ -322,6 +327,25 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 		s.continueHeaders()
 	}
 	return s.forwardResult(), nil
+}
+
+// appendBody appends data to a body buffer that needs at most size bytes. It grows the buffer
+// by a quarter (at least to initialBuffer), never past size when the body fits in it, so a
+// body with a content-length ends in a buffer of exactly its length, and one being read holds
+// at most a quarter more than its bytes (plus initialBuffer): the filter reserves the bytes,
+// and the slack of append's doubling would be held beyond them.
+func appendBody(buf, data []byte, size int64) []byte {
+	need := len(buf) + len(data)
+	if need <= cap(buf) {
+		return append(buf, data...)
+	}
+	c := max(need, cap(buf)+cap(buf)/4, initialBuffer)
+	if int64(need) <= size {
+		c = min(c, int(size))
+	}
+	grown := make([]byte, len(buf), c)
+	copy(grown, buf)
+	return append(grown, data...)
 }
 
 // reader reads a body in chunks; readers are pooled.
