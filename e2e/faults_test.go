@@ -50,7 +50,14 @@ const (
 	faultSinkBuffer         = 32 << 20 // sinkwriter --max-buffer-bytes
 	faultSinkMaxBatch       = 8 << 20  // sinkwriter --max-batch-bytes (≤ its tenant share, 0.25 × the buffer)
 	faultLoaderFlushBytes   = 16 << 20 // loader --flush-bytes
-	faultLoaderFetchBytes   = 16 << 20 // loader fetch_max_bytes (default), one broker
+	faultLoaderFetchBytes   = 4 << 20  // loader fetch_max_bytes (default), one broker
+	// faultLoaderMemoryLimit is the loader's default memory_limit for these settings: 64 MiB
+	// + 6 × flush_bytes + 6 × fetch_max_bytes (sinkwriter/loader Config.MemoryLimit).
+	faultLoaderMemoryLimit = 64<<20 + 6*faultLoaderFlushBytes + 6*faultLoaderFetchBytes
+	// faultLimitSlack is what a process with a soft memory limit may hold above it: memory
+	// the Go runtime does not count (code, stacks' OS overhead, cgo) and the collector's lag;
+	// measured at most 16 MiB for the loader.
+	faultLimitSlack = 32 << 20
 	// faultBaseRSS is the base allowance of every bounded Go process: runtime, code, TLS and
 	// HTTP state of its connections, Kafka clients' metadata, the xDS configuration; measured
 	// idle at 20–60 MiB (BENCHMARKS.md: 48–67 MiB under the standard load).
@@ -68,28 +75,35 @@ const (
 )
 
 // faultRSSBound is one bounded process's peak RSS bound: faultBaseRSS + faultGCFactor × live,
-// where live is what its configured limits let it hold.
+// where live is what its configured limits let it hold; or, for a process that sets a soft
+// memory limit, that limit + faultLimitSlack.
 type faultRSSBound struct {
 	process string
 	live    int64
+	limit   int64 // the process's soft memory limit; 0: none
 	formula string
 }
 
-func (b faultRSSBound) bytes() int64 { return faultBaseRSS + faultGCFactor*b.live }
+func (b faultRSSBound) bytes() int64 {
+	if b.limit > 0 {
+		return b.limit + faultLimitSlack
+	}
+	return faultBaseRSS + faultGCFactor*b.live
+}
 
 // faultRSSBounds derives the RSS bound of each bounded process from its configured limits
 // (docs/reliability.md states the same formulas). Kafka (kfake keeps its log in memory),
 // ClickHouse and the control plane are measured, not bounded.
 func faultRSSBounds() []faultRSSBound {
 	return []faultRSSBound{
-		{"main-edge", faultEdgeInflight,
+		{"main-edge", faultEdgeInflight, 0,
 			"base + 2 × max_in_flight_bytes (bodies held while counted and proxied, decompression buffers included)"},
-		{"normalizer", 2 * faultNormalizerInflight,
+		{"normalizer", 2 * faultNormalizerInflight, 0,
 			"base + 2 × 2 × max_inflight_bytes (the bodies, and the encoded batch of each at most as large, until the sink answers)"},
-		{"sinkwriter", 3 * faultSinkBuffer,
+		{"sinkwriter", 3 * faultSinkBuffer, 0,
 			"base + 2 × 3 × max_buffer_bytes (pooled batch buffers by power-of-two size ≤ 2×, franz-go's compressed copies ≤ 1×)"},
-		{"loader", 3*faultLoaderFlushBytes + faultLoaderFetchBytes,
-			"base + 2 × (3 × flush_bytes + fetch_max_bytes) (buffered records, their columns, the native block; one fetch per broker)"},
+		{"loader", 0, faultLoaderMemoryLimit,
+			"memory_limit + 32 MiB, memory_limit = 64 MiB + 6 × flush_bytes + 6 × fetch_max_bytes (its default; live ≈ 32 MiB + 5 × flush_bytes + (2 + r) × fetch_max_bytes per broker, sinkwriter.md \"Memory\")"},
 	}
 }
 

@@ -365,6 +365,9 @@ func (s *Stack) start(ctx context.Context) error {
 			lcfg.Loader.SkipMigrate = true // migrated here, as `ingest migrate` does, before anything loads
 			lcfg.Loader.TopicRefreshInterval = 2 * time.Second
 			lcfg.Loader.Report = reporting
+			// memory_limit is the process's: here the process holds every service, not the
+			// loader alone, so it would throttle them all to the loader's budget.
+			lcfg.Loader.MemoryLimit = -1
 			s.info.Database = lcfg.WithDefaults().Loader.Database
 			if err := loader.Migrate(ctx, lcfg, s.log.With("service", "migrate")); err != nil {
 				return nil, err

@@ -69,15 +69,42 @@ type Config struct {
 	// INSERT, which must stay a single block: keep it under ClickHouse's
 	// min_insert_block_size_rows (1,048,576 by default). Default 50,000.
 	FlushRows int `yaml:"flush_rows"`
-	// FlushBytes flushes the buffers when the encoded records they hold reach this many bytes
-	// (all tables together). It bounds the loader's memory: about twice this, plus the Kafka
-	// fetch buffers (FetchMaxBytes per broker). Default 64 MiB.
+	// FlushBytes flushes the buffers when the records they hold reach this many bytes (all
+	// tables together), counting each record's key and value and the 168 bytes of its
+	// kgo.Record and pointer. Default 64 MiB.
+	//
+	// Memory. FlushBytes, FetchMaxBytes and MemoryLimit bound the loader's memory. Measured
+	// draining a backlog (TestLoaderMemoryDrainingABacklog: 256 MiB of mixed records, zstd at
+	// a ratio of 4.2), the live heap peaks at
+	//
+	//	about 32 MiB + 5 × FlushBytes + (2 + r) × FetchMaxBytes × brokers
+	//
+	// where r is the topics' compression ratio and brokers the Kafka brokers leading the
+	// partitions this loader consumes: per FlushBytes byte, the records themselves (1), their
+	// columns (2: the strings are copied, each with a 16-byte position) and, while a flush
+	// sends, the ClickHouse encoding buffers and the columns' growth (2); per broker, one
+	// fetch response read and one buffered for polling, decompressed with its records'
+	// structs (2 + r). Without a memory limit the Go collector lets the heap grow to twice
+	// that (GOGC=100); MemoryLimit keeps the process within about 16 MiB of the limit.
 	FlushBytes int `yaml:"flush_bytes"`
 	// FlushInterval flushes the buffers this long after the first record entered them.
 	// Default 1 s.
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// FetchMaxBytes bounds one Kafka fetch response. Default 16 MiB.
+	// FetchMaxBytes bounds one Kafka fetch response, compressed. The client keeps one
+	// response per broker buffered, decompressed, while the loader works on the previous one
+	// (see FlushBytes). Default 4 MiB: a loader inserts a few MiB a second, so a larger fetch
+	// does not load faster, but holds its size times the compression ratio per broker.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+	// MemoryLimit is the soft memory limit, in bytes, that `ingest loader` sets for its
+	// process (runtime/debug.SetMemoryLimit): the garbage collector runs more often as the Go
+	// runtime's memory nears it, rather than when the heap has doubled since the last
+	// collection. Default 0: 64 MiB + 6 × FlushBytes + 6 × FetchMaxBytes (184 MiB with
+	// flush_bytes 16 MiB, 472 MiB with the defaults), above the live heap measured with one
+	// broker and a compression ratio up to 4 (see FlushBytes). -1: no limit. GOMEMLIMIT, when
+	// set, wins. A limit below what the loader holds live does not stop it: the collector then
+	// runs continuously, taking up to half the CPU, and the limit is exceeded; raise the limit
+	// with more brokers or better-compressed topics.
+	MemoryLimit int64 `yaml:"memory_limit"`
 
 	// InsertTimeout bounds one INSERT attempt (prepare, send, acknowledgement). It must stay
 	// well under RebalanceTimeout. Default 30 s.
@@ -169,7 +196,7 @@ func DefaultConfig() Config {
 		FlushRows:                   50_000,
 		FlushBytes:                  64 << 20,
 		FlushInterval:               time.Second,
-		FetchMaxBytes:               16 << 20,
+		FetchMaxBytes:               4 << 20,
 		InsertTimeout:               30 * time.Second,
 		RetryMin:                    100 * time.Millisecond,
 		RetryMax:                    10 * time.Second,
@@ -195,6 +222,9 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.FlushBytes, d.FlushBytes)
 	config.Default(&c.FlushInterval, d.FlushInterval)
 	config.Default(&c.FetchMaxBytes, d.FetchMaxBytes)
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = defaultMemoryLimit(c.FlushBytes, c.FetchMaxBytes)
+	}
 	config.Default(&c.InsertTimeout, d.InsertTimeout)
 	config.Default(&c.RetryMin, d.RetryMin)
 	config.Default(&c.RetryMax, d.RetryMax)
@@ -206,6 +236,11 @@ func (c Config) withDefaults() Config {
 	config.Default(&c.Rollup.Delay, d.Rollup.Delay)
 	config.Default(&c.Rollup.Retention, d.Rollup.Retention)
 	return c
+}
+
+// defaultMemoryLimit returns the default MemoryLimit for flushBytes and fetchMaxBytes.
+func defaultMemoryLimit(flushBytes int, fetchMaxBytes int32) int64 {
+	return 64<<20 + 6*int64(flushBytes) + 6*int64(fetchMaxBytes)
 }
 
 // maxFlushRows keeps one INSERT a single block on the server (see FlushRows).
@@ -275,6 +310,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchMaxBytes < 0 {
 		bad("fetch_max_bytes", "%d is negative", c.FetchMaxBytes)
+	}
+	if c.MemoryLimit < -1 {
+		bad("memory_limit", "%d is not 0 (default), -1 (none) or a byte count", c.MemoryLimit)
 	}
 	if c.RetryMax < c.RetryMin {
 		bad("retry_max", "%v is below retry_min %v", c.RetryMax, c.RetryMin)

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +45,40 @@ func TestRollupConfigDefaultsAndValidation(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "rollup.database") {
 		t.Errorf("Validate reports the database under rollup: %v", err)
+	}
+}
+
+func TestMemoryLimitDefaultsFromFlushAndFetchBytesAndRefusesBelowMinusOne(t *testing.T) {
+	c := Config{FlushBytes: 16 << 20}.withDefaults()
+	if want := int64(64<<20 + 6*(16<<20) + 6*(4<<20)); c.MemoryLimit != want {
+		t.Errorf("default memory_limit with flush_bytes 16 MiB = %d, want %d (64 MiB + 6 × flush_bytes + 6 × fetch_max_bytes)", c.MemoryLimit, want)
+	}
+	if c := (Config{MemoryLimit: -1}).withDefaults(); c.MemoryLimit != -1 {
+		t.Errorf("memory_limit -1 became %d, want -1 (none)", c.MemoryLimit)
+	}
+	err := Config{Brokers: []string{"k:9092"}, ClickHouseAddr: []string{"c:9000"}, MemoryLimit: -2}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "memory_limit:") {
+		t.Errorf("memory_limit -2: Validate = %v, want it to name memory_limit", err)
+	}
+}
+
+func TestSetMemoryLimitSetsAndRestoresUnlessOffOrGOMEMLIMIT(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	restore := setMemoryLimit(200<<20, discardLogger())
+	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
+		t.Errorf("limit = %d, want 200 MiB", got)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Errorf("after restore limit = %d, want %d", got, prev)
+	}
+	setMemoryLimit(-1, discardLogger())()
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Errorf("memory_limit -1 changed the limit to %d", got)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	defer setMemoryLimit(100<<20, discardLogger())()
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Errorf("with GOMEMLIMIT set, the limit became %d", got)
 	}
 }

@@ -85,4 +85,14 @@
 // dead-letter topic with headers reason, error, source_topic, source_partition, source_offset
 // and table, is counted, and its partition keeps flowing. The dead-letter topic is at least
 // once: a record may be dead-lettered again after a crash.
+//
+// # Memory
+//
+// The live heap peaks at about 32 MiB + 5 × FlushBytes + (2 + r) × FetchMaxBytes per broker,
+// r the topics' compression ratio (measured by TestLoaderMemoryDrainingABacklog; Config.FlushBytes
+// says what each term holds). The records are kept as franz-go decoded them, aliasing its
+// decompressed batches; FlushBytes counts each one's kgo.Record too, so it bounds what they
+// hold. `ingest loader` sets the Go soft memory limit to Config.MemoryLimit (by default
+// 64 MiB + 6 × FlushBytes + 6 × FetchMaxBytes), so that the heap does not grow to twice the live
+// heap before a collection: the process stays within about 16 MiB of the limit.
 package loader

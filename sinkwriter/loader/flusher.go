@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/ingestdev/ingest/record"
 )
 
-// recordOverhead is added to a record's key and value length when counting buffered bytes.
-const recordOverhead = 64
+// recordOverhead is added to a record's key and value length when counting buffered bytes:
+// what a buffered record costs beyond them, its kgo.Record (which franz-go allocates in one
+// slab per batch) and the pointer to it in the buffer.
+const recordOverhead = int(unsafe.Sizeof(kgo.Record{})) + int(unsafe.Sizeof((*kgo.Record)(nil)))
 
 // flushPolicy says when the buffers are flushed: when one table holds rows records, when all
 // of them hold bytes of records, or interval after the first record was processed.

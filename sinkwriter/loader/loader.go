@@ -58,6 +58,10 @@ func (l *Loader) closeReporter() {
 	}
 }
 
+// chWriteBuffer is where a ClickHouse connection writes out the block it encodes (see
+// ClickHouseOptions).
+const chWriteBuffer = 1 << 20
+
 // ClickHouseOptions returns the clickhouse-go options of cfg (after defaults), for the loader
 // and `ingest migrate`.
 func ClickHouseOptions(cfg Config) *clickhouse.Options {
@@ -66,7 +70,11 @@ func ClickHouseOptions(cfg Config) *clickhouse.Options {
 		Addr:        cfg.ClickHouseAddr,
 		Auth:        clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password},
 		DialTimeout: 5 * time.Second,
-		ClientInfo:  clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "ingest-loader", Version: "1"}}},
+		// A connection encodes a block column by column into a buffer that it writes out once
+		// it holds this much, and keeps at its largest size: the default, 10 MiB, kept
+		// 10 MiB and a column on each pooled connection.
+		MaxCompressionBuffer: chWriteBuffer,
+		ClientInfo:           clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "ingest-loader", Version: "1"}}},
 	}
 	if cfg.Compression == "lz4" {
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -114,11 +116,15 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 		}
 		run = func(ctx context.Context) error { return runWithRollups(ctx, l, s.w, conn) }
 	}
+	limit := cfg.Loader.MemoryLimit
 	s.Server, err = service.New(service.Options{
-		Name:            "loader",
-		Listen:          listen,
-		Ready:           l.Ready,
-		Run:             run,
+		Name:   "loader",
+		Listen: listen,
+		Ready:  l.Ready,
+		Run: func(ctx context.Context) error {
+			defer setMemoryLimit(limit, set.Log)()
+			return run(ctx)
+		},
 		ShutdownTimeout: cfg.Loader.ShutdownTimeout + 5*time.Second,
 	}, set)
 	if err != nil {
@@ -132,6 +138,21 @@ func (s *Service) Loader() *Loader { return s.l }
 
 // Rollups returns the roll-up worker the service runs, nil when loader.rollup.disabled.
 func (s *Service) Rollups() *rollup.Worker { return s.w }
+
+// setMemoryLimit sets the process's soft memory limit to limit (see Config.MemoryLimit), unless
+// limit is -1 or GOMEMLIMIT is set, and returns what restores the previous limit.
+func setMemoryLimit(limit int64, log *slog.Logger) (restore func()) {
+	if limit < 0 {
+		return func() {}
+	}
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		log.Info("GOMEMLIMIT is set; memory_limit is not applied", "GOMEMLIMIT", env, "memory_limit", limit)
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(limit)
+	log.Info("memory limit set", "memory_limit", limit)
+	return func() { debug.SetMemoryLimit(prev) }
+}
 
 // runWithRollups runs the loader and the roll-up worker until ctx ends or the loader returns,
 // then stops the worker (it waits for the schema the loader migrates, and keeps retrying while
