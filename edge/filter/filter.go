@@ -174,6 +174,20 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 	if endStream {
 		return f.account(nil)
 	}
+	// A tenant whose events bucket cannot cover a single event, or whose bytes bucket cannot
+	// cover the declared body (not for gzip: its charge is the decompressed size), is refused
+	// now: the body would be refused anyway, and reading, buffering and counting it is the
+	// cost an over-quota tenant must not put on the others (invariant 3).
+	if f.kind != 0 {
+		least := max(f.declared, 0)
+		if f.gzip {
+			least = 0
+		}
+		q, _ := f.cfg.resolver.Quotas(f.tenant)
+		if d := f.shared.limiter.Peek(f.tenant, q, 1, least, f.now); !d.OK && d.RetryAfter > 0 {
+			return f.refuseAdmission(d, q, -1, least)
+		}
+	}
 	// A body is buffered only within the request's in-flight bytes: they are reserved now,
 	// before Envoy buffers it — its content-length, or limits.max_request_body_bytes for a
 	// body without one (chunked, or HTTP/2 without content-length) — and DecodeData gives
@@ -368,8 +382,12 @@ func (f *filter) refuseAdmission(d admission.Decision, q filterconfig.Quotas, ev
 	switch d.Reason {
 	case admission.ReasonRateLimitedEvents:
 		retryAfter = shed.RetryAfterSeconds(d.RetryAfter)
-		msg = fmt.Sprintf("tenant %q is over its rate of %g events/s (%d events in this request); retry after %s s, "+
-			"or ask the operator for a higher events_per_second", f.tenant, q.EventsPerSecond, events, retryAfter)
+		in := fmt.Sprintf("%d events in this request", events)
+		if events < 0 {
+			in = "refused at its headers: not one more event fits now"
+		}
+		msg = fmt.Sprintf("tenant %q is over its rate of %g events/s (%s); retry after %s s, "+
+			"or ask the operator for a higher events_per_second", f.tenant, q.EventsPerSecond, in, retryAfter)
 	case admission.ReasonRateLimitedBytes:
 		retryAfter = shed.RetryAfterSeconds(d.RetryAfter)
 		msg = fmt.Sprintf("tenant %q is over its rate of %g bytes/s (%d bytes in this request%s); retry after %s s, "+

@@ -2,6 +2,7 @@ package filter_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,13 +93,23 @@ func TestOverQuotaGets429WithRetryAfterFromTheBucket(t *testing.T) {
 	if res := e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(10))); res.Local != nil {
 		t.Fatalf("the first 10 events (the burst) were refused: %s", res.Local.Body)
 	}
-	// The bucket is empty: 6 events need 6/2 = 3 s.
-	body := wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(6))),
-		429, admission.ReasonRateLimitedEvents, "3")
-	if !strings.Contains(body.Error.Message, "retry after 3 s") {
-		t.Errorf("message %q does not say when to retry", body.Error.Message)
+	// The bucket is empty: not one event fits, so the request is refused at its headers, its
+	// body never read, with the wait for one event (0.5 s, rounded up to 1 s).
+	r := request("/v1/events", acmeKey, "application/x-ndjson", nil)
+	r.Body, r.ContentLength = io.NopCloser(failingReader{t}), 300
+	body := wantRefusal(t, e.send(r), 429, admission.ReasonRateLimitedEvents, "1")
+	if !strings.Contains(body.Error.Message, "refused at its headers") || !strings.Contains(body.Error.Message, "retry after 1 s") {
+		t.Errorf("message %q does not say it was refused at the headers and when to retry", body.Error.Message)
 	}
-	e.clock.Advance(2900 * time.Millisecond) // 5.8 tokens: 0.1 s to go, rounded up to 1 s
+	// 1 s later 2 tokens: the headers pass, the body's 6 events need 6/2 = 3 s from empty,
+	// 2 s from here.
+	e.clock.Advance(time.Second)
+	body = wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(6))),
+		429, admission.ReasonRateLimitedEvents, "2")
+	if !strings.Contains(body.Error.Message, "6 events in this request") {
+		t.Errorf("message %q does not count the request's events", body.Error.Message)
+	}
+	e.clock.Advance(1900 * time.Millisecond) // 5.8 tokens: 0.1 s to go, rounded up to 1 s
 	wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(6))), 429, admission.ReasonRateLimitedEvents, "1")
 	e.clock.Advance(100 * time.Millisecond)
 	if res := e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(6))); res.Local != nil {
@@ -108,8 +119,8 @@ func TestOverQuotaGets429WithRetryAfterFromTheBucket(t *testing.T) {
 	if res := e.sendDone(request("/v1/events", betaKey, "application/x-ndjson", events(100))); res.Local != nil {
 		t.Fatalf("tenant beta refused while acme is limited: %s", res.Local.Body)
 	}
-	if got := e.metrics.Counter(filter.RejectedMetric(admission.ReasonRateLimitedEvents)); got != 2 {
-		t.Errorf("rate-limited counter = %d, want 2", got)
+	if got := e.metrics.Counter(filter.RejectedMetric(admission.ReasonRateLimitedEvents)); got != 3 {
+		t.Errorf("rate-limited counter = %d, want 3", got)
 	}
 }
 

@@ -138,6 +138,19 @@ func rateBurst(rate, burst float64) (float64, float64) {
 // to wall-clock steps); a now earlier than a previous call's refills nothing. A tenant with no
 // limit at all costs no memory and no lock.
 func (l *Limiter) Admit(tenant string, q filterconfig.Quotas, events, bytes int64, now time.Time) Decision {
+	return l.decide(tenant, q, events, bytes, now, true)
+}
+
+// Peek is Admit without taking the tokens: the decision Admit would make now. The edge asks it
+// at a request's headers, before the body is read, with the least the request can cost, so
+// that a tenant whose bucket cannot cover even that is refused without its body costing
+// anything.
+func (l *Limiter) Peek(tenant string, q filterconfig.Quotas, events, bytes int64, now time.Time) Decision {
+	return l.decide(tenant, q, events, bytes, now, false)
+}
+
+// decide is Admit, taking the tokens when take is true.
+func (l *Limiter) decide(tenant string, q filterconfig.Quotas, events, bytes int64, now time.Time, take bool) Decision {
 	evRate, evBurst := rateBurst(q.EventsPerSecond, q.BurstEvents)
 	byRate, byBurst := rateBurst(q.BytesPerSecond, q.BurstBytes)
 	if evRate == 0 && byRate == 0 {
@@ -163,15 +176,15 @@ func (l *Limiter) Admit(tenant string, q filterconfig.Quotas, events, bytes int6
 				continue
 			}
 		}
-		d := b.admit(t, q, evRate, evBurst, byRate, byBurst, ev, by)
+		d := b.admit(t, q, evRate, evBurst, byRate, byBurst, ev, by, take)
 		b.mu.Unlock()
 		return d
 	}
 }
 
-// admit refills the buckets to t and takes ev and by tokens if both buckets hold enough.
-// b.mu is held.
-func (b *bucket) admit(t int64, q filterconfig.Quotas, evRate, evBurst, byRate, byBurst, ev, by float64) Decision {
+// admit refills the buckets to t and, when take is true, takes ev and by tokens if both
+// buckets hold enough. b.mu is held.
+func (b *bucket) admit(t int64, q filterconfig.Quotas, evRate, evBurst, byRate, byBurst, ev, by float64, take bool) Decision {
 	dt := 0.0
 	if t > b.last {
 		dt = float64(t-b.last) / 1e9
@@ -184,6 +197,9 @@ func (b *bucket) admit(t int64, q filterconfig.Quotas, evRate, evBurst, byRate, 
 	byWait := wait(b.bytes, byRate, by)
 	switch {
 	case evWait == 0 && byWait == 0:
+		if !take {
+			return Decision{OK: true}
+		}
 		if evRate > 0 {
 			b.events = max(b.events-ev, 0)
 		}
