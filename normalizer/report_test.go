@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/migration/report"
 	"github.com/ingestdev/ingest/record/recordtest"
 )
@@ -61,15 +62,28 @@ func TestShadowRequestsAreReportedAndLiveOnesAreNot(t *testing.T) {
 		return clock
 	}
 	sink := &recordtest.Sink{}
-	s, err := New(DefaultConfig(), sink, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), WithClock(now), WithReporter(rep))
+	key := testHopKey(t, 1)
+	v, err := hopauth.NewVerifier([]*hopauth.Key{key}, time.Hour) // the test clock moves on
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, err := New(DefaultConfig(), sink, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), WithClock(now), WithReporter(rep), WithHopAuth(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge := false
 	send := func(host, tenant string, lines int) int {
 		hr := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader([]byte(strings.Repeat(goodLine+"\n", lines))))
 		hr.Host = host
 		hr.Header.Set("Content-Type", "application/x-ndjson")
 		hr.Header.Set(HeaderTenant, tenant)
+		if !forge {
+			sig, err := hopauth.Sign(key, testNow, hopauth.Claims{Audience: hopauth.AudienceNormalizer, Tenant: tenant})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hr.Header.Set(hopauth.Header, sig)
+		}
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, hr)
 		return w.Code
@@ -83,6 +97,13 @@ func TestShadowRequestsAreReportedAndLiveOnesAreNot(t *testing.T) {
 	if code := send("ingest-v2", "beta", 5); code != http.StatusOK {
 		t.Fatalf("live request: %d", code)
 	}
+	// A shadow request that is not the edge's (no signature) is refused and must not count
+	// in acme's parity report: whoever can reach the normalizer could skew a cutover's gate.
+	forge = true
+	if code := send("ingest-v2-shadow", "acme", 1); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned shadow request: %d, want 401", code)
+	}
+	forge = false
 	sink.SetErr(errors.New("sink down"))
 	if code := send("ingest-v2-shadow:4318", "acme", 2); code < 500 {
 		t.Fatalf("shadow request with a failing sink: %d, want 5xx", code)
