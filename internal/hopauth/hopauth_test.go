@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ingestdev/ingest/internal/hopauth"
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -114,7 +115,7 @@ func TestVerifierAcceptsEveryKeyOfARotation(t *testing.T) {
 }
 
 func TestVerifyDoesNotAllocate(t *testing.T) {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items: allocations are not the code's")
 	}
 	k := newKey(t, 1)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/ingestdev/ingest/internal/testkit"
 )
 
 // checkProto asserts the contract of the protobuf walk against pdata on any input: when pdata
@@ -60,7 +62,7 @@ func shorten(b []byte) []byte {
 // rounds scales the number of random payloads of a property test: n normally, a tenth with
 // -short or under the race detector (pdata is slow there, and the fuzzers go further).
 func rounds(n int) int {
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testkit.RaceEnabled {
 		return n / 10
 	}
 	return n

@@ -1,5 +1,0 @@
-//go:build !race
-
-package eventcount
-
-const raceEnabled = false

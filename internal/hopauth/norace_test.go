@@ -1,5 +1,0 @@
-//go:build !race
-
-package hopauth_test
-
-const raceEnabled = false
