@@ -6,21 +6,31 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
 // BenchmarkAdmitThroughHost measures one admitted request (authentication, stripping, counting
-// 100 NDJSON events, admission) through the Go edge host, as the Go edge runs it.
+// 100 NDJSON events, admission) through the Go edge host, as the Go edge runs it. Tenant beta
+// has no quota; in "ndjson-quota" it has one that never runs out, so that the token buckets
+// are asked at the headers (Peek) and charged with the body (Admit).
 func BenchmarkAdmitThroughHost(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		body     func(testing.TB) []byte
 		encoding string
+		quota    bool
 	}{
-		{"ndjson", func(testing.TB) []byte { return events(100) }, ""},
-		{"ndjson-gzip", func(t testing.TB) []byte { return gzippedTB(t, events(100)) }, "gzip"},
+		{"ndjson", func(testing.TB) []byte { return events(100) }, "", false},
+		{"ndjson-quota", func(testing.TB) []byte { return events(100) }, "", true},
+		{"ndjson-gzip", func(t testing.TB) []byte { return gzippedTB(t, events(100)) }, "gzip", false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := newEnv(b, testConfig())
+			cfg := testConfig()
+			if tc.quota {
+				cfg.Tenants[1].Quotas = filterconfig.Quotas{EventsPerSecond: 1e12, BytesPerSecond: 1e15}
+			}
+			e := newEnv(b, cfg)
 			body := tc.body(b)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
