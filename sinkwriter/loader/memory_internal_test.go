@@ -37,8 +37,8 @@ import (
 //
 //	LOADER_MEMORY=1 go test -run TestLoaderMemoryDrainingABacklog -v ./sinkwriter/loader
 //
-// LOADER_MEMORY_FLUSH_MIB (default 16) is flush_bytes, LOADER_MEMORY_FETCH_MIB (default 16)
-// fetch_max_bytes, LOADER_MEMORY_LIMIT_MIB memory_limit (default: the loader's own; -1: off),
+// LOADER_MEMORY_FLUSH_MIB (default 16) is flush_bytes, LOADER_MEMORY_FETCH_MIB (default: the
+// loader's, 4) fetch_max_bytes, LOADER_MEMORY_LIMIT_MIB memory_limit (default: the loader's own; -1: off),
 // LOADER_MEMORY_PROFILE a file for the heap profile taken at the peak of the live heap.
 const (
 	memTenants    = 4
@@ -57,7 +57,7 @@ func TestLoaderMemoryDrainingABacklog(t *testing.T) {
 		}
 		return def
 	}
-	backlog, flushMiB, fetchMiB := mib("LOADER_MEMORY_MB", 256), mib("LOADER_MEMORY_FLUSH_MIB", 16), mib("LOADER_MEMORY_FETCH_MIB", 16)
+	backlog, flushMiB, fetchMiB := mib("LOADER_MEMORY_MB", 256), mib("LOADER_MEMORY_FLUSH_MIB", 16), mib("LOADER_MEMORY_FETCH_MIB", int(DefaultConfig().FetchMaxBytes>>20))
 	brokers, total, size := startBacklogChild(t, backlog)
 	t.Logf("backlog: %d records, %.1f MiB encoded", total, float64(size)/(1<<20))
 
