@@ -23,6 +23,7 @@ import (
 
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/internal/testkit"
+	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
 
 // The fault suite of `make test-faults` (docs/reliability.md): the whole pipeline as separate
@@ -50,10 +51,6 @@ const (
 	faultSinkBuffer         = 32 << 20 // sinkwriter --max-buffer-bytes
 	faultSinkMaxBatch       = 8 << 20  // sinkwriter --max-batch-bytes (≤ its tenant share, 0.25 × the buffer)
 	faultLoaderFlushBytes   = 16 << 20 // loader --flush-bytes
-	faultLoaderFetchBytes   = 4 << 20  // loader fetch_max_bytes (default), one broker
-	// faultLoaderMemoryLimit is the loader's default memory_limit for these settings: 64 MiB
-	// + 6 × flush_bytes + 6 × fetch_max_bytes (sinkwriter/loader Config.MemoryLimit).
-	faultLoaderMemoryLimit = 64<<20 + 6*faultLoaderFlushBytes + 6*faultLoaderFetchBytes
 	// faultLimitSlack is what a process with a soft memory limit may hold above it: memory
 	// the Go runtime does not count (code, stacks' OS overhead, cgo) and the collector's lag;
 	// measured at most 16 MiB for the loader.
@@ -73,6 +70,15 @@ const (
 	// window, sequence number.
 	faultIDTag = 0xfa017e57
 )
+
+// faultLoaderMemoryLimit is the memory_limit the suite's loader sets: its default for
+// faultLoaderFlushBytes and the default fetch_max_bytes, one broker (sinkwriter/loader
+// Config.MemoryLimit: 64 MiB + 6 × flush_bytes + 6 × fetch_max_bytes).
+var faultLoaderMemoryLimit = func() int64 {
+	var c loader.ServiceConfig
+	c.Loader.FlushBytes = faultLoaderFlushBytes
+	return c.WithDefaults().Loader.MemoryLimit
+}()
 
 // faultRSSBound is one bounded process's peak RSS bound: faultBaseRSS + faultGCFactor × live,
 // where live is what its configured limits let it hold; or, for a process that sets a soft
