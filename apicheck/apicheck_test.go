@@ -38,10 +38,14 @@ func TestServedResourcesAreKnownToEnvoy133(t *testing.T) {
 			if err := proto.Unmarshal(b, resp); err != nil {
 				t.Fatal(err)
 			}
-			if len(resp.GetResources()) < 6 {
-				t.Fatalf("%d resources, want at least 6 (listener, routes, 2 clusters, 2 endpoints, secret)", len(resp.GetResources()))
+			if len(resp.GetResources()) < 8 {
+				t.Fatalf("%d resources, want at least 8 (listener, routes, 2 clusters, 2 endpoints, secret, the edge filter's ECDS config)", len(resp.GetResources()))
 			}
+			ecds := 0
 			for i, a := range resp.GetResources() {
+				if a.GetTypeUrl() == "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig" {
+					ecds++
+				}
 				m, err := a.UnmarshalNew()
 				if err != nil {
 					t.Errorf("resource %d of type %q: %v", i, a.GetTypeUrl(), err)
@@ -50,6 +54,9 @@ func TestServedResourcesAreKnownToEnvoy133(t *testing.T) {
 				if errs := Check(string(m.ProtoReflect().Descriptor().Name())+" "+resourceName(m), m); len(errs) > 0 {
 					t.Errorf("Envoy 1.33 would not see this as the control plane does:\n%v", errors.Join(errs...))
 				}
+			}
+			if ecds != 1 {
+				t.Errorf("%d ECDS resources (TypedExtensionConfig), want the edge filter's one", ecds)
 			}
 		})
 	}

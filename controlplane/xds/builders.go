@@ -38,17 +38,20 @@ import (
 )
 
 // Names of the resources the control plane serves. Every snapshot has exactly one listener,
-// one route configuration, two clusters with their endpoints and one secret.
+// one route configuration, two clusters with their endpoints, one secret and one extension
+// configuration (the edge filter's, over ECDS).
 const (
-	ListenerName    = "ingest-edge-https"
-	RouteConfigName = "ingest-edge"
-	VirtualHostName = "ingest"
-	SecretName      = "ingest-edge-tls"
-	ClusterV1       = "ingest-v1"
-	ClusterV2       = "ingest-v2"
+	ListenerName = "ingest-edge-https"
+	// FilterConfigName is the name of the ECDS resource (a TypedExtensionConfig) that holds the
+	// edge filter's configuration, and the name of the listener's HTTP filter that asks for it
+	// (with ECDS, Envoy requests the filter's name as the resource name).
+	FilterConfigName = "ingest-edge-filter"
+	RouteConfigName  = "ingest-edge"
+	VirtualHostName  = "ingest"
+	SecretName       = "ingest-edge-tls"
+	ClusterV1        = "ingest-v1"
+	ClusterV2        = "ingest-v2"
 
-	// GolangFilterName is the HTTP filter name of Envoy's golang filter (contrib build).
-	GolangFilterName = "envoy.filters.http.golang"
 	// GolangFilterTypeURL is the type URL of its configuration.
 	GolangFilterTypeURL = "type.googleapis.com/envoy.extensions.filters.http.golang.v3alpha.Config"
 	// EarlyHeaderMutationName is the early header mutation extension that strips client copies
@@ -98,15 +101,18 @@ type Input struct {
 }
 
 // BuildResources builds every resource of a snapshot from in: the listener (LDS), the route
-// configuration (RDS), the clusters (CDS), their endpoints (EDS) and the secret (SDS). It does
-// not validate deeply; the server runs [Validate] on the snapshot before serving it. cfg must
-// be valid (Config.WithDefaults().Validate()).
+// configuration (RDS), the clusters (CDS), their endpoints (EDS), the secret (SDS) and the
+// edge filter's configuration (ECDS). The listener depends on cfg only: tenants, keys and
+// quotas are all in the ECDS resource, so that their changes never touch the listener (on
+// Envoy a listener change drains every client connection). It does not validate deeply; the
+// server runs [Validate] on the snapshot before serving it. cfg must be valid
+// (Config.WithDefaults().Validate()).
 func BuildResources(cfg Config, in Input) (map[resource.Type][]types.Resource, error) {
 	filterAny, err := makeTenantFilter(cfg, in.State, in.Now)
 	if err != nil {
 		return nil, err
 	}
-	hcmAny, err := makeHCM(cfg, filterAny)
+	hcmAny, err := makeHCM(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +140,8 @@ func BuildResources(cfg Config, in Input) (map[resource.Type][]types.Resource, e
 			makeEndpoints(ClusterV1, in.State.Upstreams.V1),
 			makeEndpoints(ClusterV2, in.State.Upstreams.V2),
 		},
-		resource.SecretType: {makeSecret(SecretName, in.Cert)},
+		resource.SecretType:          {makeSecret(SecretName, in.Cert)},
+		resource.ExtensionConfigType: {&core.TypedExtensionConfig{Name: FilterConfigName, TypedConfig: filterAny}},
 	}, nil
 }
 
@@ -234,8 +241,11 @@ func makeTenantFilter(cfg Config, st registry.State, now time.Time) (*anypb.Any,
 }
 
 // makeHCM builds the HTTP connection manager: early removal of client copies of the internal
-// headers, routes over RDS, the golang filter, then the router.
-func makeHCM(cfg Config, tenantFilter *anypb.Any) (*anypb.Any, error) {
+// headers, routes over RDS, the golang filter with its configuration over ECDS (resource
+// [FilterConfigName]), then the router. There is no default configuration: Envoy keeps the
+// listener warming until the filter's first configuration arrives, so it never serves a
+// request without the edge filter.
+func makeHCM(cfg Config) (*anypb.Any, error) {
 	strip := &earlymutation.HeaderMutation{}
 	for _, h := range filterconfig.InternalHeaders() {
 		strip.Mutations = append(strip.Mutations, &mutation.HeaderMutation{Action: &mutation.HeaderMutation_Remove{Remove: h}})
@@ -257,7 +267,10 @@ func makeHCM(cfg Config, tenantFilter *anypb.Any) (*anypb.Any, error) {
 		}},
 		EarlyHeaderMutationExtensions: []*core.TypedExtensionConfig{{Name: EarlyHeaderMutationName, TypedConfig: stripAny}},
 		HttpFilters: []*hcm.HttpFilter{
-			{Name: GolangFilterName, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: tenantFilter}},
+			{Name: FilterConfigName, ConfigType: &hcm.HttpFilter_ConfigDiscovery{ConfigDiscovery: &core.ExtensionConfigSource{
+				ConfigSource: adsSource(),
+				TypeUrls:     []string{GolangFilterTypeURL},
+			}}},
 			{Name: wellknown.Router, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: routerAny}},
 		},
 		// The edge is the first proxy: the client address is the connection's, never a

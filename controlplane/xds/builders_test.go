@@ -6,6 +6,7 @@ import (
 	"time"
 
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -43,9 +44,12 @@ func hcmOf(t testing.TB, snap *cache.Snapshot) (*hcm.HttpConnectionManager, *tls
 
 func filterConfigOf(t testing.TB, snap *cache.Snapshot) *filterconfig.Config {
 	t.Helper()
-	m, _ := hcmOf(t, snap)
+	ec, ok := snap.GetResources(resource.ExtensionConfigType)[FilterConfigName].(*core.TypedExtensionConfig)
+	if !ok {
+		t.Fatalf("no extension config %q", FilterConfigName)
+	}
 	g := &golang.Config{}
-	if err := m.GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(g); err != nil {
+	if err := ec.GetTypedConfig().UnmarshalTo(g); err != nil {
 		t.Fatal(err)
 	}
 	fc, err := filterconfig.Parse(g.GetPluginConfig())
@@ -171,8 +175,12 @@ func TestListenerStripsInternalHeadersAndTakesCertFromSDS(t *testing.T) {
 	if len(tc.GetCommonTlsContext().GetTlsCertificates()) != 0 {
 		t.Error("the certificate is inline in the listener")
 	}
-	if names := []string{m.GetHttpFilters()[0].GetName(), m.GetHttpFilters()[1].GetName()}; names[0] != GolangFilterName || names[1] != "envoy.filters.http.router" {
-		t.Errorf("http filters %v, want golang then router", names)
+	if names := []string{m.GetHttpFilters()[0].GetName(), m.GetHttpFilters()[1].GetName()}; names[0] != FilterConfigName || names[1] != "envoy.filters.http.router" {
+		t.Errorf("http filters %v, want the edge filter then router", names)
+	}
+	d := m.GetHttpFilters()[0].GetConfigDiscovery()
+	if d.GetConfigSource().GetAds() == nil || !slices.Equal(d.GetTypeUrls(), []string{GolangFilterTypeURL}) || d.GetDefaultConfig() != nil {
+		t.Errorf("the edge filter's config_discovery %v, want the golang filter's type over ADS without a default", d)
 	}
 	if m.GetRds().GetRouteConfigName() != RouteConfigName {
 		t.Errorf("RDS name %q", m.GetRds().GetRouteConfigName())

@@ -8,9 +8,14 @@
 //
 //   - LDS: listener [ListenerName] on Config.ListenerPort (default 8443), TLS only, its
 //     certificate over SDS; an HTTP connection manager whose early header mutation strips client
-//     copies of the internal headers, then the golang filter (plugin [filterconfig.PluginName],
-//     plugin_config = the tenant quota table, key hashes, edge limits, marker header), then the
-//     router. per_connection_buffer_limit_bytes = the maximal body (the filter's buffer).
+//     copies of the internal headers, then the edge filter (HTTP filter [FilterConfigName],
+//     its configuration over ECDS), then the router. per_connection_buffer_limit_bytes = the
+//     maximal body (the filter's buffer). The listener depends on Config only.
+//   - ECDS: extension configuration [FilterConfigName], a TypedExtensionConfig holding the
+//     golang filter's configuration (plugin [filterconfig.PluginName], plugin_config = the
+//     tenant quota table, key hashes, edge limits, marker header). The listener's filter asks
+//     for it with config_discovery over ADS, for the golang filter's type only and without a
+//     default configuration, so Envoy keeps the listener warming until it arrives.
 //   - RDS: route configuration [RouteConfigName] with validate_clusters, described below.
 //   - CDS: clusters [ClusterV1] and [ClusterV2], EDS over ADS, with circuit breakers.
 //   - EDS: their endpoints, from the registry's upstreams.
@@ -19,7 +24,15 @@
 //
 // Each resource type has its own version: the number of the generation in which it last
 // changed. A tenant's stage change therefore changes only the RDS version; a key or quota
-// change only LDS; an upstream change only EDS; a certificate change only SDS. Generations are
+// change only ECDS; an upstream change only EDS; a certificate change only SDS.
+//
+// Why ECDS: on Envoy, a listener update that changes a filter chain drains every connection
+// that filter chain owns. With the filter's configuration inside the listener, creating,
+// rotating or revoking one key, or changing one quota, would gracefully close every client
+// connection of every edge. An ECDS update applies to the next requests (the next filter
+// chain instantiation) and leaves connections alone; the filter keeps its long-lived state
+// (token buckets, in-flight bytes, the key cache) across configurations (package edge/filter).
+// The golden snapshots pin it (TestGoldenListenerUnchangedByKeysAndQuotas). Generations are
 // numbered 1, 2, 3... from process start (monotonic, logged with the registry revision);
 // after a restart Envoy is sent identical resources under new versions, which is harmless.
 //
@@ -32,7 +45,7 @@
 //     anything else looks at the request. This does not depend on the filter.
 //  2. The connection manager matches a route on the remaining headers. No client header can
 //     carry the marker now, so only the fail-closed route (7) matches.
-//  3. The golang filter's DecodeHeaders removes every remaining x-ingest-* header (prefix),
+//  3. The edge filter's (the golang filter's) DecodeHeaders removes every remaining x-ingest-* header (prefix),
 //     authenticates the API key, sets x-tenant-id to the key's tenant and x-ingest-edge: 1,
 //     and calls RefreshRouteCache so the route is matched again on these trusted headers.
 //     (After the body it sets x-ingest-event-count; that does not take part in routing.)

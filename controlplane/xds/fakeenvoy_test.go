@@ -25,8 +25,9 @@ import (
 )
 
 // fakeEnvoy is an ADS client that behaves like Envoy as far as the control plane can tell:
-// it subscribes to CDS and LDS as wildcards, then to EDS, RDS and SDS by the names the
-// accepted clusters and listeners reference; it ACKs with the version and nonce of each
+// it subscribes to CDS and LDS as wildcards, then to EDS, RDS, SDS and ECDS by the names the
+// accepted clusters and listeners reference (ECDS: the name of each HTTP filter with
+// config_discovery); it ACKs with the version and nonce of each
 // response and NACKs with its last accepted version, the nonce and an error_detail. It speaks
 // SotW or delta. Every received resource is unpacked and validated; reject decides extra
 // rejections (the part of Envoy a test wants to fail).
@@ -63,7 +64,7 @@ func newFakeEnvoy(t testing.TB, nodeID string, delta bool) *fakeEnvoy {
 		changed: make(chan struct{}),
 		types:   map[string]*fakeType{},
 	}
-	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType} {
+	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType, resource.ExtensionConfigType} {
 		f.types[typ] = &fakeType{resources: map[string]proto.Message{}}
 	}
 	return f
@@ -225,13 +226,21 @@ func (f *fakeEnvoy) references(typeURL string) map[string][]string {
 		}
 		out[resource.EndpointType] = sorted(eds)
 	case resource.ListenerType:
-		var rds, sds []string
+		var rds, sds, ecds []string
 		for _, m := range f.types[typeURL].resources {
 			for _, fc := range m.(*listener.Listener).GetFilterChains() {
 				for _, fl := range fc.GetFilters() {
 					h := &hcm.HttpConnectionManager{}
-					if fl.GetTypedConfig().UnmarshalTo(h) == nil && h.GetRds() != nil {
+					if fl.GetTypedConfig().UnmarshalTo(h) != nil {
+						continue
+					}
+					if h.GetRds() != nil {
 						rds = append(rds, h.GetRds().GetRouteConfigName())
+					}
+					for _, hf := range h.GetHttpFilters() {
+						if hf.GetConfigDiscovery() != nil {
+							ecds = append(ecds, hf.GetName())
+						}
 					}
 				}
 				tc := &tls.DownstreamTlsContext{}
@@ -244,6 +253,7 @@ func (f *fakeEnvoy) references(typeURL string) map[string][]string {
 		}
 		out[resource.RouteType] = sorted(rds)
 		out[resource.SecretType] = sorted(sds)
+		out[resource.ExtensionConfigType] = sorted(ecds)
 	}
 	return out
 }

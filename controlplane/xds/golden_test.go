@@ -31,6 +31,7 @@ func goldenOrder() []struct{ key, typeURL string } {
 		{"clusters", resource.ClusterType},
 		{"endpoints", resource.EndpointType},
 		{"secrets", resource.SecretType},
+		{"extension_configs", resource.ExtensionConfigType},
 	}
 }
 
@@ -43,8 +44,24 @@ func goldenCases(t testing.TB) map[string]registry.State {
 	all.Tenants[0].Keys = append(all.Tenants[0].Keys,
 		apiKey("acme-revoked", "ik_acme", "old-secret", &past),
 		apiKey("acme-rotating", "ik_acme", "rotating-secret", &future))
+	legacy := func(f func(*registry.Tenant)) registry.State {
+		st := stateWith(t, map[string]string{"acme": "legacy"})
+		f(&st.Tenants[0])
+		return st
+	}
 	return map[string]registry.State{
-		"stage-legacy":    stateWith(t, map[string]string{"acme": "legacy"}),
+		"stage-legacy": stateWith(t, map[string]string{"acme": "legacy"}),
+		// The same tenant after a key creation, a revocation and a quota change: only the
+		// edge filter's ECDS resource differs from stage-legacy (TestGoldenListenerUnchanged...).
+		"legacy-key-created": legacy(func(tn *registry.Tenant) {
+			tn.Keys = append(tn.Keys, apiKey("acme-k2", "ik_acme", "second-secret", nil))
+		}),
+		"legacy-key-revoked": legacy(func(tn *registry.Tenant) {
+			tn.Keys = []registry.APIKey{apiKey("acme-k2", "ik_acme", "second-secret", nil)}
+		}),
+		"legacy-quota-changed": legacy(func(tn *registry.Tenant) {
+			tn.Quotas.EventsPerSecond, tn.Quotas.BurstEvents = 10, 20
+		}),
 		"stage-shadow":    stateWith(t, map[string]string{"acme": "shadow"}),
 		"stage-canary-25": stateWith(t, map[string]string{"acme": "canary:25"}),
 		"stage-v2":        stateWith(t, map[string]string{"acme": "v2"}),
@@ -92,6 +109,37 @@ func TestGoldenResourcesPerStage(t *testing.T) {
 				t.Errorf("%s is stale: the apicheck module would check old resources (go test -run TestGolden -update)", binPath)
 			}
 		})
+	}
+}
+
+// TestGoldenListenerUnchangedByKeysAndQuotas pins, in the golden files themselves, that a key
+// creation, a key revocation and a quota change move the edge filter's ECDS resource only:
+// on Envoy a listener change drains every client connection of the edge.
+func TestGoldenListenerUnchangedByKeysAndQuotas(t *testing.T) {
+	read := func(name string) map[string]json.RawMessage {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("testdata", "golden", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	base := read("stage-legacy")
+	for _, name := range []string{"legacy-key-created", "legacy-key-revoked", "legacy-quota-changed"} {
+		got := read(name)
+		for _, g := range goldenOrder() {
+			same := bytes.Equal(base[g.key], got[g.key])
+			switch {
+			case g.typeURL == resource.ExtensionConfigType && same:
+				t.Errorf("%s: the edge filter's configuration (%s) did not change", name, g.key)
+			case g.typeURL != resource.ExtensionConfigType && !same:
+				t.Errorf("%s: %s differ from stage-legacy; only the ECDS resource may change: %s", name, g.key, firstDiff(base[g.key], got[g.key]))
+			}
+		}
 	}
 }
 

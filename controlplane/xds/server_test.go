@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -24,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 	"github.com/ingestdev/ingest/internal/testcert"
 	"github.com/ingestdev/ingest/internal/testkit"
 )
@@ -132,11 +136,12 @@ func (h *harness) connect(nodeID string, delta bool, reject func(string, map[str
 	return f
 }
 
-// synced waits until the fake accepted all five types with every resource.
+// synced waits until the fake accepted all six types with every resource.
 func synced(f *fakeEnvoy) {
 	f.t.Helper()
-	want := map[string]int{resource.ClusterType: 2, resource.EndpointType: 2, resource.ListenerType: 1, resource.RouteType: 1, resource.SecretType: 1}
-	f.waitFor(5*time.Second, "LDS, RDS, CDS, EDS and SDS accepted", func(ts map[string]*fakeType) bool {
+	want := map[string]int{resource.ClusterType: 2, resource.EndpointType: 2, resource.ListenerType: 1, resource.RouteType: 1, resource.SecretType: 1,
+		resource.ExtensionConfigType: 1}
+	f.waitFor(5*time.Second, "LDS, RDS, CDS, EDS, SDS and ECDS accepted", func(ts map[string]*fakeType) bool {
 		for typ, n := range want {
 			if ts[typ].version == "" || len(ts[typ].resources) != n || ts[typ].acks == 0 {
 				return false
@@ -156,7 +161,7 @@ func protocols() []struct {
 	}{{"sotw", false}, {"delta", true}}
 }
 
-func TestFakeEnvoyReceivesAndACKsAllFiveTypes(t *testing.T) {
+func TestFakeEnvoyReceivesAndACKsAllSixTypes(t *testing.T) {
 	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			h := startServer(t, stateWith(t, map[string]string{"acme": "legacy", "beta": "shadow", "gamma": "canary:50", "delta": "v2"}), nil)
@@ -165,6 +170,9 @@ func TestFakeEnvoyReceivesAndACKsAllFiveTypes(t *testing.T) {
 			got := f.snapshot()
 			if _, ok := got[resource.SecretType].resources[SecretName].(*tls.Secret); !ok {
 				t.Error("no TLS secret over SDS")
+			}
+			if _, ok := got[resource.ExtensionConfigType].resources[FilterConfigName].(*core.TypedExtensionConfig); !ok {
+				t.Error("no edge filter configuration over ECDS")
 			}
 			// The server has seen the ACKs of the versions it served.
 			st := h.srv.Status()
@@ -178,7 +186,7 @@ func TestFakeEnvoyReceivesAndACKsAllFiveTypes(t *testing.T) {
 						return false
 					}
 				}
-				return len(st.Versions) == 5
+				return len(st.Versions) == 6
 			})
 			if st.Version != 1 {
 				t.Errorf("generation %d, want 1", st.Version)
@@ -213,7 +221,7 @@ func TestStageChangeUpdatesOnlyRoutesWithinOneSecond(t *testing.T) {
 
 			time.Sleep(300 * time.Millisecond) // anything else would have arrived by now
 			after := f.snapshot()
-			for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.SecretType} {
+			for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.SecretType, resource.ExtensionConfigType} {
 				if after[typ].responses != before[typ].responses || after[typ].version != before[typ].version {
 					t.Errorf("%s changed on a stage change: %v → %v", typ, before[typ].log, after[typ].log)
 				}
@@ -332,7 +340,7 @@ func TestCertificateFileChangeBecomesNewSecretVersion(t *testing.T) {
 		return ok && bytes.Equal(s.GetTlsCertificate().GetCertificateChain().GetInlineBytes(), readFile(t, newCert))
 	})
 	after := f.snapshot()
-	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType} {
+	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.ExtensionConfigType} {
 		if after[typ].version != before[typ].version {
 			t.Errorf("%s version changed on a certificate change", typ)
 		}
@@ -369,10 +377,15 @@ func TestKeyRevokedLaterLeavesTheFilterConfigWhenItExpires(t *testing.T) {
 	h := startServer(t, st, nil)
 	f := h.connect("edge-1", false, nil)
 	synced(f)
-	if got := f.snapshot()[resource.ListenerType].version; got != "1" {
-		t.Fatalf("listener version %q", got)
+	if got := f.snapshot()[resource.ExtensionConfigType].version; got != "1" {
+		t.Fatalf("edge filter configuration version %q", got)
 	}
-	f.waitFor(5*time.Second, "a listener without the expired key", func(ts map[string]*fakeType) bool { return ts[resource.ListenerType].version == "2" })
+	f.waitFor(5*time.Second, "an edge filter configuration without the expired key", func(ts map[string]*fakeType) bool {
+		return ts[resource.ExtensionConfigType].version == "2"
+	})
+	if got := f.snapshot()[resource.ListenerType]; got.version != "1" || got.responses != 1 {
+		t.Errorf("the listener changed when a key expired (version %q, %d responses); only ECDS may", got.version, got.responses)
+	}
 }
 
 func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
@@ -436,4 +449,136 @@ func TestBadStateAtStartupServesNothingUntilFixed(t *testing.T) {
 	}
 	h.src.update(func(st *registry.State) { st.Tenants[0].Keys = []registry.APIKey{apiKey("k", "ik_acme", "s", nil)} })
 	synced(f)
+}
+
+// filterConfigIn decodes the edge filter's configuration from an ECDS resource the fake holds.
+func filterConfigIn(t testing.TB, ts map[string]*fakeType) *filterconfig.Config {
+	t.Helper()
+	ec, ok := ts[resource.ExtensionConfigType].resources[FilterConfigName].(*core.TypedExtensionConfig)
+	if !ok {
+		t.Fatalf("the proxy holds no extension config %q", FilterConfigName)
+	}
+	g := &golang.Config{}
+	if err := ec.GetTypedConfig().UnmarshalTo(g); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := filterconfig.Parse(g.GetPluginConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fc
+}
+
+func TestKeyAndQuotaChangesUpdateOnlyTheFilterConfigWithinOneSecond(t *testing.T) {
+	for _, p := range protocols() {
+		t.Run(p.name, func(t *testing.T) {
+			h := startServer(t, stateWith(t, map[string]string{"acme": "legacy", "beta": "v2"}), nil)
+			f := h.connect("edge-1", p.delta, nil)
+			synced(f)
+			before := f.snapshot()
+			changes := []struct {
+				name   string
+				change func(st *registry.State)
+				holds  func(fc *filterconfig.Config) bool
+			}{
+				{"key creation", func(st *registry.State) {
+					st.Tenants[0].Keys = append(slices.Clone(st.Tenants[0].Keys), apiKey("acme-k2", "ik_acme", "second", nil))
+				}, func(fc *filterconfig.Config) bool { return len(fc.Keys["ik_acme"]) == 2 }},
+				{"key revocation", func(st *registry.State) {
+					st.Tenants[0].Keys = st.Tenants[0].Keys[1:]
+				}, func(fc *filterconfig.Config) bool {
+					return len(fc.Keys["ik_acme"]) == 1 && fc.Keys["ik_acme"][0].ID == "acme-k2"
+				}},
+				{"quota change", func(st *registry.State) {
+					st.Tenants[1].Quotas.EventsPerSecond = 5
+				}, func(fc *filterconfig.Config) bool { return fc.Tenants[1].Quotas.EventsPerSecond == 5 }},
+			}
+			for i, c := range changes {
+				start := time.Now()
+				h.src.update(c.change)
+				f.waitFor(5*time.Second, c.name, func(ts map[string]*fakeType) bool {
+					return ts[resource.ExtensionConfigType].acks == before[resource.ExtensionConfigType].acks+i+1 && c.holds(filterConfigIn(t, ts))
+				})
+				if took := time.Since(start); took > time.Second {
+					t.Errorf("%s took %v to reach the proxy, want under 1s", c.name, took)
+				}
+			}
+			time.Sleep(300 * time.Millisecond) // anything else would have arrived by now
+			after := f.snapshot()
+			for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType} {
+				if after[typ].responses != before[typ].responses || after[typ].version != before[typ].version {
+					t.Errorf("%s changed on key and quota changes: %v → %v", typ, before[typ].log, after[typ].log)
+				}
+			}
+		})
+	}
+}
+
+func TestECDSNACKFallsBackLikeTheOtherTypes(t *testing.T) {
+	// The fake rejects a filter configuration in which beta's quota is 1 event/s.
+	reject := func(typeURL string, res map[string]proto.Message) error {
+		if typeURL != resource.ExtensionConfigType {
+			return nil
+		}
+		for _, m := range res {
+			g := &golang.Config{}
+			if err := m.(*core.TypedExtensionConfig).GetTypedConfig().UnmarshalTo(g); err != nil {
+				return err
+			}
+			fc, err := filterconfig.Parse(g.GetPluginConfig())
+			if err != nil {
+				return err
+			}
+			for _, tn := range fc.Tenants {
+				if tn.ID == "beta" && tn.Quotas.EventsPerSecond == 1 {
+					return errors.New("fake envoy: filter config rejected")
+				}
+			}
+		}
+		return nil
+	}
+	for _, p := range protocols() {
+		t.Run(p.name, func(t *testing.T) {
+			h := startServer(t, stateWith(t, map[string]string{"acme": "legacy", "beta": "legacy"}), nil)
+			f := h.connect("edge-1", p.delta, reject)
+			synced(f)
+			before := f.snapshot()[resource.ExtensionConfigType]
+
+			h.src.update(func(st *registry.State) { st.Tenants[1].Quotas.EventsPerSecond = 1 })
+			f.waitFor(5*time.Second, "the NACK", func(ts map[string]*fakeType) bool { return ts[resource.ExtensionConfigType].nacks == 1 })
+			time.Sleep(2 * time.Second)
+			after := f.snapshot()
+			ecds := after[resource.ExtensionConfigType]
+			if extra := ecds.responses - before.responses - 1; extra > 2 {
+				t.Fatalf("%d ECDS responses within 2s after the rejected one (log %v), want at most 2 (no resend storm)", extra, ecds.log)
+			}
+			if ecds.nacks != 1 {
+				t.Errorf("%d NACKs, want 1", ecds.nacks)
+			}
+			if q := filterConfigIn(t, map[string]*fakeType{resource.ExtensionConfigType: &ecds}).Tenants[1].Quotas.EventsPerSecond; q != 1000 {
+				t.Errorf("the proxy holds beta's quota %v, want the last good 1000", q)
+			}
+			st := h.srv.Status()
+			if st.Version != 2 || st.Nodes[0].Version != 1 || st.Nodes[0].Rejected[resource.ExtensionConfigType] != "2" {
+				t.Errorf("status %+v, want generation 2 served and edge-1 back on 1 with ECDS 2 rejected", st)
+			}
+			snap, err := h.srv.cache.GetSnapshot("edge-1")
+			if err != nil || snap.GetVersion(resource.ExtensionConfigType) != "1" {
+				t.Errorf("cache holds ECDS %q for edge-1, want the last good 1 (err %v)", snap.GetVersion(resource.ExtensionConfigType), err)
+			}
+			if n := testutil.ToFloat64(h.srv.m.nacks.WithLabelValues(resource.ExtensionConfigType)); n != 1 {
+				t.Errorf("ingest_controlplane_xds_nacks_total{type_url=ECDS} = %v, want 1", n)
+			}
+			if after[resource.ListenerType].responses != 1 {
+				t.Errorf("%d listener responses, want 1: a filter config NACK must not touch the listener", after[resource.ListenerType].responses)
+			}
+
+			// Fixing the quota changes the filter config again: the node gets the newest.
+			h.src.update(func(st *registry.State) { st.Tenants[1].Quotas.EventsPerSecond = 2 })
+			testkit.Eventually(t, 5*time.Second, "edge-1 on generation 3", func() bool { return h.srv.Status().Nodes[0].Version == 3 })
+			f.waitFor(5*time.Second, "the fixed filter config", func(ts map[string]*fakeType) bool {
+				return ts[resource.ExtensionConfigType].version == "3" && filterConfigIn(t, ts).Tenants[1].Quotas.EventsPerSecond == 2
+			})
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
 	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -30,7 +31,8 @@ import (
 // served reports whether a snapshot may hold resources of typeURL.
 func served(typeURL resource.Type) bool {
 	switch typeURL {
-	case resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType:
+	case resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType,
+		resource.ExtensionConfigType:
 		return true
 	}
 	return false
@@ -45,6 +47,10 @@ func served(typeURL resource.Type) bool {
 //     set validate_clusters, and that every secret a TLS context names over SDS exists and
 //     every secret is named (an unreferenced secret stalls SDS under ADS);
 //   - checks that every listener filter chain terminates TLS and every EDS cluster uses ADS;
+//   - checks the edge filter's discovery (ECDS): every HTTP filter with config_discovery takes
+//     it over ADS, without a default configuration (the listener warms until the real one
+//     arrives), for the golang filter's type only; the extension configuration it names is in
+//     the snapshot and of that type; every extension configuration is named by a filter;
 //   - checks every golang filter configuration: library id, plugin name, and the filter's own
 //     parser (filter.ConfigParser.Parse) on its plugin_config; route-level golang configuration is
 //     rejected (a parse error there can kill Envoy at the first request);
@@ -59,8 +65,9 @@ func Validate(snap *cache.Snapshot) error {
 		return errors.New("cannot validate snapshot: snapshot is nil")
 	}
 	v := &validator{
-		secretRefs:  map[string][]string{},
-		clusterRefs: map[string][]string{},
+		secretRefs:    map[string][]string{},
+		clusterRefs:   map[string][]string{},
+		extensionRefs: map[string][]extensionRef{},
 	}
 	if err := snap.Consistent(); err != nil {
 		v.add("snapshot is not consistent: %v", err)
@@ -95,6 +102,15 @@ type validator struct {
 	// secretRefs and clusterRefs map a referenced name to the paths that reference it.
 	secretRefs  map[string][]string
 	clusterRefs map[string][]string
+	// extensionRefs maps the name of an extension configuration (ECDS) to the filters that
+	// ask for it.
+	extensionRefs map[string][]extensionRef
+}
+
+// extensionRef is an HTTP filter that takes its configuration over ECDS.
+type extensionRef struct {
+	path     string
+	typeURLs []string
 }
 
 func (v *validator) add(format string, args ...any) {
@@ -303,7 +319,14 @@ func (v *validator) connectionManager(path string, c *hcm.HttpConnectionManager)
 	}
 	golangAt, routerAt := -1, -1
 	for i, f := range c.GetHttpFilters() {
-		switch f.GetTypedConfig().GetTypeUrl() {
+		typeURL := f.GetTypedConfig().GetTypeUrl()
+		if d := f.GetConfigDiscovery(); d != nil {
+			v.configDiscovery(fmt.Sprintf("%s.http_filters[%d] %q", path, i, f.GetName()), f.GetName(), d)
+			if slices.Equal(d.GetTypeUrls(), []string{GolangFilterTypeURL}) {
+				typeURL = GolangFilterTypeURL
+			}
+		}
+		switch typeURL {
 		case GolangFilterTypeURL:
 			if golangAt < 0 {
 				golangAt = i
@@ -326,6 +349,21 @@ func (v *validator) connectionManager(path string, c *hcm.HttpConnectionManager)
 	if routerAt >= 0 && routerAt != len(c.GetHttpFilters())-1 {
 		v.add("%s: the router (%s) must be the last http filter", path, wellknown.Router)
 	}
+}
+
+// configDiscovery checks an HTTP filter whose configuration comes over ECDS and records the
+// extension configuration it names.
+func (v *validator) configDiscovery(path, name string, d *core.ExtensionConfigSource) {
+	if d.GetConfigSource().GetAds() == nil {
+		v.add("%s: config_discovery must come over ADS", path)
+	}
+	if d.GetDefaultConfig() != nil || d.GetApplyDefaultConfigWithoutWarming() {
+		v.add("%s: config_discovery must have no default configuration: requests would be served by a filter that knows no key (or none at all) until the real configuration arrives", path)
+	}
+	if !slices.Equal(d.GetTypeUrls(), []string{GolangFilterTypeURL}) {
+		v.add("%s: config_discovery.type_urls %q, want exactly [%q]: the edge filter is the only filter configured over ECDS", path, d.GetTypeUrls(), GolangFilterTypeURL)
+	}
+	v.extensionRefs[name] = append(v.extensionRefs[name], extensionRef{path: path, typeURLs: d.GetTypeUrls()})
 }
 
 // route records the clusters a route uses and checks that a route reaching ingest-v2 requires
@@ -395,6 +433,24 @@ func (v *validator) crossReferences(snap *cache.Snapshot) {
 			v.add("cluster %q is used by %s but not in the snapshot", name, strings.Join(v.clusterRefs[name], ", "))
 		}
 	}
+	extensions := snap.GetResources(resource.ExtensionConfigType)
+	for _, name := range sortedKeys(v.extensionRefs) {
+		r, ok := extensions[name]
+		for _, ref := range v.extensionRefs[name] {
+			switch {
+			case !ok:
+				v.add("extension config %q is asked for by %s but not in the snapshot: Envoy would keep the listener warming", name, ref.path)
+			case !slices.Contains(ref.typeURLs, r.(*core.TypedExtensionConfig).GetTypedConfig().GetTypeUrl()):
+				v.add("extension config %q holds a %q, which %s does not accept (type_urls %q): Envoy would reject it", name,
+					r.(*core.TypedExtensionConfig).GetTypedConfig().GetTypeUrl(), ref.path, ref.typeURLs)
+			}
+		}
+	}
+	for _, name := range sortedKeys(extensions) {
+		if _, ok := v.extensionRefs[name]; !ok {
+			v.add("extension config %q is not asked for by any HTTP filter's config_discovery", name)
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -418,6 +474,8 @@ func shortType(typeURL string) string {
 		return "endpoints"
 	case resource.SecretType:
 		return "secret"
+	case resource.ExtensionConfigType:
+		return "extension config"
 	}
 	return typeURL
 }

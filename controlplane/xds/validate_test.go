@@ -7,8 +7,10 @@ import (
 
 	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -50,22 +52,27 @@ func editHCM(t *testing.T, res map[resource.Type][]types.Resource, f func(*hcm.H
 	filter.ConfigType = &listener.Filter_TypedConfig{TypedConfig: a}
 }
 
-// editGolang unpacks the golang filter config inside the connection manager inside the
-// listener, lets f change it and packs everything again.
+// editGolang unpacks the golang filter config inside the edge filter's ECDS resource, lets f
+// change it and packs it again.
 func editGolang(t *testing.T, res map[resource.Type][]types.Resource, f func(*golang.Config)) {
 	t.Helper()
-	editHCM(t, res, func(m *hcm.HttpConnectionManager) {
-		g := &golang.Config{}
-		if err := m.GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(g); err != nil {
-			t.Fatal(err)
-		}
-		f(g)
-		a, err := anypb.New(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.HttpFilters[0].ConfigType = &hcm.HttpFilter_TypedConfig{TypedConfig: a}
-	})
+	ec := res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig)
+	g := &golang.Config{}
+	if err := ec.GetTypedConfig().UnmarshalTo(g); err != nil {
+		t.Fatal(err)
+	}
+	f(g)
+	a, err := anypb.New(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec.TypedConfig = a
+}
+
+// editDiscovery lets f change the edge filter's config_discovery in the listener.
+func editDiscovery(t *testing.T, res map[resource.Type][]types.Resource, f func(*core.ExtensionConfigSource)) {
+	t.Helper()
+	editHCM(t, res, func(m *hcm.HttpConnectionManager) { f(m.GetHttpFilters()[0].GetConfigDiscovery()) })
 }
 
 func TestValidateCatchesAnErrorNestedInsideAnAny(t *testing.T) {
@@ -143,6 +150,35 @@ func TestValidateCatchesBrokenSnapshots(t *testing.T) {
 		{"no early header stripping", func(t *testing.T, res map[resource.Type][]types.Resource) {
 			editHCM(t, res, func(m *hcm.HttpConnectionManager) { m.EarlyHeaderMutationExtensions = nil })
 		}, `do not remove client copies of "x-tenant-id" before routing`},
+		{"no edge filter configuration over ECDS", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			res[resource.ExtensionConfigType] = nil
+		}, `extension config "ingest-edge-filter" is asked for by listener "ingest-edge-https"`},
+		{"extension config nobody asks for", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			res[resource.ExtensionConfigType] = append(res[resource.ExtensionConfigType],
+				&core.TypedExtensionConfig{Name: "orphan", TypedConfig: res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig).GetTypedConfig()})
+		}, `extension config "orphan" is not asked for`},
+		{"extension config of another type", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			a, err := anypb.New(&router.Router{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig).TypedConfig = a
+		}, `holds a "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", which`},
+		{"config discovery with a default", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			editDiscovery(t, res, func(d *core.ExtensionConfigSource) {
+				d.DefaultConfig = res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig).GetTypedConfig()
+			})
+		}, "config_discovery must have no default configuration"},
+		{"config discovery of other types", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			editDiscovery(t, res, func(d *core.ExtensionConfigSource) {
+				d.TypeUrls = append(d.TypeUrls, "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router")
+			})
+		}, "the edge filter is the only filter configured over ECDS"},
+		{"config discovery not over ADS", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			editDiscovery(t, res, func(d *core.ExtensionConfigSource) {
+				d.ConfigSource = &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Path{Path: "/etc/filter.yaml"}}
+			})
+		}, "config_discovery must come over ADS"},
 		{"Any of an unknown type", func(t *testing.T, res map[resource.Type][]types.Resource) {
 			editHCM(t, res, func(m *hcm.HttpConnectionManager) {
 				m.HttpFilters[0].ConfigType = &hcm.HttpFilter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.a.Type"}}

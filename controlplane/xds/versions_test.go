@@ -34,8 +34,8 @@ func TestEachTypeChangesVersionOnlyWhenItChanges(t *testing.T) {
 		return gen
 	}
 	first := step(build(base, testCert()))
-	if first.version != 1 || len(first.changed) != 5 {
-		t.Fatalf("first generation %d changed %v, want 1 with all five types", first.version, first.changed)
+	if first.version != 1 || len(first.changed) != 6 {
+		t.Fatalf("first generation %d changed %v, want 1 with all six types", first.version, first.changed)
 	}
 	if again := step(build(base, testCert())); again != nil {
 		t.Fatalf("an identical state made generation %d", again.version)
@@ -50,9 +50,17 @@ func TestEachTypeChangesVersionOnlyWhenItChanges(t *testing.T) {
 		{"stage change", func(st *registry.State, _ *Certificate) {
 			st.Tenants[0].Stage = mustStage(t, "canary:30")
 		}, resource.RouteType},
+		// Keys and quotas are in the edge filter's ECDS resource, never in the listener: on
+		// Envoy a listener change drains every client connection.
 		{"quota change", func(st *registry.State, _ *Certificate) {
 			st.Tenants[1].Quotas.EventsPerSecond = 1
-		}, resource.ListenerType},
+		}, resource.ExtensionConfigType},
+		{"key creation", func(st *registry.State, _ *Certificate) {
+			st.Tenants[1].Keys = append(slices.Clone(st.Tenants[1].Keys), apiKey("beta-k2", "ik_beta", "second", nil))
+		}, resource.ExtensionConfigType},
+		{"key revocation", func(st *registry.State, _ *Certificate) {
+			st.Tenants[1].Keys = st.Tenants[1].Keys[:1]
+		}, resource.ExtensionConfigType},
 		{"upstream change", func(st *registry.State, _ *Certificate) {
 			st.Upstreams.V2 = append(slices.Clone(st.Upstreams.V2), registry.Endpoint{Host: "10.0.2.9", Port: 4318})
 		}, resource.EndpointType},

@@ -85,17 +85,27 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.C
 	return certFile, keyFile, pool
 }
 
-// TestEdgeEndToEnd runs a real control plane (registry, admin API, xDS) and the Go edge
-// against it, with two test upstreams as ingest-v1 and ingest-v2, and a TLS client.
-func TestEdgeEndToEnd(t *testing.T) {
+// e2eStack is a real control plane (registry, admin API, xDS over mutual TLS) and the Go edge
+// against it, with two test upstreams as ingest-v1 and ingest-v2.
+type e2eStack struct {
+	cl     *client.Client
+	e      *goedge.Edge
+	reg    *prometheus.Registry // the edge's
+	pool   *x509.CertPool       // trusts the edge's certificate
+	v1, v2 *e2eUpstream
+	base   string // https://<edge>
+}
+
+// startE2E starts the stack with the upstreams in place and no tenant, and waits for the
+// edge's first configuration.
+func startE2E(t *testing.T) *e2eStack {
+	t.Helper()
 	logs := testkit.Logs(t)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeCert(t, dir)
-	v1 := newE2EUpstream(t, "v1", 20*time.Millisecond)
-	v2 := newE2EUpstream(t, "v2", 20*time.Millisecond)
+	s := &e2eStack{pool: pool, v1: newE2EUpstream(t, "v1", 20*time.Millisecond), v2: newE2EUpstream(t, "v2", 20*time.Millisecond)}
 
-	// The control plane, with the tenants and upstreams in place; xDS over mutual TLS.
 	xdsAddr := testkit.FreeAddr(t)
 	pki, err := testcert.WriteMTLS(t.TempDir(), "edge-e2e", "127.0.0.1")
 	if err != nil {
@@ -111,11 +121,36 @@ func TestEdgeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Run(t, "control plane", 15*time.Second, cp.Run)
-	ctx := context.Background()
-	cl, err := client.New("http://"+cp.AdminAddr().String(), adminToken)
+	if s.cl, err = client.New("http://"+cp.AdminAddr().String(), adminToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cl.SetUpstreams(context.Background(), 0, []registry.Endpoint{s.v1.endpoint(t)}, []registry.Endpoint{s.v2.endpoint(t)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The edge: certificate from SDS.
+	s.reg = prometheus.NewRegistry()
+	s.e, err = goedge.New(goedge.Config{ListenAddress: "127.0.0.1:0", AdminListenAddress: "127.0.0.1:0", XDSAddress: xdsAddr, NodeID: "edge-e2e",
+		XDSCAFile: pki.CAFile, XDSCertFile: pki.ClientCertFile, XDSKeyFile: pki.ClientKeyFile}, s.reg, log.With("service", "edge"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	testkit.Run(t, "edge", 15*time.Second, s.e.Run)
+	select {
+	case <-s.e.Applied():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the edge got no complete configuration within 10s")
+	}
+	s.base = "https://" + s.e.Addr().String()
+	return s
+}
+
+// TestEdgeEndToEnd runs a real control plane (registry, admin API, xDS) and the Go edge
+// against it, with two test upstreams as ingest-v1 and ingest-v2, and a TLS client.
+func TestEdgeEndToEnd(t *testing.T) {
+	s := startE2E(t)
+	cl, e, pool, v1, v2, base := s.cl, s.e, s.pool, s.v1, s.v2, s.base
+	ctx := context.Background()
 	if _, err := cl.CreateTenant(ctx, api.CreateTenantRequest{ID: "acme", Stage: "legacy"}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,24 +165,6 @@ func TestEdgeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.SetUpstreams(ctx, 0, []registry.Endpoint{v1.endpoint(t)}, []registry.Endpoint{v2.endpoint(t)}); err != nil {
-		t.Fatal(err)
-	}
-
-	// The edge: certificate from SDS.
-	reg := prometheus.NewRegistry()
-	e, err := goedge.New(goedge.Config{ListenAddress: "127.0.0.1:0", AdminListenAddress: "127.0.0.1:0", XDSAddress: xdsAddr, NodeID: "edge-e2e",
-		XDSCAFile: pki.CAFile, XDSCertFile: pki.ClientCertFile, XDSKeyFile: pki.ClientKeyFile}, reg, log.With("service", "edge"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	testkit.Run(t, "edge", 15*time.Second, e.Run)
-	select {
-	case <-e.Applied():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the edge got no complete configuration within 10s")
-	}
-	base := "https://" + e.Addr().String()
 	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16,
 	}}

@@ -38,11 +38,14 @@ type Edge struct {
 	xdsCreds credentials.TransportCredentials // of the ADS client: mutual TLS with the control plane
 
 	// snap is the configuration new requests use. A request keeps the one it started with.
-	snap     atomic.Pointer[snapshot]
-	ready    atomic.Bool
-	draining atomic.Bool
-	applied  chan struct{} // closed when the first complete configuration is applied
-	once     sync.Once
+	snap atomic.Pointer[snapshot]
+	// listenerGen counts listener changes; a connection accepted under an older one is
+	// drained (see drainIfListenerChanged).
+	listenerGen atomic.Uint64
+	ready       atomic.Bool
+	draining    atomic.Bool
+	applied     chan struct{} // closed when the first complete configuration is applied
+	once        sync.Once
 
 	store *xdsStore // owned by the ADS goroutine
 
@@ -60,8 +63,14 @@ type Edge struct {
 
 // snapshot is one complete configuration: immutable; swapped whole.
 type snapshot struct {
-	versions    map[string]string
-	listener    *listenerConfig
+	versions map[string]string
+	listener *listenerConfig
+	// filter is the golang filter with its parsed configuration (from ECDS); nil when the
+	// listener has none, or when its configuration names another plugin than the one this
+	// edge runs (Envoy then passes requests through unfiltered, and the routes fail closed).
+	filter *envoyhost.Filter
+	// pluginName is the plugin_name of the filter's configuration ("" without one).
+	pluginName  string
 	routes      *routeTable
 	clusters    map[string]*upstreamCluster
 	cert        *tls.Certificate
@@ -263,6 +272,7 @@ func (e *Edge) newHTTPServer() *http.Server {
 		IdleTimeout:       e.cfg.IdleTimeout,
 		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: e.tlsConfigForClient},
+		ConnContext:       e.connContext,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: e.cfg.MaxConcurrentStreams,
 			// Part of the memory budget (doc.go): the body bytes an HTTP/2 connection may
@@ -348,6 +358,9 @@ func (e *Edge) runtime(name string) *clusterRuntime {
 func (e *Edge) install(p *parts) *snapshot {
 	prev := e.snap.Load()
 	s := &snapshot{versions: p.versions, listener: p.listener, routes: p.routes, cert: p.cert, clusters: map[string]*upstreamCluster{}}
+	if p.filter != nil {
+		s.filter, s.pluginName = p.filter.filter, p.filter.pluginName
+	}
 	s.bufferLimit = p.listener.bufferLimit
 	if s.bufferLimit <= 0 {
 		s.bufferLimit = e.cfg.DefaultBufferLimitBytes
@@ -376,8 +389,15 @@ func (e *Edge) install(p *parts) *snapshot {
 	default:
 		s.tlsConfig = &tls.Config{MinVersion: p.listener.minTLS, Certificates: []tls.Certificate{*p.cert}, NextProtos: p.listener.alpn}
 	}
+	if prev != nil && prev.listener != p.listener {
+		// Envoy drains the connections of a changed filter chain; so does the Go edge, so
+		// that tests see what a listener change costs clients.
+		e.listenerGen.Add(1)
+		e.log.Info("the listener changed: connections accepted before it close after their next response (Connection: close, HTTP/2 GOAWAY)",
+			"listener", p.listener.name)
+	}
 	e.snap.Store(s)
-	if p.listener.filter != nil {
+	if s.filter != nil {
 		e.m.filterActive.Set(1)
 	} else {
 		e.m.filterActive.Set(0)

@@ -14,6 +14,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -95,8 +96,8 @@ func TestEveryGoldenSnapshotIsAccepted(t *testing.T) {
 				_, why := e.store.complete(false)
 				t.Fatalf("no complete configuration: %s", why)
 			}
-			if s.listener.filter == nil || len(s.routes.routes) < 2 || len(s.clusters) != 2 {
-				t.Errorf("configuration: filter %v, %d routes, %d clusters", s.listener.filter != nil, len(s.routes.routes), len(s.clusters))
+			if s.filter == nil || len(s.routes.routes) < 2 || len(s.clusters) != 2 {
+				t.Errorf("configuration: filter %v, %d routes, %d clusters", s.filter != nil, len(s.routes.routes), len(s.clusters))
 			}
 		})
 	}
@@ -233,6 +234,7 @@ func tenantHeader(t *testing.T, res map[resource.Type][]types.Resource) *routev3
 // silently: decorator, codec_type, dns_lookup_family, path_with_escaped_slashes_action).
 func refusalCases() []refusalCase {
 	rds, lds, cds, eds, sds := resource.RouteType, resource.ListenerType, resource.ClusterType, resource.EndpointType, resource.SecretType
+	ecds := resource.ExtensionConfigType
 	rc := func(name string, change func(t *testing.T, res map[resource.Type][]types.Resource), want ...string) refusalCase {
 		return refusalCase{name: name, typ: rds, change: change, want: want}
 	}
@@ -401,7 +403,27 @@ func refusalCases() []refusalCase {
 		}, want: []string{`http_filters["envoy.filters.http.cors"]: is_optional is not supported`, `typed config of type "type.googleapis.com/google.protobuf.StringValue" is not supported`}},
 		{name: "a disabled http filter", typ: lds, change: func(t *testing.T, res map[resource.Type][]types.Resource) {
 			changeHCM(t, res, func(h *hcm.HttpConnectionManager) { h.GetHttpFilters()[0].Disabled = true })
-		}, want: []string{`http_filters["envoy.filters.http.golang"]: disabled is not supported`}},
+		}, want: []string{`http_filters["ingest-edge-filter"]: disabled is not supported`}},
+		// The golang filter's configuration comes over ECDS only.
+		{name: "the golang filter inline in the listener", typ: lds, change: func(t *testing.T, res map[resource.Type][]types.Resource) {
+			changeHCM(t, res, func(h *hcm.HttpConnectionManager) {
+				h.GetHttpFilters()[0].ConfigType = &hcm.HttpFilter_TypedConfig{
+					TypedConfig: res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig).GetTypedConfig()}
+			})
+		}, want: []string{`http_filters["ingest-edge-filter"]: the Go edge takes the golang filter's configuration over ECDS only`}},
+		{name: "config_discovery with a default config", typ: lds, change: func(t *testing.T, res map[resource.Type][]types.Resource) {
+			changeHCM(t, res, func(h *hcm.HttpConnectionManager) {
+				h.GetHttpFilters()[0].GetConfigDiscovery().DefaultConfig = res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig).GetTypedConfig()
+			})
+		}, want: []string{`http_filters["ingest-edge-filter"].config_discovery: default_config is not supported`}},
+		{name: "config_discovery of another type", typ: lds, change: func(t *testing.T, res map[resource.Type][]types.Resource) {
+			changeHCM(t, res, func(h *hcm.HttpConnectionManager) {
+				h.GetHttpFilters()[0].GetConfigDiscovery().TypeUrls = []string{typeRouter}
+			})
+		}, want: []string{`config_discovery.type_urls ["type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"]: the Go edge takes only the golang filter's configuration over ECDS`}},
+		{name: "an extension config of another type", typ: ecds, change: func(t *testing.T, res map[resource.Type][]types.Resource) {
+			res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig).TypedConfig = mustAny(t, &router.Router{})
+		}, want: []string{`type "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" is not supported by the Go edge`}},
 		{name: "inline tls_certificates", typ: lds, change: func(t *testing.T, res map[resource.Type][]types.Resource) {
 			changeTLS(t, res, func(d *tlsv3.DownstreamTlsContext) {
 				d.GetCommonTlsContext().TlsCertificates = []*tlsv3.TlsCertificate{proto.Clone(secretOf(res).GetTlsCertificate()).(*tlsv3.TlsCertificate)}
@@ -518,11 +540,12 @@ func TestUnsupportedFeaturesAreRefusedWithTheFieldName(t *testing.T) {
 	feed(t, e, good)
 	before := e.snap.Load()
 	resourceNames := map[string]string{
-		resource.RouteType:    fmt.Sprintf("route configuration %q", xds.RouteConfigName),
-		resource.ListenerType: fmt.Sprintf("listener %q", xds.ListenerName),
-		resource.ClusterType:  fmt.Sprintf("cluster %q", xds.ClusterV1),
-		resource.EndpointType: fmt.Sprintf("endpoints of %q", xds.ClusterV1),
-		resource.SecretType:   fmt.Sprintf("secret %q", xds.SecretName),
+		resource.RouteType:           fmt.Sprintf("route configuration %q", xds.RouteConfigName),
+		resource.ListenerType:        fmt.Sprintf("listener %q", xds.ListenerName),
+		resource.ClusterType:         fmt.Sprintf("cluster %q", xds.ClusterV1),
+		resource.EndpointType:        fmt.Sprintf("endpoints of %q", xds.ClusterV1),
+		resource.SecretType:          fmt.Sprintf("secret %q", xds.SecretName),
+		resource.ExtensionConfigType: fmt.Sprintf("extension config %q", xds.FilterConfigName),
 	}
 	names := map[string]bool{}
 	for _, tc := range refusalCases() {

@@ -2,6 +2,7 @@ package goedge
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -35,10 +36,14 @@ func typeURLOf(m proto.Message) string {
 	return "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName())
 }
 
-// listenerConfig is one compiled Listener: its HTTP connection manager, the golang filter
-// with its parsed configuration, the route configuration and secret it needs. Immutable.
+// listenerConfig is one compiled Listener: its HTTP connection manager and the route
+// configuration, secret and filter configuration (ECDS) it needs. Immutable.
 type listenerConfig struct {
 	name string
+	// hash is the SHA-256 of the listener's deterministic encoding: a listener equal to the
+	// current one is not a change (Envoy ignores it), any other is, and drains the connections
+	// accepted before it (see Edge.install).
+	hash [sha256.Size]byte
 	// bufferLimit is per_connection_buffer_limit_bytes (0: unset, Config.DefaultBufferLimitBytes).
 	bufferLimit     int64
 	hcm             hcmConfig
@@ -46,12 +51,28 @@ type listenerConfig struct {
 	secretName      string // the SDS secret of the listener certificate
 	minTLS          uint16 // always TLS 1.2: the one minimum the control plane emits
 	alpn            []string
-	// filter is the golang filter with its parsed config; nil when the listener has no golang
-	// filter for the plugin this edge runs (Envoy then passes requests through unfiltered, and
-	// the route table fails closed).
-	filter *envoyhost.Filter
-	// pluginName is the golang filter's plugin_name ("" without a golang filter).
+	// filterConfigName is the ECDS resource of the golang filter's configuration ("" without
+	// a golang filter): the name of the HTTP filter that asks for it.
+	filterConfigName string
+}
+
+// filterConfig is one compiled ECDS resource: the golang filter's configuration, parsed by the
+// filter's own Parse. Immutable. A new one applies to the next requests; the filter's
+// long-lived state (token buckets, in-flight bytes, the key cache) is not in it.
+type filterConfig struct {
+	name string
+	// pluginName is the golang filter's plugin_name.
 	pluginName string
+	// filter is the filter with its parsed config; nil when pluginName is not the plugin this
+	// edge runs (Envoy then passes requests through unfiltered, and the route table fails
+	// closed).
+	filter *envoyhost.Filter
+}
+
+// sameListener reports whether old (a compiled listener, or nil) is the listener lc.
+func sameListener(old any, lc *listenerConfig) bool {
+	o, ok := old.(*listenerConfig)
+	return ok && o.hash == lc.hash
 }
 
 // hcmConfig is what the Go edge applies of an HttpConnectionManager itself. use_remote_address
@@ -81,16 +102,18 @@ var alpnProtocols = []string{"h2", "http/1.1"}
 
 // compileListener compiles a Listener as the control plane builds it: one filter chain
 // holding one HTTP connection manager over RDS (ADS), TLS with its certificate from SDS (ADS),
-// the golang filter (its plugin_config parsed with the filter's own Parse, once per push, as
-// Envoy does) and the router. A field the control plane does not emit, or a Parse error,
-// rejects the listener (Envoy NACKs it); a golang filter for another plugin_name is passed
-// through, as Envoy does (fail open at the filter, closed at the routes).
-func compileListener(l *listener.Listener, fr filterRuntime) (*listenerConfig, error) {
+// the golang filter with its configuration over ECDS (ADS), and the router. A field the
+// control plane does not emit rejects the listener (Envoy NACKs it).
+func compileListener(l *listener.Listener) (*listenerConfig, error) {
 	if err := checkEmitted(l); err != nil {
 		return nil, fmt.Errorf("cannot apply listener %q: %w", l.GetName(), err)
 	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("cannot apply listener %q: %w", l.GetName(), err)
+	}
 	c := &compiler{}
-	lc := &listenerConfig{name: l.GetName(), bufferLimit: int64(l.GetPerConnectionBufferLimitBytes().GetValue()), minTLS: tls.VersionTLS12}
+	lc := &listenerConfig{name: l.GetName(), hash: sha256.Sum256(b), bufferLimit: int64(l.GetPerConnectionBufferLimitBytes().GetValue()), minTLS: tls.VersionTLS12}
 	if n := len(l.GetFilterChains()); n != 1 {
 		c.fail("the Go edge serves exactly one filter chain, not %d", n)
 	}
@@ -109,7 +132,7 @@ func compileListener(l *listener.Listener, fr filterRuntime) (*listenerConfig, e
 				continue
 			}
 			c.push(elemName("filters", j, nf.GetName()) + ".typed_config")
-			c.hcm(h, lc, fr)
+			c.hcm(h, lc)
 			c.pop()
 		}
 		ts := fc.GetTransportSocket()
@@ -150,7 +173,7 @@ func (c *compiler) ads(field string, src *core.ConfigSource) {
 	}
 }
 
-func (c *compiler) hcm(h *hcm.HttpConnectionManager, lc *listenerConfig, fr filterRuntime) {
+func (c *compiler) hcm(h *hcm.HttpConnectionManager, lc *listenerConfig) {
 	if h.GetRds() == nil {
 		c.fail("route_specifier: only rds is supported by the Go edge, not %T", h.GetRouteSpecifier())
 	} else {
@@ -190,35 +213,61 @@ func (c *compiler) hcm(h *hcm.HttpConnectionManager, lc *listenerConfig, fr filt
 	}
 	for i, f := range filters {
 		name := elemName("http_filters", i, f.GetName())
+		if d := f.GetConfigDiscovery(); d != nil {
+			// The golang filter, its configuration over ECDS under the filter's name.
+			c.ads(name+".config_discovery.config_source", d.GetConfigSource())
+			if !slices.Equal(d.GetTypeUrls(), []string{typeGolang}) {
+				c.fail("%s.config_discovery.type_urls %q: the Go edge takes only the golang filter's configuration over ECDS", name, d.GetTypeUrls())
+			}
+			if lc.filterConfigName != "" {
+				c.fail("%s: the Go edge runs one golang filter, not several", name)
+				continue
+			}
+			lc.filterConfigName = f.GetName()
+			continue
+		}
 		switch url := f.GetTypedConfig().GetTypeUrl(); url {
 		case typeRouter:
 			if i != len(filters)-1 {
 				c.fail("%s: the router must be the last filter", name)
 			}
 		case typeGolang:
-			if lc.pluginName != "" {
-				c.fail("%s: the Go edge runs one golang filter, not several", name)
-				continue
-			}
-			g := &golang.Config{}
-			if !c.unpack(name, f.GetTypedConfig(), g) {
-				continue
-			}
-			lc.pluginName = g.GetPluginName()
-			if g.GetPluginName() != fr.pluginName {
-				// Envoy passes traffic through a golang filter whose plugin is not registered.
-				continue
-			}
-			parsed, err := envoyhost.ParseConfig(fr.parser, g.GetPluginConfig(), fr.metrics)
-			if err != nil {
-				c.fail("http filter %q: plugin %q: %v", f.GetName(), g.GetPluginName(), err)
-				continue
-			}
-			lc.filter = &envoyhost.Filter{Factory: fr.factory, Config: parsed}
+			c.fail("%s: the Go edge takes the golang filter's configuration over ECDS only (config_discovery), as the control plane emits it: "+
+				"inside the listener, every key or quota change would drain every client connection", name)
 		default:
 			c.fail("%s of type %q is not supported by the Go edge", name, url)
 		}
 	}
+}
+
+// compileFilterConfig compiles the ECDS resource of the golang filter: its plugin_config is
+// parsed with the filter's own Parse, once per push, as Envoy does. A field the control plane
+// does not emit, another filter's type or a Parse error rejects it (Envoy NACKs it and keeps
+// the previous configuration); a golang filter for another plugin_name is passed through, as
+// Envoy does (fail open at the filter, closed at the routes).
+func compileFilterConfig(ec *core.TypedExtensionConfig, fr filterRuntime) (*filterConfig, error) {
+	if err := checkEmitted(ec); err != nil {
+		return nil, fmt.Errorf("cannot apply extension config %q: %w", ec.GetName(), err)
+	}
+	if url := ec.GetTypedConfig().GetTypeUrl(); url != typeGolang {
+		return nil, fmt.Errorf("cannot apply extension config %q: type %q is not supported by the Go edge (only the golang filter's configuration is)", ec.GetName(), url)
+	}
+	c := &compiler{}
+	g := &golang.Config{}
+	if !c.unpack("typed_config", ec.GetTypedConfig(), g) {
+		return nil, fmt.Errorf("cannot apply extension config %q: %w", ec.GetName(), c.err())
+	}
+	fc := &filterConfig{name: ec.GetName(), pluginName: g.GetPluginName()}
+	if g.GetPluginName() != fr.pluginName {
+		// Envoy passes traffic through a golang filter whose plugin is not registered.
+		return fc, nil
+	}
+	parsed, err := envoyhost.ParseConfig(fr.parser, g.GetPluginConfig(), fr.metrics)
+	if err != nil {
+		return nil, fmt.Errorf("cannot apply extension config %q: plugin %q: %w", ec.GetName(), g.GetPluginName(), err)
+	}
+	fc.filter = &envoyhost.Filter{Factory: fr.factory, Config: parsed}
+	return fc, nil
 }
 
 func (c *compiler) downstreamTLS(common *tlsv3.CommonTlsContext, lc *listenerConfig) {

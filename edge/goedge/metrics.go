@@ -33,6 +33,9 @@ type metrics struct {
 	xdsHandshakeFailures *prometheus.CounterVec
 	ready                prometheus.Gauge
 	filterActive         prometheus.Gauge
+	// listenerDrains counts responses that closed their connection because the listener
+	// changed after the connection was accepted (Envoy's drain of a changed filter chain).
+	listenerDrains prometheus.Counter
 
 	mu       sync.Mutex
 	versions map[string]string // type → version exported in xdsVersion
@@ -53,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		mirrors: metricdef.CounterVec("ingest_edge_mirrors_total",
 			"Mirrored (shadow) requests by cluster and outcome (sent, failed, dropped_full, dropped_overflow, dropped_no_cluster).", "cluster", "outcome"),
 		xdsUpdates: metricdef.CounterVec("ingest_edge_xds_updates_total",
-			"xDS responses by type (cds, lds, eds, rds, sds) and outcome (applied: ACKed, rejected: NACKed).", "type", "outcome"),
+			"xDS responses by type (cds, lds, eds, rds, sds, ecds) and outcome (applied: ACKed, rejected: NACKed).", "type", "outcome"),
 		xdsVersion: metricdef.GaugeVec("ingest_edge_xds_version_info",
 			"1 for the version of each xDS type the edge accepted last.", "type", "version"),
 		xdsConnected: metricdef.Gauge("ingest_edge_xds_connected",
@@ -63,11 +66,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		ready: metricdef.Gauge("ingest_edge_ready",
 			"1 once a complete configuration is applied and until shutdown starts."),
 		filterActive: metricdef.Gauge("ingest_edge_filter_active",
-			"1 when the served listener runs the edge filter; 0 when it names another plugin (requests then pass unfiltered and the routes fail closed)."),
+			"1 when the served listener runs the edge filter; 0 when its filter configuration (ECDS) names another plugin (requests then pass unfiltered and the routes fail closed)."),
+		listenerDrains: metricdef.Counter("ingest_edge_listener_drain_responses_total",
+			"Responses sent with Connection: close (HTTP/2: GOAWAY) because the listener changed after their connection was accepted, as Envoy drains the connections of a changed filter chain. Key, quota and stage changes never cause them (they come over ECDS and RDS)."),
 		versions: map[string]string{},
 	}
 	if err := metricdef.Register(reg, m.requests, m.duration, m.upstreamErrors, m.retries, m.mirrors,
-		m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.xdsHandshakeFailures, m.ready, m.filterActive); err != nil {
+		m.xdsUpdates, m.xdsVersion, m.xdsConnected, m.xdsHandshakeFailures, m.ready, m.filterActive, m.listenerDrains); err != nil {
 		return nil, fmt.Errorf("cannot register the edge's metrics: %w", err)
 	}
 	return m, nil

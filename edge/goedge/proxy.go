@@ -44,6 +44,7 @@ type forward struct {
 // route, and the upstream exchange. The request keeps the configuration it started with.
 func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	w = e.drainIfListenerChanged(w, r)
 	s := e.snap.Load()
 	if s == nil {
 		e.reply(w, r, http.StatusServiceUnavailable, bodyNotReady, true, nil)
@@ -61,7 +62,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var fwd forward
 	finish := func(int, http.Header) {}
 	encode := func(string, int, http.Header) {}
-	if f := s.listener.filter; f != nil {
+	if f := s.filter; f != nil {
 		res, err := e.host.Decode(r.Context(), *f, r, s.bufferLimit)
 		if err != nil {
 			// The client went away or its body could not be read: Envoy resets the stream,
@@ -640,3 +641,50 @@ func requestID() string {
 	}
 	return string(out)
 }
+
+// connGenKey is the context key of a connection's listener generation: e.listenerGen when it
+// was accepted.
+type connGenKey struct{}
+
+// connContext records the listener generation a connection is accepted under.
+func (e *Edge) connContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connGenKey{}, e.listenerGen.Load())
+}
+
+// drainIfListenerChanged returns w, or, when the listener changed since r's connection was
+// accepted, a writer whose response carries Connection: close: HTTP/1.1 closes the connection
+// after it, HTTP/2 sends GOAWAY and closes once its streams are done. This is Envoy's drain
+// of a changed filter chain, minus the drain timer (idle connections drain at their next
+// request). Requests served by Handler without the edge's server are never drained.
+func (e *Edge) drainIfListenerChanged(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	g, ok := r.Context().Value(connGenKey{}).(uint64)
+	if !ok || g == e.listenerGen.Load() {
+		return w
+	}
+	e.m.listenerDrains.Inc()
+	return &drainingWriter{ResponseWriter: w}
+}
+
+// drainingWriter adds Connection: close to the final response's headers.
+type drainingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (d *drainingWriter) WriteHeader(code int) {
+	if !d.wrote && code >= http.StatusOK {
+		d.wrote = true
+		d.Header().Set("Connection", "close")
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *drainingWriter) Write(b []byte) (int, error) {
+	if !d.wrote {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer (Flush).
+func (d *drainingWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }

@@ -11,8 +11,7 @@ import (
 	"time"
 
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -285,28 +284,22 @@ func TestIdentityComesFromTheKeyOnly(t *testing.T) {
 	}
 }
 
-// listenerWith returns the control plane's resources with the golang filter's config changed.
-func listenerWith(t *testing.T, res map[resource.Type][]types.Resource, change func(*golang.Config)) map[resource.Type][]types.Resource {
+// filterConfigWith returns the control plane's resources with the golang filter's config (its
+// ECDS resource) changed.
+func filterConfigWith(t *testing.T, res map[resource.Type][]types.Resource, change func(*golang.Config)) map[resource.Type][]types.Resource {
 	t.Helper()
-	l := proto.Clone(res[resource.ListenerType][0].(*listener.Listener)).(*listener.Listener)
-	nf := l.GetFilterChains()[0].GetFilters()[0]
-	h := &hcm.HttpConnectionManager{}
-	if err := nf.GetTypedConfig().UnmarshalTo(h); err != nil {
+	ec := proto.Clone(res[resource.ExtensionConfigType][0].(*core.TypedExtensionConfig)).(*core.TypedExtensionConfig)
+	g := &golang.Config{}
+	if err := ec.GetTypedConfig().UnmarshalTo(g); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range h.GetHttpFilters() {
-		g := &golang.Config{}
-		if f.GetTypedConfig().UnmarshalTo(g) == nil && f.GetTypedConfig().GetTypeUrl() == typeGolang {
-			change(g)
-			f.ConfigType = &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(t, g)}
-		}
-	}
-	nf.ConfigType = &listener.Filter_TypedConfig{TypedConfig: mustAny(t, h)}
+	change(g)
+	ec.TypedConfig = mustAny(t, g)
 	out := map[resource.Type][]types.Resource{}
 	for k, v := range res {
 		out[k] = v
 	}
-	out[resource.ListenerType] = []types.Resource{l}
+	out[resource.ExtensionConfigType] = []types.Resource{ec}
 	return out
 }
 
@@ -319,18 +312,18 @@ func mustAny(t *testing.T, m proto.Message) *anypb.Any {
 	return a
 }
 
-func TestAListenerWhoseFilterConfigDoesNotParseIsRejectedAndTheLastGoodStays(t *testing.T) {
+func TestAFilterConfigThatDoesNotParseIsRejectedAndTheLastGoodStays(t *testing.T) {
 	p := newProxyEnv(t, Config{}, nil, nil, tenantSpec{id: "acme", stage: "legacy", prefix: "aaaaaaaa"})
 	before := p.e.snap.Load()
 	res := buildResources(t, registry.State{}, nil)
-	bad := listenerWith(t, res, func(g *golang.Config) { g.PluginConfig = mustAny(t, &golang.Config{PluginName: "not a filter config"}) })
-	_, err := p.e.store.apply(resource.ListenerType, "v9", anys(t, bad[resource.ListenerType]))
-	if err == nil || !strings.Contains(err.Error(), filterconfig.PluginName) {
+	bad := filterConfigWith(t, res, func(g *golang.Config) { g.PluginConfig = mustAny(t, &golang.Config{PluginName: "not a filter config"}) })
+	_, err := p.e.store.apply(resource.ExtensionConfigType, "v9", anys(t, bad[resource.ExtensionConfigType]))
+	if err == nil || !strings.Contains(err.Error(), filterconfig.PluginName) || !strings.Contains(err.Error(), `extension config "ingest-edge-filter"`) {
 		t.Fatalf("apply: err = %v, want the filter's Parse error", err)
 	}
 	p.e.reassemble()
-	if p.e.snap.Load() != before || p.e.store.types[resource.ListenerType].version != "v1" {
-		t.Fatal("a rejected listener changed the configuration")
+	if p.e.snap.Load() != before || p.e.store.types[resource.ExtensionConfigType].version != "v1" {
+		t.Fatal("a rejected filter configuration changed the configuration")
 	}
 	if resp := p.post(t, "acme", event); readAll(t, resp) != "ok from v1" {
 		t.Fatal("the last good configuration does not serve")
@@ -342,7 +335,7 @@ func TestAnotherPluginNamePassesThroughAndTheRoutesFailClosed(t *testing.T) {
 	st, keys := testState(t, []registry.Endpoint{p.v1.endpoint(t)}, []registry.Endpoint{p.v2.endpoint(t)}, tenantSpec{id: "delta", stage: "v2", prefix: "aaaaaaad"})
 	p.keys = keys
 	p.e, _ = newTestEdge(t, Config{})
-	p.srv = serve(t, p.e, listenerWith(t, buildResources(t, st, nil), func(g *golang.Config) { g.PluginName = "ingest-edge-typo" }))
+	p.srv = serve(t, p.e, filterConfigWith(t, buildResources(t, st, nil), func(g *golang.Config) { g.PluginName = "ingest-edge-typo" }))
 	resp := p.post(t, "delta", event, "X-Tenant-Id", "delta", "X-Ingest-Edge", "1")
 	body := readAll(t, resp)
 	if resp.StatusCode != 503 || !strings.Contains(body, xds.ErrFilterInactiveID) || resp.Header.Get("Retry-After") == "" {

@@ -30,7 +30,8 @@ import (
 )
 
 // xdsTypes are the resource types the edge subscribes to, in the order it subscribes.
-var xdsTypes = []string{resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType, resource.SecretType}
+var xdsTypes = []string{resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType, resource.SecretType,
+	resource.ExtensionConfigType}
 
 // shortType returns a type URL's message name ("Listener"...), for logs and labels.
 func shortType(typeURL string) string {
@@ -45,6 +46,8 @@ func shortType(typeURL string) string {
 		return "rds"
 	case resource.SecretType:
 		return "sds"
+	case resource.ExtensionConfigType:
+		return "ecds"
 	}
 	return "unknown"
 }
@@ -72,7 +75,7 @@ func newXDSStore(listenerName string, fr filterRuntime) *xdsStore {
 	s := &xdsStore{listenerName: listenerName, filter: fr, types: map[string]*typeState{}}
 	for _, t := range xdsTypes {
 		ts := &typeState{resources: map[string]any{}}
-		if t == resource.EndpointType || t == resource.RouteType || t == resource.SecretType {
+		if t != resource.ClusterType && t != resource.ListenerType {
 			ts.subscribed = []string{}
 		}
 		s.types[t] = ts
@@ -139,6 +142,13 @@ func (s *xdsStore) apply(typeURL, version string, anys []*anypb.Any) (map[string
 				continue
 			}
 			compiled[r.GetName()] = c
+		case *core.TypedExtensionConfig:
+			fc, err := compileFilterConfig(r, s.filter)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			compiled[r.GetName()] = fc
 		default:
 			errs = append(errs, fmt.Errorf("unexpected resource %T", m))
 		}
@@ -149,10 +159,14 @@ func (s *xdsStore) apply(typeURL, version string, anys []*anypb.Any) (map[string
 		if err != nil {
 			errs = append(errs, err)
 		} else if l != nil {
-			lc, err := compileListener(l, s.filter)
-			if err != nil {
+			lc, err := compileListener(l)
+			switch {
+			case err != nil:
 				errs = append(errs, err)
-			} else {
+			case sameListener(ts.resources[l.GetName()], lc):
+				// Envoy ignores a listener identical to the one it has: no drain.
+				compiled[l.GetName()] = ts.resources[l.GetName()]
+			default:
 				compiled[l.GetName()] = lc
 			}
 		}
@@ -228,13 +242,17 @@ func (s *xdsStore) references(typeURL string) map[string][]string {
 		}
 		return map[string][]string{resource.EndpointType: sortedUnique(eds)}
 	case resource.ListenerType:
-		rds, sds := []string{}, []string{}
+		rds, sds, ecds := []string{}, []string{}, []string{}
 		for _, r := range s.types[typeURL].resources {
 			lc := r.(*listenerConfig)
 			rds = append(rds, lc.routeConfigName)
 			sds = append(sds, lc.secretName)
+			if lc.filterConfigName != "" {
+				ecds = append(ecds, lc.filterConfigName)
+			}
 		}
-		return map[string][]string{resource.RouteType: sortedUnique(rds), resource.SecretType: sortedUnique(sds)}
+		return map[string][]string{resource.RouteType: sortedUnique(rds), resource.SecretType: sortedUnique(sds),
+			resource.ExtensionConfigType: sortedUnique(ecds)}
 	}
 	return nil
 }
@@ -259,6 +277,7 @@ func (s *xdsStore) versions() map[string]string {
 // parts is a complete set of compiled resources, ready to become a snapshot.
 type parts struct {
 	listener  *listenerConfig
+	filter    *filterConfig // nil: the listener has no golang filter
 	routes    *routeTable
 	cert      *tls.Certificate // nil: from the edge's files
 	clusters  map[string]*clusterConfig
@@ -267,8 +286,8 @@ type parts struct {
 }
 
 // complete returns the parts of a complete configuration, or a reason why there is none
-// yet (a listener, route configuration, secret or endpoints still to come; Envoy would keep
-// them warming). fileCert says the certificate comes from files, not from SDS.
+// yet (a listener, route configuration, secret, filter configuration or endpoints still to
+// come; Envoy would keep them warming). fileCert says the certificate comes from files, not from SDS.
 func (s *xdsStore) complete(fileCert bool) (*parts, string) {
 	var lc *listenerConfig
 	for _, r := range s.types[resource.ListenerType].resources {
@@ -283,6 +302,13 @@ func (s *xdsStore) complete(fileCert bool) (*parts, string) {
 		return nil, fmt.Sprintf("waiting for route configuration %q", lc.routeConfigName)
 	}
 	p.routes = rt
+	if lc.filterConfigName != "" {
+		fc, ok := s.types[resource.ExtensionConfigType].resources[lc.filterConfigName].(*filterConfig)
+		if !ok {
+			return nil, fmt.Sprintf("waiting for the edge filter's configuration %q (ECDS)", lc.filterConfigName)
+		}
+		p.filter = fc
+	}
 	if !fileCert {
 		c, ok := s.types[resource.SecretType].resources[lc.secretName].(*tls.Certificate)
 		if !ok {
@@ -359,7 +385,8 @@ var emittedFields = emittedSet(
 	emit(&core.TypedExtensionConfig{}, "name", "typed_config"),
 	emit(&earlymutation.HeaderMutation{}, "mutations"),
 	emit(&mutation.HeaderMutation{}, "remove"),
-	emit(&hcm.HttpFilter{}, "name", "typed_config"),
+	emit(&hcm.HttpFilter{}, "name", "typed_config", "config_discovery"),
+	emit(&core.ExtensionConfigSource{}, "config_source", "type_urls"),
 	emit(&golang.Config{}, "library_id", "library_path", "plugin_name", "plugin_config"),
 	emit(&router.Router{}),
 	emit(&core.HttpProtocolOptions{}, "idle_timeout", "headers_with_underscores_action"),
@@ -405,6 +432,7 @@ var emittedFields = emittedSet(
 	// SDS
 	emit(&tlsv3.Secret{}, "name", "tls_certificate"),
 	emit(&tlsv3.TlsCertificate{}, "certificate_chain", "private_key"),
+	// ECDS: a TypedExtensionConfig (listed under LDS) holding the golang.Config.
 )
 
 // opaqueFields are emitted fields that checkEmitted does not descend into: the golang filter's

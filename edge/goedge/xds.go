@@ -62,7 +62,7 @@ func (e *Edge) runADS(ctx context.Context) {
 }
 
 // adsStream runs one state-of-the-world ADS stream as Envoy does: CDS and LDS as wildcards,
-// then EDS, RDS and SDS by the names the accepted clusters and listener reference; every
+// then EDS, RDS, SDS and ECDS by the names the accepted clusters and listener reference; every
 // response ACKed with its version and nonce, or NACKed with the last accepted version and an
 // error_detail (the last good configuration stays). It reports whether any response arrived.
 func (e *Edge) adsStream(ctx context.Context, client discovery.AggregatedDiscoveryServiceClient) (bool, error) {
@@ -174,9 +174,9 @@ func (e *Edge) reassemble() {
 	for _, t := range xdsTypes {
 		args = append(args, shortType(t), s.versions[t])
 	}
-	if s.listener.filter == nil {
+	if s.filter == nil {
 		e.log.Error("the listener's golang filter is not the edge filter: requests pass unfiltered and the routes fail closed",
-			"plugin_name", s.listener.pluginName, "want", e.filter.pluginName)
+			"plugin_name", s.pluginName, "want", e.filter.pluginName)
 	}
 	e.log.Info("edge configuration applied", args...)
 }
@@ -185,6 +185,9 @@ func (e *Edge) reassemble() {
 // response that changed nothing the edge serves, such as an unreferenced resource).
 func sameParts(s *snapshot, p *parts) bool {
 	if s.listener != p.listener || s.routes != p.routes || s.cert != p.cert || len(s.clusters) != len(p.clusters) {
+		return false
+	}
+	if p.filter != nil && (s.filter != p.filter.filter || s.pluginName != p.filter.pluginName) || p.filter == nil && s.pluginName != "" {
 		return false
 	}
 	for name, c := range p.clusters {

@@ -156,19 +156,19 @@ func TestADSClientAppliesNACKsKeepsTheLastGoodAndReconnects(t *testing.T) {
 		t.Fatalf("listener version %q, want 1", v)
 	}
 
-	// A listener whose filter config does not parse: NACKed with the Parse error and the
-	// last accepted version; the edge keeps serving version 1.
-	bad := listenerWith(t, good, func(g *golang.Config) { g.PluginConfig = mustAny(t, &golang.Config{PluginName: "garbage"}) })
+	// A filter config (ECDS) that does not parse: NACKed with the Parse error and the last
+	// accepted version; the edge keeps serving version 1.
+	bad := filterConfigWith(t, good, func(g *golang.Config) { g.PluginConfig = mustAny(t, &golang.Config{PluginName: "garbage"}) })
 	ads.set("2", bad, false)
 	testkit.Eventually(t, 10*time.Second, "a NACK", func() bool { return len(ads.nacked()) > 0 })
 	n := ads.nacked()[0]
-	if n.GetTypeUrl() != resource.ListenerType || n.GetVersionInfo() != "1" || !strings.Contains(n.GetErrorDetail().GetMessage(), `plugin "ingest-edge": cannot parse edge filter config`) {
+	if n.GetTypeUrl() != resource.ExtensionConfigType || n.GetVersionInfo() != "1" || !strings.Contains(n.GetErrorDetail().GetMessage(), `plugin "ingest-edge": cannot parse edge filter config`) {
 		t.Fatalf("NACK = type %s version %q detail %q", n.GetTypeUrl(), n.GetVersionInfo(), n.GetErrorDetail().GetMessage())
 	}
-	if e.Ready(context.Background()) != nil || version(resource.ListenerType) != "1" {
+	if e.Ready(context.Background()) != nil || version(resource.ExtensionConfigType) != "1" {
 		t.Fatal("the edge lost its last good configuration")
 	}
-	if got := testutil.ToFloat64(e.m.xdsUpdates.WithLabelValues("lds", "rejected")); got < 1 {
+	if got := testutil.ToFloat64(e.m.xdsUpdates.WithLabelValues("ecds", "rejected")); got < 1 {
 		t.Errorf("rejected updates = %v", got)
 	}
 
