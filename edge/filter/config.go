@@ -31,22 +31,28 @@ func RejectedMetric(id string) string {
 }
 
 // ConfigParser is the filter's api.StreamFilterConfigParser, registered with Envoy under
-// filterconfig.PluginName. Its zero value is ready; it has no state and is safe for concurrent
-// use.
-type ConfigParser struct{}
+// filterconfig.PluginName together with the factory of a [Shared], whose
+// [Shared.ConfigParser] gives the parser to register: its configurations share the Shared's
+// cache of resolved API keys, so that a push does not make every client's key go through
+// SHA-256 again. The zero ConfigParser is ready too, and gives every parsed configuration a key
+// cache of its own (enough to validate a configuration, as the control plane does). It is safe
+// for concurrent use.
+type ConfigParser struct {
+	keys *admission.KeyCache // nil: a cache per Parse
+}
 
 var _ api.StreamFilterConfigParser = ConfigParser{}
 
 // Parse strictly decodes a plugin_config made by filterconfig.Encode (filterconfig.Parse:
-// every problem is an error, which makes Envoy reject the listener), indexes its keys, and,
-// when callbacks is not nil (filter level), defines the filter's counters. It returns a
-// *ParsedConfig.
-func (ConfigParser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (interface{}, error) {
+// every problem is an error, which makes Envoy reject the listener), indexes its keys (with
+// the parser's key cache, see [ConfigParser]), and, when callbacks is not nil (filter level),
+// defines the filter's counters. It returns a *ParsedConfig.
+func (p ConfigParser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (interface{}, error) {
 	cfg, err := filterconfig.Parse(any)
 	if err != nil {
 		return nil, err
 	}
-	pc := &ParsedConfig{cfg: cfg, resolver: admission.NewResolver(cfg), metrics: newMetrics(callbacks),
+	pc := &ParsedConfig{cfg: cfg, resolver: admission.NewResolverWithCache(cfg, p.keys), metrics: newMetrics(callbacks),
 		endpoint: &report.Endpoint{URL: cfg.ReportURL, Token: cfg.ReportToken, Interval: cfg.ReportIntervalOrDefault()}}
 	if len(cfg.HopKey) > 0 {
 		if pc.hopKey, err = hopauth.NewKey(cfg.HopKey); err != nil {

@@ -85,9 +85,16 @@
 //
 // # State that outlives a configuration
 //
-// Envoy parses a new configuration on every xDS push and shares it between its workers, so the
-// parsed config ([ParsedConfig]: the configuration, its key resolver and the counters) is
-// immutable, and the state that must survive pushes (the tenants' token buckets, the in-flight
-// bytes, decompressors) lives in a [Shared] that the filter factory closes over. edge/filter/so
-// makes the one Shared of the .so; tests and the Go edge make their own.
+// Envoy parses a new configuration on every xDS push (soon on every API key or quota change)
+// and shares it between its workers, so the parsed config ([ParsedConfig]: the configuration,
+// its key resolver and the counters) is immutable, and the state that must survive pushes (the
+// tenants' token buckets, the in-flight bytes, the cache of resolved API keys, decompressors)
+// lives in a [Shared] that the filter factory closes over. The key cache is used by the
+// configurations that [Shared.ConfigParser] parses: a key resolved under one configuration is
+// not checked with SHA-256 again under the next, as long as the next configures it with the
+// same salt and hash, and its tenant and NotAfter are always those of the configuration that
+// serves the request (a key removed, moved or given a NotAfter by a push is judged by the new
+// keys; see admission.Resolver). The zero [ConfigParser] gives each configuration a cache of
+// its own, which is what the control plane's validation needs. edge/filter/so makes the one
+// Shared of the .so and registers its ConfigParser; tests and the Go edge make their own.
 package filter

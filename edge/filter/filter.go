@@ -28,11 +28,12 @@ import (
 const DefaultMaxDecompressedBytes = 64 << 20
 
 // Shared is the filter's state that outlives configuration pushes: the tenants' token buckets,
-// the edge's in-flight bytes, and a pool of gzip decompressors. One Shared serves a process
-// (the .so, or one Go edge); it is safe for concurrent use.
+// the edge's in-flight bytes, the cache of resolved API keys, and a pool of gzip decompressors.
+// One Shared serves a process (the .so, or one Go edge); it is safe for concurrent use.
 type Shared struct {
 	limiter  *admission.Limiter
 	inflight *admission.Inflight
+	keys     *admission.KeyCache
 	gunzips  sync.Pool // of *eventcount.Gunzip
 	now      func() time.Time
 	sheds    shedCounts
@@ -49,7 +50,7 @@ func NewShared(now func() time.Time) *Shared {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Shared{limiter: admission.NewLimiter(), inflight: admission.NewInflight(0), now: now}
+	s := &Shared{limiter: admission.NewLimiter(), inflight: admission.NewInflight(0), keys: admission.NewKeyCache(), now: now}
 	// A decompressor reserves its buffer from the edge's in-flight bytes while it counts.
 	s.gunzips.New = func() any { return &eventcount.Gunzip{Budget: s.inflight} }
 	// New fails only on bad options or metrics registration, neither of which exists here; a
@@ -57,6 +58,13 @@ func NewShared(now func() time.Time) *Shared {
 	s.reporter, _ = report.New(report.Options{Source: report.SourceEdge})
 	return s
 }
+
+// ConfigParser returns the config parser to register with s.FilterFactory: the configurations
+// it parses resolve API keys through s's key cache, which outlives them, so that a key resolved
+// under one configuration is not checked with SHA-256 again under the next (as long as the
+// next configures it with the same salt and hash; its tenant and NotAfter come from the
+// configuration that serves the request).
+func (s *Shared) ConfigParser() ConfigParser { return ConfigParser{keys: s.keys} }
 
 // Reporter returns the parity reporter; it is nil-safe and idle until a configuration with a
 // report_url arrives.

@@ -134,7 +134,7 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 	if err := reg.Register(shedCollector{shared}); err != nil {
 		return nil, fmt.Errorf("cannot register the edge filter's shed counter: %w", err)
 	}
-	fr := filterRuntime{pluginName: filterconfig.PluginName, parser: filter.ConfigParser{}, factory: shared.FilterFactory, close: shared.Close}
+	fr := filterRuntime{pluginName: filterconfig.PluginName, parser: shared.ConfigParser(), factory: shared.FilterFactory, close: shared.Close}
 	if o.filter != nil {
 		fr = *o.filter
 	}

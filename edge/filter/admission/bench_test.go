@@ -49,8 +49,8 @@ func BenchmarkAdmitParallel(b *testing.B) {
 	}
 }
 
-// BenchmarkResolveCached measures Resolve of keys already in the cache, across all cores.
-func BenchmarkResolveCached(b *testing.B) {
+// benchKeys returns a config of 100 keys, each of its own prefix, and the keys.
+func benchKeys() (*filterconfig.Config, []string) {
 	cfg := &filterconfig.Config{Tenants: []filterconfig.Tenant{{ID: "acme"}}, Keys: map[string][]filterconfig.Key{}}
 	keys := make([]string, 100)
 	for i := range keys {
@@ -58,6 +58,12 @@ func BenchmarkResolveCached(b *testing.B) {
 		keys[i] = apiKey(prefix, i)
 		cfg.Keys[prefix] = []filterconfig.Key{keyFor("acme", keys[i], i, nil)}
 	}
+	return cfg, keys
+}
+
+// BenchmarkResolveCached measures Resolve of keys already in the cache, across all cores.
+func BenchmarkResolveCached(b *testing.B) {
+	cfg, keys := benchKeys()
 	r := NewResolver(cfg)
 	now := time.Now()
 	for _, k := range keys {
@@ -65,6 +71,31 @@ func BenchmarkResolveCached(b *testing.B) {
 			b.Fatal("key does not resolve")
 		}
 	}
+	benchResolveParallel(b, r, keys, now)
+}
+
+// BenchmarkResolveCachedAfterPush measures, across all cores, Resolve of keys cached by the
+// Resolver of an earlier config that shares the KeyCache: the hit path after a push.
+func BenchmarkResolveCachedAfterPush(b *testing.B) {
+	cfg1, keys := benchKeys()
+	cache := NewKeyCache()
+	now := time.Now()
+	r1 := NewResolverWithCache(cfg1, cache)
+	for _, k := range keys {
+		if _, ok := r1.Resolve(k, now); !ok {
+			b.Fatal("key does not resolve")
+		}
+	}
+	cfg2, _ := benchKeys()
+	r2 := NewResolverWithCache(cfg2, cache)
+	misses := cache.Misses()
+	benchResolveParallel(b, r2, keys, now)
+	if cache.Misses() != misses {
+		b.Fatal("the new Resolver checked cached keys with SHA-256")
+	}
+}
+
+func benchResolveParallel(b *testing.B, r *Resolver, keys []string, now time.Time) {
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()

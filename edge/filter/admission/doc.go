@@ -6,7 +6,11 @@
 // # The three parts
 //
 //   - [Resolver] maps a key to a tenant with the keys of one filterconfig.Config (invariant 4:
-//     identity comes from credentials only). It is rebuilt on every configuration push.
+//     identity comes from credentials only). It is rebuilt on every configuration push; its
+//     cache of resolved keys, a [KeyCache], is shared by the Resolvers of successive pushes,
+//     so that a push does not make every client's key cost SHA-256 again. An entry names the
+//     configured key that matched by its salt and hash, and each Resolver takes the tenant and
+//     NotAfter from its own configuration.
 //   - [Limiter] holds two token buckets per tenant (events/s and bytes/s, each with a burst)
 //     and decides, all or nothing, whether a request may pass. One Limiter lives for the
 //     process, across pushes, so that tokens survive a push (invariant 3: a tenant over its
@@ -49,6 +53,8 @@
 // # Performance
 //
 // Everything on the request path is allocation-free once warm. Resolve of a cached key is an
-// xxh3 hash and a read-locked map lookup; Admit is a lock-free lookup in a sharded copy-on-write
-// map plus one uncontended mutex per tenant. See the benchmarks in *_test.go and BENCHMARKS.md.
+// xxh3 hash, a read-locked map lookup and a constant-time comparison of the cached hash with
+// each one configured for the key's prefix (one, or two during a rotation); Admit is a
+// lock-free lookup in a sharded copy-on-write map plus one uncontended mutex per tenant. See
+// the benchmarks in *_test.go and BENCHMARKS.md.
 package admission

@@ -1,10 +1,8 @@
 package admission
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
-	"sync"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -12,17 +10,10 @@ import (
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
 
-// Cache bounds of a Resolver.
-const (
-	// ResolverCacheSize bounds the number of keys a Resolver remembers as resolved.
-	ResolverCacheSize = 10_000
-	// resolverShards splits the cache to keep concurrent misses from queueing on one lock.
-	resolverShards = 16
-)
-
 // Resolver maps API keys to tenants with the keys of one filterconfig.Config. Build a new one
-// on every configuration push (NewResolver is cheap: it indexes the config, it hashes nothing);
-// it is safe for concurrent use and holds no reference to secrets it was given.
+// on every configuration push (NewResolver and NewResolverWithCache are cheap: they index the
+// config, they hash nothing); it is safe for concurrent use and holds no reference to secrets
+// it was given.
 //
 // A key resolves when it has the registry's format ([filterconfig.ParseKeyPrefix]), one of the
 // candidates configured for its prefix has Hash = SHA-256(Salt || key) (compared with
@@ -30,17 +21,22 @@ const (
 // taken depends on the number of candidates, which is public, not on the secret), and that
 // candidate is active ([filterconfig.Key.ActiveAt]) at the time of the lookup.
 //
-// Resolved keys are cached, up to [ResolverCacheSize] of them, so that a client's later
-// requests skip SHA-256. The cache is keyed by a 128-bit xxh3 hash of the key seeded with 64
-// random bits per Resolver, never by the key itself, and maps to the matching candidate, whose
-// NotAfter is checked again on every hit: a key revoked by a rotation stops resolving at its
-// NotAfter even while cached. Only successes are cached; a wrong key costs SHA-256 per
-// candidate every time. When the cache is full, a random entry makes room.
+// Resolved keys are cached in a [KeyCache], so that a client's later requests skip SHA-256.
+// Resolvers built with [NewResolverWithCache] share one, which survives configuration pushes;
+// [NewResolver] gives the Resolver a cache of its own. The cache remembers, per key, the salt
+// and hash of the configured key it matched, and a hit counts only when the Resolver's own
+// configuration has, among the candidates of the key's prefix, one with exactly that salt and
+// hash (the hash compared in constant time): its tenant and NotAfter are then the ones of this
+// configuration, checked on every hit. So a key moved to another tenant resolves to the new
+// one, a key given a NotAfter stops resolving at it even while cached, and a key removed or
+// rehashed (a new salt or hash) by a push is checked again with SHA-256, like a key never seen
+// (a success replaces the entry; after a failure, the entry stays, unused by this Resolver,
+// until a success replaces it or eviction drops it). Only successes are cached; a wrong key
+// costs SHA-256 per candidate every time.
 type Resolver struct {
 	byPrefix map[string][]candidate
 	quotas   map[string]filterconfig.Quotas
-	seed     uint64
-	shards   [resolverShards]cacheShard
+	cache    *KeyCache
 }
 
 // candidate is one configured key of a prefix.
@@ -53,24 +49,24 @@ type candidate struct {
 
 func (c *candidate) activeAt(t time.Time) bool { return c.notAfter == nil || t.Before(*c.notAfter) }
 
-// cacheShard is one part of the cache of resolved keys.
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[xxh3.Uint128]*candidate
-	_  [32]byte // keeps neighbouring shards' locks off one cache line
-}
+// NewResolver indexes cfg's keys by prefix and its tenants' quotas by ID, with a KeyCache of
+// its own: NewResolverWithCache(cfg, nil).
+func NewResolver(cfg *filterconfig.Config) *Resolver { return NewResolverWithCache(cfg, nil) }
 
-// NewResolver indexes cfg's keys by prefix and its tenants' quotas by ID. cfg must have passed
-// Parse (or Validate): a key whose hash is not [filterconfig.HashLen] bytes long is left out.
-// The Resolver keeps references to cfg's salts; cfg must not be modified afterwards.
-func NewResolver(cfg *filterconfig.Config) *Resolver {
+// NewResolverWithCache indexes cfg's keys by prefix and its tenants' quotas by ID, and caches
+// resolved keys in cache, which other Resolvers (of earlier or later configurations) may share;
+// a nil cache means a new one of the Resolver's own. cfg must have passed Parse (or Validate):
+// a key whose hash is not [filterconfig.HashLen] bytes long is left out. The Resolver keeps
+// references to cfg's salts; cfg must not be modified afterwards.
+func NewResolverWithCache(cfg *filterconfig.Config, cache *KeyCache) *Resolver {
+	if cache == nil {
+		cache = NewKeyCache()
+	}
 	r := &Resolver{
 		byPrefix: make(map[string][]candidate, len(cfg.Keys)),
 		quotas:   make(map[string]filterconfig.Quotas, len(cfg.Tenants)),
+		cache:    cache,
 	}
-	var seed [8]byte
-	rand.Read(seed[:]) // never fails (crypto/rand, Go 1.24+)
-	r.seed = binary.LittleEndian.Uint64(seed[:])
 	for _, t := range cfg.Tenants {
 		r.quotas[t.ID] = t.Quotas
 	}
@@ -88,9 +84,6 @@ func NewResolver(cfg *filterconfig.Config) *Resolver {
 			r.byPrefix[prefix] = cands
 		}
 	}
-	for i := range r.shards {
-		r.shards[i].m = make(map[xxh3.Uint128]*candidate)
-	}
 	return r
 }
 
@@ -106,12 +99,14 @@ func (r *Resolver) Resolve(key string, now time.Time) (tenant string, ok bool) {
 	if len(cands) == 0 {
 		return "", false
 	}
-	h := xxh3.HashString128Seed(key, r.seed)
-	sh := &r.shards[h.Lo%resolverShards]
-	sh.mu.RLock()
-	c := sh.m[h]
-	sh.mu.RUnlock()
-	if c == nil {
+	h := xxh3.HashString128Seed(key, r.cache.seed)
+	sh := r.cache.shard(h)
+	var c *candidate
+	if e, hit := sh.get(h); hit {
+		c = cachedCandidate(cands, &e)
+	}
+	if c == nil { // not cached, or cached by a configuration whose key this one no longer has
+		sh.misses.Add(1)
 		for i := range cands {
 			sum := filterconfig.HashKey(cands[i].salt, key)
 			if subtle.ConstantTimeCompare(sum[:], cands[i].hash[:]) == 1 {
@@ -129,17 +124,27 @@ func (r *Resolver) Resolve(key string, now time.Time) (tenant string, ok bool) {
 	return c.tenant, true
 }
 
-// add caches a resolved key, evicting a random entry when the shard is full.
-func (sh *cacheShard) add(h xxh3.Uint128, c *candidate) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if len(sh.m) >= ResolverCacheSize/resolverShards {
-		for k := range sh.m { // map iteration starts at a random entry
-			delete(sh.m, k)
-			break
+// cachedCandidate returns the candidate of cands with the salt and hash of e, or nil. Like the
+// SHA-256 check, it compares every candidate (the last match wins) and the hashes in constant
+// time; salts are not secret.
+func cachedCandidate(cands []candidate, e *cacheEntry) *candidate {
+	var c *candidate
+	for i := range cands {
+		if hashEqual(&cands[i].hash, &e.hash) && string(cands[i].salt) == e.salt {
+			c = &cands[i]
 		}
 	}
-	sh.m[h] = c
+	return c
+}
+
+// hashEqual reports whether a and b are equal in a time that does not depend on their content,
+// like subtle.ConstantTimeCompare, a word at a time.
+func hashEqual(a, b *[filterconfig.HashLen]byte) bool {
+	var v uint64
+	for i := 0; i < len(a); i += 8 {
+		v |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+	}
+	return subtle.ConstantTimeEq(int32(v>>32|v&0xffffffff), 0) == 1
 }
 
 // Quotas returns the quotas of tenant in the configuration the Resolver was built from; ok is
@@ -149,14 +154,5 @@ func (r *Resolver) Quotas(tenant string) (q filterconfig.Quotas, ok bool) {
 	return q, ok
 }
 
-// cached returns the number of cached keys, for tests.
-func (r *Resolver) cached() int {
-	n := 0
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+// cached returns the number of keys in the Resolver's cache, for tests.
+func (r *Resolver) cached() int { return r.cache.Len() }

@@ -174,6 +174,12 @@ func TestResolveCachedDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { r.Resolve(wrong, t0) }); n != 0 {
 		t.Errorf("a refused Resolve allocates %v times", n)
 	}
+	// A hit in a Resolver of a later config that shares the cache.
+	cfg2, _, _, _ := testConfig()
+	r2 := NewResolverWithCache(cfg2, r.cache)
+	if n := testing.AllocsPerRun(100, func() { r2.Resolve(acme, t0) }); n != 0 {
+		t.Errorf("a Resolve cached by another Resolver allocates %v times", n)
+	}
 }
 
 func TestResolverQuotas(t *testing.T) {

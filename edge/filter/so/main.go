@@ -9,7 +9,7 @@ import (
 
 func init() {
 	shared := filter.NewShared(nil)
-	http.RegisterHttpFilterFactoryAndConfigParser(filterconfig.PluginName, shared.FilterFactory, filter.ConfigParser{})
+	http.RegisterHttpFilterFactoryAndConfigParser(filterconfig.PluginName, shared.FilterFactory, shared.ConfigParser())
 }
 
 // main is never called: Envoy loads the library and calls its exported envoyGo* functions.
