@@ -176,7 +176,8 @@ func TestValidateCatchesBrokenSnapshots(t *testing.T) {
 		}, "the edge filter is the only filter configured over ECDS"},
 		{"config discovery not over ADS", func(t *testing.T, res map[resource.Type][]types.Resource) {
 			editDiscovery(t, res, func(d *core.ExtensionConfigSource) {
-				d.ConfigSource = &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Path{Path: "/etc/filter.yaml"}}
+				d.ConfigSource = &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_PathConfigSource{
+					PathConfigSource: &core.PathConfigSource{Path: "/etc/filter.yaml"}}}
 			})
 		}, "config_discovery must come over ADS"},
 		{"Any of an unknown type", func(t *testing.T, res map[resource.Type][]types.Resource) {
