@@ -44,7 +44,13 @@ func hcmOf(t testing.TB, snap *cache.Snapshot) (*hcm.HttpConnectionManager, *tls
 
 func filterConfigOf(t testing.TB, snap *cache.Snapshot) *filterconfig.Config {
 	t.Helper()
-	ec, ok := snap.GetResources(resource.ExtensionConfigType)[FilterConfigName].(*core.TypedExtensionConfig)
+	return decodeFilterConfig(t, snap.GetResources(resource.ExtensionConfigType)[FilterConfigName])
+}
+
+// decodeFilterConfig decodes the edge filter's configuration from its ECDS resource.
+func decodeFilterConfig(t testing.TB, r any) *filterconfig.Config {
+	t.Helper()
+	ec, ok := r.(*core.TypedExtensionConfig)
 	if !ok {
 		t.Fatalf("no extension config %q", FilterConfigName)
 	}

@@ -236,6 +236,24 @@ func TestStageChangeUpdatesOnlyRoutesWithinOneSecond(t *testing.T) {
 	}
 }
 
+// wantFellBack checks that generation 2 is served, that edge-1, having rejected version 2 of
+// typ, was set back to generation 1 (in the server's status and in the cache), and that the
+// NACK was counted once.
+func wantFellBack(t *testing.T, h *harness, typ string) {
+	t.Helper()
+	st := h.srv.Status()
+	if st.Version != 2 || st.Nodes[0].Version != 1 || st.Nodes[0].Rejected[typ] != "2" {
+		t.Errorf("status %+v, want generation 2 served and edge-1 back on 1 with %s 2 rejected", st, typ)
+	}
+	snap, err := h.srv.cache.GetSnapshot("edge-1")
+	if err != nil || snap.GetVersion(typ) != "1" {
+		t.Errorf("cache holds %s %q for edge-1, want the last good 1 (err %v)", typ, snap.GetVersion(typ), err)
+	}
+	if n := testutil.ToFloat64(h.srv.m.nacks.WithLabelValues(typ)); n != 1 {
+		t.Errorf("ingest_controlplane_xds_nacks_total{type_url=%q} = %v, want 1", typ, n)
+	}
+}
+
 // rejectV2For makes the fake reject route configurations that send tenant to ingest-v2.
 func rejectV2For(tenant string) func(string, map[string]proto.Message) error {
 	return func(typeURL string, res map[string]proto.Message) error {
@@ -279,17 +297,7 @@ func TestNACKFallsBackToLastGoodSnapshotWithoutResendStorm(t *testing.T) {
 			if findRoute(after.resources[RouteConfigName].(*route.RouteConfiguration), "tenant:evil").GetRoute().GetCluster() != ClusterV1 {
 				t.Error("the proxy does not hold the last good routes")
 			}
-			st := h.srv.Status()
-			if st.Version != 2 || st.Nodes[0].Version != 1 || st.Nodes[0].Rejected[resource.RouteType] != "2" {
-				t.Errorf("status %+v, want generation 2 served and edge-1 back on 1 with routes 2 rejected", st)
-			}
-			snap, err := h.srv.cache.GetSnapshot("edge-1")
-			if err != nil || snap.GetVersion(resource.RouteType) != "1" {
-				t.Errorf("cache holds routes %q for edge-1, want the last good 1 (err %v)", snap.GetVersion(resource.RouteType), err)
-			}
-			if n := testutil.ToFloat64(h.srv.m.nacks.WithLabelValues(resource.RouteType)); n != 1 {
-				t.Errorf("ingest_controlplane_xds_nacks_total{type_url=routes} = %v, want 1", n)
-			}
+			wantFellBack(t, h, resource.RouteType)
 			if n := testutil.ToFloat64(h.srv.m.fallbacks.WithLabelValues("fallback")); n != 1 {
 				t.Errorf("fallbacks = %v, want 1", n)
 			}
@@ -451,22 +459,10 @@ func TestBadStateAtStartupServesNothingUntilFixed(t *testing.T) {
 	synced(f)
 }
 
-// filterConfigIn decodes the edge filter's configuration from an ECDS resource the fake holds.
+// filterConfigIn decodes the edge filter's configuration from the ECDS resource the fake holds.
 func filterConfigIn(t testing.TB, ts map[string]*fakeType) *filterconfig.Config {
 	t.Helper()
-	ec, ok := ts[resource.ExtensionConfigType].resources[FilterConfigName].(*core.TypedExtensionConfig)
-	if !ok {
-		t.Fatalf("the proxy holds no extension config %q", FilterConfigName)
-	}
-	g := &golang.Config{}
-	if err := ec.GetTypedConfig().UnmarshalTo(g); err != nil {
-		t.Fatal(err)
-	}
-	fc, err := filterconfig.Parse(g.GetPluginConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fc
+	return decodeFilterConfig(t, ts[resource.ExtensionConfigType].resources[FilterConfigName])
 }
 
 func TestKeyAndQuotaChangesUpdateOnlyTheFilterConfigWithinOneSecond(t *testing.T) {
@@ -558,17 +554,7 @@ func TestECDSNACKFallsBackLikeTheOtherTypes(t *testing.T) {
 			if q := filterConfigIn(t, map[string]*fakeType{resource.ExtensionConfigType: &ecds}).Tenants[1].Quotas.EventsPerSecond; q != 1000 {
 				t.Errorf("the proxy holds beta's quota %v, want the last good 1000", q)
 			}
-			st := h.srv.Status()
-			if st.Version != 2 || st.Nodes[0].Version != 1 || st.Nodes[0].Rejected[resource.ExtensionConfigType] != "2" {
-				t.Errorf("status %+v, want generation 2 served and edge-1 back on 1 with ECDS 2 rejected", st)
-			}
-			snap, err := h.srv.cache.GetSnapshot("edge-1")
-			if err != nil || snap.GetVersion(resource.ExtensionConfigType) != "1" {
-				t.Errorf("cache holds ECDS %q for edge-1, want the last good 1 (err %v)", snap.GetVersion(resource.ExtensionConfigType), err)
-			}
-			if n := testutil.ToFloat64(h.srv.m.nacks.WithLabelValues(resource.ExtensionConfigType)); n != 1 {
-				t.Errorf("ingest_controlplane_xds_nacks_total{type_url=ECDS} = %v, want 1", n)
-			}
+			wantFellBack(t, h, resource.ExtensionConfigType)
 			if after[resource.ListenerType].responses != 1 {
 				t.Errorf("%d listener responses, want 1: a filter config NACK must not touch the listener", after[resource.ListenerType].responses)
 			}

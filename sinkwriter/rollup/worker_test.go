@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/internal/chtest"
+	"github.com/ingestdev/ingest/internal/testkit"
 	"github.com/ingestdev/ingest/sinkwriter/rollup"
 	"github.com/ingestdev/ingest/sinkwriter/rollup/rolluptest"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
@@ -90,32 +91,7 @@ func newWorker(t *testing.T, conn driver.Conn, cfg rollup.Config) (*rollup.Worke
 // value pairs), 0 if absent.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue metric
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
-		}
-	}
-	return 0
+	return testkit.MetricValue(t, reg, name, labels...)
 }
 
 // series spreads n points of two series over time from start, step apart, with distinct
