@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline test-faults lint fuzz clean
+.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline bench-ack test-faults lint fuzz clean
 
 all: build
 
@@ -51,6 +51,14 @@ bench-hotpath:
 bench-pipeline:
 	@scripts/ensure-clickhouse.sh
 	INGEST_BENCH=1 $(GO) test -run TestStandardBenchmarkScenario -count=1 -timeout 15m -v ./e2e
+
+## bench-ack: the acknowledgement path alone (edge, normalizer, sink writer, a storing Kafka
+## broker, loadgen; separate processes, no ClickHouse): events/s acknowledged, request p50/p99
+## and CPU-s per million events per process, per format (BENCHMARKS.md); INGEST_BENCH_DURATION
+## (20s per case), INGEST_BENCH_ACK_CASES (format:signal[:connections],...), INGEST_BENCH_OUT,
+## INGEST_BENCH_PROFILE=<dir> (a CPU profile of each service per case)
+bench-ack:
+	INGEST_BENCH_ACK=1 $(GO) test -run TestAckBenchmarkScenario -count=1 -timeout 20m -v ./e2e
 
 ## test-faults: the fault suite (docs/reliability.md), every process separate on loopback (needs
 ## ClickHouse, as `make test`): kill -9 of each process under load, 10x overload, a noisy tenant;

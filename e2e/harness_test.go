@@ -311,6 +311,7 @@ type edgeStack struct {
 	h      *harness
 	cp     *cpclient.Client
 	url    string // https://127.0.0.1:<port>
+	admin  string // http://<the edge's admin listener>
 	caFile string // PEM of the edge's self-signed certificate, for clients in other processes
 	client *http.Client
 }
@@ -371,7 +372,7 @@ func (h *harness) startGoEdge(cp *controlPlane, name string) *edgeStack {
 		MaxIdleConnsPerHost: 64,
 	}}
 	t.Cleanup(hc.CloseIdleConnections)
-	return &edgeStack{h: h, cp: cp.cp, url: "https://" + edgeAddr, caFile: cp.certFile, client: hc}
+	return &edgeStack{h: h, cp: cp.cp, url: "https://" + edgeAddr, admin: "http://" + edgeAdmin, caFile: cp.certFile, client: hc}
 }
 
 func endpointOf(t *testing.T, hostport string) registry.Endpoint {

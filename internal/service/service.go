@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -228,8 +230,21 @@ func (s *Server) routes(reg *prometheus.Registry) *http.ServeMux {
 	}
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if os.Getenv(PprofEnv) == "1" {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
+
+// PprofEnv is the environment variable that, set to 1, serves Go's profiles (net/http/pprof)
+// at /debug/pprof/ on every service's internal listener, for profiling under load
+// (BENCHMARKS.md). Off by default: profiles cost CPU while taken and tell a lot about the
+// process, and the internal listeners carry no authentication of their own.
+const PprofEnv = "INGEST_PPROF"
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), ReadyCheckTimeout)

@@ -280,3 +280,27 @@ func TestCloseReleasesTheListenerOfAServerThatNeverRan(t *testing.T) {
 		t.Error("Run after Close succeeded")
 	}
 }
+
+func TestPprofIsServedOnlyWhenAskedFor(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		if on {
+			t.Setenv(service.PprofEnv, "1")
+		} else {
+			t.Setenv(service.PprofEnv, "")
+		}
+		s, err := service.New(service.Options{Name: "test", Listen: "127.0.0.1:0",
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.NotFound(w, nil) })},
+			service.Settings{Registry: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := testkit.Go(t, 10*time.Second, s.Run).Stop
+		code, body := get(t, "http://"+s.Addr().String()+"/debug/pprof/goroutine?debug=1")
+		if want := map[bool]int{false: 404, true: 200}[on]; code != want || on && !strings.Contains(body, "goroutine profile") {
+			t.Errorf("%s=%v: /debug/pprof/goroutine answered %d, want %d", service.PprofEnv, on, code, want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
