@@ -220,14 +220,20 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 	br, chunk := rd.br, rd.chunk
 	var buffered []byte // Envoy's data_buffer_: data the filter asked to hold
 	// size is the most the buffer needs: the declared length (within the limit), else the
-	// limit. The buffer is sized by it only up to initialBuffer (a client that declares 60 MB
-	// and stalls must not pin 60 MB) and grows as the body arrives, never past it.
+	// limit. A declared length up to eagerBuffer gets its whole buffer at once (a typical
+	// batch: no growing and copying as it arrives); a larger one only initialBuffer (a client
+	// that declares 60 MB and stalls must not pin 60 MB), growing as the body arrives, never
+	// past it.
 	size := limit
 	if s.req.ContentLength > 0 {
 		size = min(s.req.ContentLength, limit)
 	}
 	if mode == waitingAllData && s.req.ContentLength > 0 {
-		buffered = make([]byte, 0, min(size, initialBuffer))
+		if size <= eagerBuffer {
+			buffered = make([]byte, 0, size)
+		} else {
+			buffered = make([]byte, 0, min(size, initialBuffer))
+		}
 	}
 	var total int64
 	trailers := false
@@ -357,6 +363,10 @@ type reader struct {
 // initialBuffer bounds the body buffer a request gets before its body arrives (it grows as
 // the body does, up to the buffer limit).
 const initialBuffer = 64 << 10
+
+// eagerBuffer is the largest declared body length whose buffer is allocated whole before the
+// body arrives.
+const eagerBuffer = 1 << 20
 
 var readers = sync.Pool{New: func() any {
 	return &reader{br: bufio.NewReaderSize(nil, chunkSize), chunk: make([]byte, chunkSize)}
