@@ -17,9 +17,13 @@
 // body into records; emit.go checks each record against the limits and adds it to the batch for
 // the Sink.
 //   - OTLP: otlp.go (the mapping to records, shared conversion), otlp_depth.go (the nesting
-//     guard before pdata decodes, on the field numbers of package internal/otlpwire),
+//     guard before decoding, on the field numbers of package internal/otlpwire),
 //     otlp_logs.go, otlp_metrics.go, otlp_traces.go (one signal each), otlp_render.go
-//     (attribute values as strings), otlp_status.go (the Status body of a refusal).
+//     (attribute values as strings), otlp_status.go (the Status body of a refusal). Protobuf
+//     logs are decoded in place from the wire by otlp_logs_wire.go, without pdata and without
+//     an allocation per record; pdata's logs decoder stays as the parity oracle of the tests
+//     and for JSON, and a protobuf logs body that does not decode falls back to it (for its
+//     description of the fault). Metrics, traces and JSON are decoded with pdata.
 //   - NDJSON: ndjson.go (framing into lines), ndjson_line.go (one line: scanner or fastjson),
 //     ndjson_scan.go (the fast scanner), ndjson_value.go (a JSON value from either parser and
 //     its rendering), ndjson_fields.go (the field table), ndjson_record.go (a record from the

@@ -16,8 +16,18 @@ import (
 // The three decoders (decodeOTLPLogs, decodeOTLPMetrics, decodeOTLPTraces, one file each:
 // otlp_logs.go, otlp_metrics.go, otlp_traces.go) turn one ExportLogsServiceRequest,
 // ExportMetricsServiceRequest or ExportTraceServiceRequest into one record per log record,
-// metric data point or span. Before pdata decodes a body, the nesting guard (otlp_depth.go)
+// metric data point or span. Before a body is decoded, the nesting guard (otlp_depth.go)
 // refuses one nested too deep; attribute values are rendered by otlp_render.go.
+//
+// Protobuf logs are decoded in place (otlp_logs_wire.go): read straight from the wire, strings
+// aliasing the body, nothing allocated per log record, with exactly the outcome of pdata, whose
+// decoder (decodeOTLPLogsPdata) stays as the oracle of the parity tests
+// (FuzzOTLPLogsWireParity); the wire rules that parity takes from pdata (last scalar wins,
+// repeated message fields merged, the deprecated scope list, id lengths) are listed there. A
+// protobuf logs body that does not decode falls back to pdata whole, for pdata's description of
+// the fault. The in-place decoder also bounds the nesting itself, as the guard counts it, since
+// the guard does not follow every path pdata does (see wireTooDeep). OTLP JSON, metrics and
+// traces are decoded by pdata (plogotlp, pmetricotlp, ptraceotlp) and converted from its tree.
 //
 // Request level. A body that does not unmarshal is refused whole with 400
 // (err-ingest-malformed-request). A request holding more log records, data points or spans than

@@ -164,8 +164,15 @@ func benchOTLP(b *testing.B, p otlpPayload, f otlpFormat, decode func([]byte, ot
 	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkOTLPLogsProto measures the production path of protobuf logs: the in-place decoder.
 func BenchmarkOTLPLogsProto(b *testing.B) {
 	benchOTLP(b, logsPayload(benchOTLPLogs(1000)), otlpProto, decodeOTLPLogs, 1000)
+}
+
+// BenchmarkOTLPLogsProtoPdata measures the pdata decoder of protobuf logs, the parity oracle
+// that was the production path before the in-place decoder, for comparison.
+func BenchmarkOTLPLogsProtoPdata(b *testing.B) {
+	benchOTLP(b, logsPayload(benchOTLPLogs(1000)), otlpProto, decodeOTLPLogsPdata, 1000)
 }
 
 func BenchmarkOTLPLogsJSON(b *testing.B) {

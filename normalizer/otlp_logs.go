@@ -1,6 +1,8 @@
 package normalizer
 
 import (
+	"time"
+
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
@@ -12,7 +14,49 @@ import (
 // decodeOTLPLogs decodes an OTLP logs request and emits one record per log record. It returns a
 // *requestError when the body cannot be decoded (400) or holds more than
 // max_events_per_request log records (413); then nothing has been emitted.
+//
+// A protobuf body is read in place (otlp_logs_wire.go); a JSON body, and a protobuf body that
+// does not decode (for pdata's description of the fault), go through pdata.
 func decodeOTLPLogs(body []byte, f otlpFormat, e *emitter) error {
+	if f == otlpJSON {
+		return decodeOTLPLogsPdata(body, f, e)
+	}
+	if err := checkNesting(msgLogsRequest, body, f); err != nil {
+		return err
+	}
+	limit := e.cfg.MaxEventsPerRequest
+	if n, ok := wireCountShallow(body); ok && n <= limit && e.accepted()+e.rejected() == 0 {
+		// The common case: convert as the body is checked. A fault found on the way takes back
+		// what was emitted (the emitter was fresh) and leaves the verdict to the first pass
+		// below, which finds the faults in pdata's order.
+		if decodeOTLPLogsWire(body, e) == wireOK {
+			return nil
+		}
+		e.reset(e.cfg, e.tenant(), time.Unix(0, e.now))
+	}
+	// Malformed, over the limit (pdata reports a malformed body first), or an emitter already
+	// in use: check the whole body before emitting anything.
+	n, st := wireCountLogs(body)
+	switch st {
+	case wireMalformed:
+		return decodeOTLPLogsPdata(body, f, e)
+	case wireTooDeep:
+		return errTooDeep()
+	}
+	if n > limit {
+		return errTooManyEvents(n, limit)
+	}
+	if decodeOTLPLogsWire(body, e) != wireOK { // cannot happen: the body is checked
+		e.reset(e.cfg, e.tenant(), time.Unix(0, e.now))
+		return decodeOTLPLogsPdata(body, f, e)
+	}
+	return nil
+}
+
+// decodeOTLPLogsPdata is decodeOTLPLogs through pdata: the decoder of JSON bodies and of
+// protobuf bodies that do not decode, and the oracle the in-place decoder is tested against
+// (FuzzOTLPLogsWireParity).
+func decodeOTLPLogsPdata(body []byte, f otlpFormat, e *emitter) error {
 	if err := checkNesting(msgLogsRequest, body, f); err != nil {
 		return err
 	}
