@@ -1,8 +1,6 @@
 package normalizer
 
 import (
-	"encoding/binary"
-
 	"github.com/ingestdev/ingest/internal/otlpwire"
 )
 
@@ -126,47 +124,35 @@ func checkNesting(root otlpMsg, body []byte, f otlpFormat) error {
 }
 
 // protoNestingOK walks message m of type t at depth; it returns false only when the nesting
-// exceeds maxNesting. Each byte is scanned once, by the innermost message holding it.
+// exceeds maxNesting. Each byte is scanned once, by the innermost message holding it. It reads
+// tags, varints, lengths and unknown groups exactly as pdata does (wireTag, wireVarint, wireLen,
+// wireSkip: a field number wraps to 32 bits, an unknown group may end after its first value and
+// leave the rest to the enclosing message), so that every path pdata unmarshals is walked; where
+// pdata would fail, the walk stops and leaves the error to the decoder.
 func protoNestingOK(t otlpMsg, m []byte, depth int) bool {
 	if depth > maxNesting {
 		return false
 	}
-	for len(m) > 0 {
-		tag, n := binary.Uvarint(m)
-		if n <= 0 {
+	for pos := 0; pos < len(m); {
+		field, wire, next, ok := wireTag(m, pos)
+		if !ok {
 			return true
 		}
-		m = m[n:]
-		field, wire := tag>>3, tag&7
+		pos = next
 		switch wire {
-		case otlpwire.WireVarint:
-			_, n := binary.Uvarint(m)
-			if n <= 0 {
-				return true
-			}
-			m = m[n:]
-		case otlpwire.WireI64:
-			if len(m) < 8 {
-				return true
-			}
-			m = m[8:]
-		case otlpwire.WireI32:
-			if len(m) < 4 {
-				return true
-			}
-			m = m[4:]
 		case otlpwire.WireLen:
-			l, n := binary.Uvarint(m)
-			if n <= 0 || l > uint64(len(m)-n) {
+			lo, hi, ok := wireLen(m, pos)
+			if !ok {
 				return true
 			}
-			sub := m[n : n+int(l)]
-			m = m[n+int(l):]
-			if child, ok := otlpChild(t, field); ok && !protoNestingOK(child, sub, depth+1) {
+			pos = hi
+			if child, ok := otlpChild(t, uint64(field)); ok && !protoNestingOK(child, m[lo:hi], depth+1) {
 				return false
 			}
-		default: // groups and invalid wire types: not OTLP; the decoder reports it
-			return true
+		default: // varints, fixed values and groups, skipped as pdata skips them
+			if pos, ok = wireSkip(m, pos, wire); !ok {
+				return true
+			}
 		}
 	}
 	return true

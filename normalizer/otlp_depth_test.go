@@ -207,3 +207,99 @@ func TestNestingGuardReachesEveryValue(t *testing.T) {
 		}
 	}
 }
+
+// TestNestingGuardWalksWhatPdataUnmarshals nests a value through two paths pdata follows and
+// the guard once did not: an unknown group before the nested field (pdata's skip may end the
+// group after its first value and read the rest as fields of the enclosing message) and a
+// field number beyond 32 bits (pdata keeps its low 32 bits: (1<<32)|1 is field 1). For every
+// signal the guard must refuse the body before pdata recurses into it without bound.
+func TestNestingGuardWalksWhatPdataUnmarshals(t *testing.T) {
+	msg := func(field protowire.Number, inner ...[]byte) []byte {
+		b := protowire.AppendTag(nil, field, protowire.BytesType)
+		return protowire.AppendBytes(b, bytes.Join(inner, nil))
+	}
+	// A group that pdata ends after its first value: start-group 100, then a varint field.
+	group := protowire.AppendTag(nil, 100, protowire.StartGroupType)
+	group = protowire.AppendTag(group, 101, protowire.VarintType)
+	group = protowire.AppendVarint(group, 0)
+	wrapped := func(field uint64, inner []byte) []byte { // field number (1<<32)|field
+		b := protowire.AppendVarint(nil, (1<<32|field)<<3|uint64(protowire.BytesType))
+		return protowire.AppendBytes(b, inner)
+	}
+	nest := func(trick string, levels int) []byte { // an AnyValue nested levels deep
+		v := msg(1, []byte("leaf"))
+		for range levels {
+			switch trick {
+			case "group":
+				v = msg(5, group, msg(1, v)) // AnyValue{array_value: ArrayValue{<group> values: v}}
+			case "wrapped":
+				v = msg(5, wrapped(1, v))
+			}
+		}
+		return v
+	}
+	type body struct {
+		root otlpMsg
+		body []byte
+	}
+	bodies := func(v []byte) map[string]body {
+		attr := func(field protowire.Number) []byte { return msg(field, msg(1, []byte("k")), msg(2, v)) } // KeyValue{key, value}
+		return map[string]body{
+			"logs":    {msgLogsRequest, msg(1, msg(2, msg(2, attr(6))))},                    // a log record's attribute
+			"metrics": {msgMetricsRequest, msg(1, msg(2, msg(2, msg(5, msg(1, attr(7))))))}, // a gauge point's attribute
+			"traces":  {msgTracesRequest, msg(1, msg(2, msg(2, attr(9))))},                  // a span's attribute
+		}
+	}
+	for _, trick := range []string{"group", "wrapped"} {
+		// The bodies are what pdata unmarshals into nested values: 3 levels come out as 3
+		// nested arrays.
+		for name, b := range bodies(nest(trick, 3)) {
+			if got := pdataAttrDepth(t, name, b.body); got != 3 {
+				t.Fatalf("%s, nested through %s: pdata reads %d nested arrays, want 3 (the test body is wrong)", name, trick, got)
+			}
+		}
+		const levels = 2 * maxNesting
+		for name, b := range bodies(nest(trick, levels)) {
+			if err := checkNesting(b.root, b.body, otlpProto); err == nil || !strings.Contains(err.Error(), "nests deeper") {
+				t.Errorf("%s, nested through %s: the guard let %d levels through (err %v)", name, trick, levels, err)
+			}
+		}
+	}
+}
+
+// pdataAttrDepth unmarshals body (a request of signal) with pdata and returns how many arrays
+// deep the attribute k of its first item nests.
+func pdataAttrDepth(t *testing.T, signal string, body []byte) int {
+	t.Helper()
+	var attrs pcommon.Map
+	switch signal {
+	case "logs":
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			t.Fatal(err)
+		}
+		attrs = req.Logs().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+	case "metrics":
+		req := pmetricotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			t.Fatal(err)
+		}
+		attrs = req.Metrics().ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0).Attributes()
+	case "traces":
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			t.Fatal(err)
+		}
+		attrs = req.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	}
+	v, ok := attrs.Get("k")
+	if !ok {
+		t.Fatalf("%s: pdata finds no attribute k", signal)
+	}
+	depth := 0
+	for v.Type() == pcommon.ValueTypeSlice && v.Slice().Len() > 0 {
+		depth++
+		v = v.Slice().At(0)
+	}
+	return depth
+}
