@@ -542,3 +542,39 @@ func TestOTLPLogsWireEmitterInUse(t *testing.T) {
 		}
 	}
 }
+
+// TestOTLPLogsWireBoundsEveryPathWithoutTheGuard nests a value 2×maxNesting deep at every place
+// of a logs request where pdata unmarshals an AnyValue (resource, scope and record attributes,
+// the body, and the deprecated scope list): the production path, which does not run the
+// separate nesting guard, refuses each with the guard's error, and emits nothing.
+func TestOTLPLogsWireBoundsEveryPathWithoutTheGuard(t *testing.T) {
+	bodies := func(levels int) map[string][]byte {
+		v := avStr("leaf")
+		for range levels {
+			v = pbMsg(5, pbMsg(1, v)) // AnyValue{array_value: ArrayValue{values: v}}
+		}
+		kv := slices.Concat(pbStr(1, "k"), pbMsg(2, v))
+		ts := pbTime(time.Minute)
+		record := pbLogRecord(ts, pbMsg(6, kv))
+		return map[string][]byte{
+			"record attribute":   pbRequest(pbResourceLogs(pbScopeLogs(record))),
+			"body":               pbRequest(pbResourceLogs(pbScopeLogs(pbLogRecord(ts, pbBody(v))))),
+			"resource attribute": pbRequest(pbResourceLogs(pbMsg(1, pbMsg(1, kv)), pbScopeLogs(pbLogRecord(ts)))),
+			"scope attribute":    pbRequest(pbResourceLogs(pbScopeLogs(pbMsg(1, pbMsg(3, kv)), pbLogRecord(ts)))),
+			"deprecated scopes":  pbRequest(pbResourceLogs(pbMsg(1000, record))),
+		}
+	}
+	for name, body := range bodies(3) { // the bodies are sound: one record each
+		if e := newTestEmitter(Config{}); decodeOTLPLogs(body, otlpProto, e) != nil || e.accepted() != 1 {
+			t.Fatalf("%s, 3 levels: not one record accepted; the test body is wrong", name)
+		}
+	}
+	for name, body := range bodies(2 * maxNesting) {
+		e := newTestEmitter(Config{})
+		err := decodeOTLPLogs(body, otlpProto, e)
+		var re *requestError
+		if !errors.As(err, &re) || !strings.Contains(re.msg, "nests deeper") || e.accepted()+e.rejected() != 0 {
+			t.Errorf("%s: err %v, %d accepted, %d rejected; want the nesting refused", name, err, e.accepted(), e.rejected())
+		}
+	}
+}
