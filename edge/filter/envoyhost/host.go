@@ -238,7 +238,14 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 	var total int64
 	trailers := false
 	for last := false; !last; {
-		n, rerr := io.ReadFull(br, chunk)
+		// While the filter buffers the whole body, read straight into the buffer when it has
+		// room for a whole chunk: one copy of the body fewer.
+		into := chunk
+		direct := mode == waitingAllData && cap(buffered)-len(buffered) >= chunkSize
+		if direct {
+			into = buffered[len(buffered) : len(buffered)+chunkSize]
+		}
+		n, rerr := io.ReadFull(br, into)
 		switch {
 		case rerr == nil:
 			if _, perr := br.Peek(1); perr == io.EOF {
@@ -259,12 +266,16 @@ func (s *stream) decode(ctx context.Context, limit int64) (*Result, error) {
 			trailers = s.loadTrailers()
 		}
 		end := last && !trailers
-		data := chunk[:n]
+		data := into[:n]
 
 		var input []byte
 		switch mode {
 		case waitingAllData:
-			buffered = appendBody(buffered, data, size)
+			if direct {
+				buffered = buffered[:len(buffered)+n]
+			} else {
+				buffered = appendBody(buffered, data, size)
+			}
 			if !last {
 				continue
 			}

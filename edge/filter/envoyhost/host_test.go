@@ -630,3 +630,23 @@ func TestStreamInfoAndProperties(t *testing.T) {
 		t.Errorf("protocol %q remote %q path %q url_path %q missing %v", proto, remote, path, urlPath, missing)
 	}
 }
+
+// TestStopAndBufferWithALengthReadsTheBodyInPlaceIntact: a declared body the filter buffers
+// is read straight into its buffer, chunk by chunk; every byte must land where it was sent,
+// across chunk boundaries and in the short last chunk.
+func TestStopAndBufferWithALengthReadsTheBodyInPlaceIntact(t *testing.T) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 3*(64<<10)+123; i++ { // three read chunks and a short one
+		fmt.Fprintf(&sb, "%d,", i)
+	}
+	body := sb.String()
+	f := &scripted{headers: stopAndBuffer}
+	res, h := decode(t, f, post(body), 1<<20) // Content-Length set
+	want := []string{"DecodeHeaders end=false", fmt.Sprintf("DecodeData len=%d end=true", len(body))}
+	if got := h.rec.get(); !slices.Equal(got, want) {
+		t.Fatalf("calls = %q, want %q", got, want)
+	}
+	if string(res.Body) != body {
+		t.Errorf("the forwarded body (%d bytes) differs from the %d sent", len(res.Body), len(body))
+	}
+}
