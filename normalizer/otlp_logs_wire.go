@@ -999,20 +999,15 @@ func appendWireJSON(dst []byte, v wireValue) []byte {
 		return append(dst, '"')
 	case 5: // ArrayValue: values (1), each a new AnyValue
 		dst = append(dst, '[')
-		first := true
-		for pos := 0; pos < len(v.data); {
-			num, _, _, lo, hi, next := wireNext(v.data, pos)
-			if next < 0 {
+		for pos, i := 0, 0; ; i++ {
+			lo, hi, next, ok := wireNextElement(v.data, pos)
+			if !ok {
 				break
 			}
 			pos = next
-			if num != 1 {
-				continue
-			}
-			if !first {
+			if i > 0 {
 				dst = append(dst, ',')
 			}
-			first = false
 			var elem wireValue
 			elem.merge(v.data[lo:hi])
 			dst = appendWireJSON(dst, elem)
@@ -1020,20 +1015,15 @@ func appendWireJSON(dst []byte, v wireValue) []byte {
 		return append(dst, ']')
 	case 6: // KeyValueList: values (1), each a new KeyValue
 		dst = append(dst, '{')
-		first := true
-		for pos := 0; pos < len(v.data); {
-			num, _, _, lo, hi, next := wireNext(v.data, pos)
-			if next < 0 {
+		for pos, i := 0, 0; ; i++ {
+			lo, hi, next, ok := wireNextElement(v.data, pos)
+			if !ok {
 				break
 			}
 			pos = next
-			if num != 1 {
-				continue
-			}
-			if !first {
+			if i > 0 {
 				dst = append(dst, ',')
 			}
-			first = false
 			key, val := wireKeyValueChecked(v.data[lo:hi])
 			dst = appendJSONString(dst, key)
 			dst = append(dst, ':')
@@ -1042,4 +1032,21 @@ func appendWireJSON(dst []byte, v wireValue) []byte {
 		return append(dst, '}')
 	}
 	return append(dst, "null"...)
+}
+
+// wireNextElement returns the bounds of the next field 1 at or after pos in msg (an element of
+// an ArrayValue or a KeyValueList) and the position after it; ok is false when there is none
+// (the end, or bytes pdata would have refused, which the checking pass has ruled out).
+func wireNextElement(msg []byte, pos int) (lo, hi, next int, ok bool) {
+	for pos < len(msg) {
+		num, _, _, lo, hi, next := wireNext(msg, pos)
+		if next < 0 {
+			return 0, 0, 0, false
+		}
+		if num == 1 {
+			return lo, hi, next, true
+		}
+		pos = next
+	}
+	return 0, 0, 0, false
 }

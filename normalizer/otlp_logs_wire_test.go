@@ -351,7 +351,7 @@ func wireParitySeeds(t testing.TB) []wireSeed {
 		{"wrong-wire-request", pbVarint(1, 1)},
 		{"field-zero", rec(ts, pbVarint(0, 1))},
 		{"field-wraps-to-1", pbRequest(slices.Concat(protowire.AppendVarint(nil, (1<<32|1)<<3|2), protowire.AppendBytes(nil, pbScopeLogs(pbLogRecord(ts)))))},
-		{"field-wraps-negative", rec(ts, protowire.AppendVarint(nil, (1<<31)<<3|0), []byte{1})},
+		{"field-wraps-negative", rec(ts, protowire.AppendVarint(nil, (1<<31)<<3) /* wire type 0 */, []byte{1})},
 		{"varint-10-bytes-padding", rec(ts, pbTag(2, protowire.VarintType), big(10))},
 		{"varint-11-bytes", rec(ts, pbTag(2, protowire.VarintType), big(11))},
 		{"length-10-bytes", slices.Concat(pbTag(1, protowire.BytesType), []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})},
