@@ -37,15 +37,19 @@
 //
 //	live bytes ≤ max_in_flight_bytes                       request bodies, decompression buffers
 //	           + max_mirror_bytes_in_flight                 bodies of mirrors still in flight
-//	           + reading × 192 KiB                          read buffers of each request reading its body
+//	           + reading × 256 KiB                          read buffers, pooled-class rounding of each request's body
 //	           + max_connections × (~48 KiB + HTTP/2 1 MiB)  TLS, HTTP state; HTTP/2 receive window
 //
 // where reading ≤ max_connections for HTTP/1.1, ≤ max_connections × max_concurrent_streams for
 // HTTP/2. Every request body is buffered only within the filter's in-flight bytes
 // (limits.max_in_flight_bytes, from the control plane): the filter reserves a body's
 // Content-Length (or limits.max_request_body_bytes without one) before the host reads any of
-// it, and sheds the request unread when it does not fit; the host grows the body buffer as the
-// body arrives, never past the declared length, so it holds no more than what is reserved. An
+// it, and sheds the request unread when it does not fit. The host takes the buffer of a
+// declared body of up to 1 MiB at once from a pool in 64 KiB classes (given back once the
+// upstream exchange, its retries and any mirror closed the body: at most 64 KiB above the
+// reservation, and allocated only when none is free, so pooled and used buffers together never
+// exceed the most in use at once); a larger or undeclared body's buffer grows as it arrives,
+// never past the declared length. An
 // HTTP/2 connection holds at most 1 MiB of body data its streams have not read
 // (MaxReceiveBufferPerConnection) in frames of at most 16 KiB. With GOGC=100 the heap may reach
 // twice the live bytes; the process adds its runtime, code and configuration (docs/reliability.md).

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ingestdev/ingest/edge/filter/envoyhost"
@@ -38,6 +39,51 @@ type forward struct {
 	method, path, host string
 	header             http.Header
 	body               []byte
+	// ref counts the readers of body: the request itself and every upstream or mirrored
+	// attempt until the transport closed its body; the last gives the buffer back.
+	ref *bodyRef
+}
+
+// bodyRef releases a request body's buffer (envoyhost.Result.ReleaseBody) once nothing reads
+// it: the request holds one reference until it is answered, each attempt one until the
+// transport closes its body (http.RoundTripper closes it, even after RoundTrip returned),
+// each mirror one until its goroutine ends. A nil *bodyRef counts nothing.
+type bodyRef struct {
+	n       atomic.Int32
+	release func()
+}
+
+func newBodyRef(release func()) *bodyRef {
+	r := &bodyRef{release: release}
+	r.n.Store(1)
+	return r
+}
+
+func (r *bodyRef) acquire() {
+	if r != nil {
+		r.n.Add(1)
+	}
+}
+
+func (r *bodyRef) done() {
+	if r != nil && r.n.Add(-1) == 0 {
+		r.release()
+	}
+}
+
+// refBody is an attempt's request body: it reads the forwarded body and drops its reference
+// when the transport closes it.
+type refBody struct {
+	*bytes.Reader
+	ref    *bodyRef
+	closed atomic.Bool
+}
+
+func (b *refBody) Close() error {
+	if !b.closed.Swap(true) {
+		b.ref.done()
+	}
+	return nil
 }
 
 // serveHTTP is the request path: the connection manager's own header work, the filter, the
@@ -73,12 +119,14 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if lr := res.Local; lr != nil {
+			res.ReleaseBody() // nothing forwards it
 			writeLocal(w, r, lr)
 			res.Finish(lr.Status, lr.Header)
 			e.observe(labelLocalReply, lr.Status, start)
 			return
 		}
-		fwd = forward{method: res.Method, path: res.Path, host: res.Host, header: res.Header, body: res.Body}
+		fwd = forward{method: res.Method, path: res.Path, host: res.Host, header: res.Header, body: res.Body, ref: newBodyRef(res.ReleaseBody)}
+		defer fwd.ref.done()
 		finish = res.Finish
 		encode = func(label string, status int, h http.Header) {
 			// The filter's response phase, with the cluster the router chose (Envoy's upstream
@@ -217,7 +265,7 @@ func (e *Edge) proxy(w http.ResponseWriter, r *http.Request, cl *upstreamCluster
 			e.reply(w, r, http.StatusServiceUnavailable, bodyOverflow, true, http.Header{"X-Envoy-Overloaded": {"true"}})
 			return http.StatusServiceUnavailable, false
 		}
-		req, err := upstreamRequest(ctx, ep, fwd.method, fwd.path, fwd.host, fwd.header, fwd.body)
+		req, err := upstreamRequest(ctx, ep, fwd.method, fwd.path, fwd.host, fwd.header, fwd.body, fwd.ref)
 		if err != nil {
 			cl.release()
 			e.reply(w, r, http.StatusBadRequest, "", false, nil)
@@ -394,9 +442,11 @@ func (e *Edge) mirror(s *snapshot, m *mirrorPolicy, fwd *forward, timeout time.D
 		return
 	}
 	host := shadowHost(fwd.host)
-	method, path, body := fwd.method, fwd.path, fwd.body
+	method, path, body, ref := fwd.method, fwd.path, fwd.body, fwd.ref
 	h := fwd.header.Clone()
+	ref.acquire()
 	go func() {
+		defer ref.done()
 		defer e.mirrors.release(size)
 		ctx := e.mirrorCtx
 		if timeout > 0 {
@@ -414,7 +464,7 @@ func (e *Edge) mirror(s *snapshot, m *mirrorPolicy, fwd *forward, timeout time.D
 			return
 		}
 		defer cl.release()
-		req, err := upstreamRequest(ctx, ep, method, path, host, h, body)
+		req, err := upstreamRequest(ctx, ep, method, path, host, h, body, ref)
 		if err != nil {
 			e.m.mirrors.WithLabelValues(m.cluster, "failed").Inc()
 			return
@@ -451,8 +501,9 @@ func portStart(host string) int {
 	return i
 }
 
-// upstreamRequest builds one attempt to endpoint ep (host:port) over plaintext HTTP/1.1.
-func upstreamRequest(ctx context.Context, ep, method, path, host string, h http.Header, body []byte) (*http.Request, error) {
+// upstreamRequest builds one attempt to endpoint ep (host:port) over plaintext HTTP/1.1. Its
+// body holds a reference of ref until the transport closes it.
+func upstreamRequest(ctx context.Context, ep, method, path, host string, h http.Header, body []byte, ref *bodyRef) (*http.Request, error) {
 	u, err := url.ParseRequestURI(path)
 	if err != nil {
 		return nil, err
@@ -468,7 +519,8 @@ func upstreamRequest(ctx context.Context, ep, method, path, host string, h http.
 		Host:       host,
 	}
 	if len(body) > 0 {
-		req.Body = io.NopCloser(bytes.NewReader(body))
+		ref.acquire()
+		req.Body = &refBody{Reader: bytes.NewReader(body), ref: ref}
 		req.ContentLength = int64(len(body))
 	} else {
 		req.Body = http.NoBody

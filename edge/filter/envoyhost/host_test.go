@@ -650,3 +650,24 @@ func TestStopAndBufferWithALengthReadsTheBodyInPlaceIntact(t *testing.T) {
 		t.Errorf("the forwarded body (%d bytes) differs from the %d sent", len(res.Body), len(body))
 	}
 }
+
+// TestReleasedBodyBuffersAreReusedWithoutLeakingOldBytes: a body buffer given back with
+// ReleaseBody may serve a later request; that request's body is exactly its own bytes, and
+// the buffer shows it nothing of the earlier one (its capacity is its declared length).
+func TestReleasedBodyBuffersAreReusedWithoutLeakingOldBytes(t *testing.T) {
+	first := strings.Repeat("A", 100<<10)
+	res, _ := decode(t, &scripted{headers: stopAndBuffer}, post(first), 1<<20)
+	if string(res.Body) != first {
+		t.Fatal("the first body is not forwarded intact")
+	}
+	res.ReleaseBody()
+	res.ReleaseBody()   // a second call does nothing
+	for i := range 20 { // sync.Pool may drop a buffer now and then: reuse is likely, not certain
+		second := strings.Repeat(fmt.Sprint(i%10), 70<<10+i)
+		res2, _ := decode(t, &scripted{headers: stopAndBuffer}, post(second), 1<<20)
+		if string(res2.Body) != second || cap(res2.Body) != len(second) {
+			t.Fatalf("round %d: body of %d bytes (capacity %d) for the %d sent, or not the bytes sent", i, len(res2.Body), cap(res2.Body), len(second))
+		}
+		res2.ReleaseBody()
+	}
+}

@@ -61,7 +61,8 @@ type stream struct {
 	headersContinued  bool
 	trailersContinued bool
 	routeRefreshed    bool
-	out               []byte // body data passed on
+	out               []byte  // body data passed on
+	pooled            *[]byte // the body buffer from bodyPools, for Result.ReleaseBody; nil: none
 	local             *LocalReply
 	respCode          uint32
 	respDetails       string
