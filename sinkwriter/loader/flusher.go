@@ -76,10 +76,11 @@ type flusher struct {
 	lastErr error        // of the last failed concurrent attempt, for the log
 
 	rep *report.Reporter // the rows of each acknowledged INSERT, per tenant; nil: none
+	now func() time.Time // the clock of the visibility histogram
 }
 
 func newFlusher(p flushPolicy, ins inserter, led *ledger, dlq deadLetterWriter, dlTopic string, m *metrics, log *slog.Logger, rt *retries) *flusher {
-	f := &flusher{policy: p, ins: ins, ledger: led, dlq: dlq, dlTopic: dlTopic, m: m, log: log, retries: rt}
+	f := &flusher{policy: p, ins: ins, ledger: led, dlq: dlq, dlTopic: dlTopic, m: m, log: log, retries: rt, now: time.Now}
 	for t := range numTables {
 		f.bufs[t] = &tableBuf{t: t, cols: newColumns(t)}
 	}
@@ -243,8 +244,20 @@ func (f *flusher) sendConcurrently(ctx context.Context) (transient bool) {
 func (f *flusher) inserted(b *tableBuf, took time.Duration) {
 	f.m.insertDuration.WithLabelValues(b.t.String()).Observe(took.Seconds())
 	f.m.rowsInserted.WithLabelValues(b.t.String()).Add(float64(b.cols.n))
+	f.observeVisibility(b)
 	f.reportLanded(b)
 	b.reset()
+}
+
+// observeVisibility records, for each row of b's acknowledged INSERT, the time from its
+// received_at to now (a row received "in the future", by a normalizer whose clock runs ahead,
+// counts as 0).
+func (f *flusher) observeVisibility(b *tableBuf) {
+	o := f.m.visibility.WithLabelValues(b.t.String())
+	ack := f.now().UnixNano()
+	for _, at := range b.cols.receivedNano[:b.cols.n] {
+		o.Observe(float64(max(ack-at, 0)) / 1e9)
+	}
 }
 
 // reportLanded adds the rows of b's acknowledged INSERT to the parity reports, per tenant:

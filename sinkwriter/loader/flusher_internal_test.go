@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/record"
@@ -302,5 +304,43 @@ func TestDropEmptiesEveryBufferAndAbandonsThePendingFlush(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.m.bufferedBytes); got != 0 {
 		t.Errorf("buffered_bytes = %v after drop, want 0", got)
+	}
+}
+
+// TestVisibilityIsMeasuredFromReceiptToTheInsertsAcknowledgement: each row of an acknowledged
+// INSERT is observed once, as the time from its received_at to the flusher's clock when
+// ClickHouse acknowledged; a received_at ahead of that clock counts as 0.
+func TestVisibilityIsMeasuredFromReceiptToTheInsertsAcknowledgement(t *testing.T) {
+	ch := &fakeCH{ledger: map[ledgerKey]int64{}}
+	f, _ := newTestFlusher(t, ch)
+	ack := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	f.now = func() time.Time { return ack }
+	ages := []time.Duration{200 * time.Millisecond, 800 * time.Millisecond, 2500 * time.Millisecond, 20 * time.Second, -time.Second}
+	for i, kr := range logRecords(len(ages)) {
+		var rec record.Record
+		if err := record.Decode(kr.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.ReceivedAt = ack.Add(-ages[i]).UnixNano()
+		kr.Value = record.Append(nil, &rec)
+		f.bufs[tableLogs].recs = append(f.bufs[tableLogs].recs, kr)
+	}
+	f.firstAt = ack
+	if err := f.flush(context.Background(), triggerRows); err != nil {
+		t.Fatal(err)
+	}
+	var m dto.Metric
+	if err := f.m.visibility.WithLabelValues("logs").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	h := m.GetHistogram()
+	if h.GetSampleCount() != 5 || h.GetSampleSum() != 23.5 {
+		t.Errorf("%d rows observed, %v s in all; want 5 rows, 0.2 + 0.8 + 2.5 + 20 + 0 = 23.5 s", h.GetSampleCount(), h.GetSampleSum())
+	}
+	want := map[float64]uint64{0.25: 2, 1: 3, 3: 4, 10: 4, 30: 5}
+	for _, b := range h.GetBucket() {
+		if n, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != n {
+			t.Errorf("rows visible within %v s: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), n)
+		}
 	}
 }

@@ -26,6 +26,10 @@ const (
 	triggerShutdown = "shutdown"
 )
 
+// visibilityBuckets are the bounds of ingest_loader_visibility_seconds: fine around the 1 s and
+// 3 s objectives (BENCHMARKS.md, docs/sinkwriter.md), coarse beyond.
+var visibilityBuckets = []float64{.05, .1, .25, .5, .75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300}
+
 // metrics are the loader's Prometheus metrics. Label values are bounded: table is one of three,
 // reason and trigger are the constants above.
 type metrics struct {
@@ -33,12 +37,15 @@ type metrics struct {
 	recordsSkipped *prometheus.CounterVec   // table
 	deadLetters    *prometheus.CounterVec   // reason
 	insertDuration *prometheus.HistogramVec // table
-	insertRetries  *prometheus.CounterVec   // table
-	flushes        *prometheus.CounterVec   // trigger
-	discarded      prometheus.Counter
-	commitErrors   prometheus.Counter
-	lag            prometheus.Gauge
-	bufferedBytes  prometheus.Gauge
+	// visibility is, per row, the time from its receipt (the normalizer's received_at) to
+	// ClickHouse's acknowledgement of the INSERT that holds it, by table.
+	visibility    *prometheus.HistogramVec
+	insertRetries *prometheus.CounterVec // table
+	flushes       *prometheus.CounterVec // trigger
+	discarded     prometheus.Counter
+	commitErrors  prometheus.Counter
+	lag           prometheus.Gauge
+	bufferedBytes prometheus.Gauge
 	// topicConflicts is 1 per topic held for an incarnation conflict, by topic (bounded by the
 	// tenant topics; a label is deleted when its topic is released).
 	topicConflicts *prometheus.GaugeVec
@@ -55,6 +62,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		insertDuration: metricdef.HistogramVec("ingest_loader_insert_duration_seconds",
 			"Duration of successful INSERTs, from prepare to acknowledgement, by table.",
 			prometheus.ExponentialBuckets(0.005, 2, 14), "table"), // 5 ms .. 41 s
+		visibility: metricdef.HistogramVec("ingest_loader_visibility_seconds",
+			"Per row inserted, the time from its receipt by the normalizer (received_at) to ClickHouse's acknowledgement of its INSERT: send to visible, as the running system sees it (minus the client's own wait for the normalizer), by table.",
+			visibilityBuckets, "table"),
 		insertRetries: metricdef.CounterVec("ingest_loader_insert_retries_total",
 			"INSERT attempts that failed with a transient error and were retried, by table.", "table"),
 		flushes: metricdef.CounterVec("ingest_loader_flushes_total",
@@ -70,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		topicConflicts: metricdef.GaugeVec("ingest_loader_topic_incarnation_conflicts",
 			"1 per topic held because it was recreated (or the brokers wiped) since the tables were loaded from it: its records are not loaded until accept_recreated_topics names it, by topic.", "topic"),
 	}
-	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
+	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration, m.visibility,
 		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes, m.topicConflicts); err != nil {
 		return nil, err
 	}
