@@ -109,9 +109,10 @@ func (u *upstream) firstArrivalAfter(tenant string, t time.Time) (time.Time, boo
 // legacy stand-in as the ingest-v1 upstream.
 type pipeline struct {
 	*edgeStack
-	ch     *chtest.Server
-	legacy *upstream
-	kafka  string // the brokers
+	loaderURL string // http://<the loader's listener>: /metrics
+	ch        *chtest.Server
+	legacy    *upstream
+	kafka     string // the brokers
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -128,7 +129,7 @@ func startPipeline(t *testing.T) *pipeline {
 	legacy := startUpstream(t, false)
 	// The control plane runs replays (ingestctl replay) against this Kafka and ClickHouse.
 	return &pipeline{edgeStack: h.startEdge("main", legacy.addr, norm, "--clickhouse", ch.Addr(), "--replay-brokers", kafka),
-		ch: ch, legacy: legacy, kafka: kafka}
+		loaderURL: "http://" + loaderAddr, ch: ch, legacy: legacy, kafka: kafka}
 }
 
 // logCount is the documented query path: the tenant's rows in ingest.logs, FINAL.

@@ -88,6 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.rowsInserted.WithLabelValues(t.String())
 		m.recordsSkipped.WithLabelValues(t.String())
 		m.insertRetries.WithLabelValues(t.String())
+		m.visibility.WithLabelValues(t.String())
 	}
 	for _, r := range []string{ReasonRecordCorrupt, ReasonInsertRejected} {
 		m.deadLetters.WithLabelValues(r)
