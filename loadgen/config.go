@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -260,6 +261,10 @@ type Config struct {
 	// MarkerInterval is how often each tenant sends a marker log (default 1 s; 0: no markers).
 	// Markers need Visibility.
 	MarkerInterval time.Duration
+	// MarkerTenants names the tenants that send markers; empty: every tenant. A dedicated,
+	// low-volume marker tenant keeps the probe (a ClickHouse query per poll over that tenant's
+	// recent logs) off the tenants whose load is being measured.
+	MarkerTenants []string
 	// MarkerGrace is how long after the last request markers may still become visible before
 	// they count as not visible (default 30 s).
 	MarkerGrace time.Duration
@@ -344,6 +349,11 @@ func (c Config) Validate() error {
 	}
 	if c.PoolSize < 1 || c.PoolSize > 1024 {
 		errs = append(errs, fmt.Errorf("pool_size %d is not in [1, 1024]", c.PoolSize))
+	}
+	for _, name := range c.MarkerTenants {
+		if !slices.ContainsFunc(c.Tenants, func(t Tenant) bool { return t.Name == name }) {
+			errs = append(errs, fmt.Errorf("marker tenant %q is not one of the tenants", name))
+		}
 	}
 	if c.MarkerInterval < 0 {
 		errs = append(errs, fmt.Errorf("marker_interval %s is negative", c.MarkerInterval))

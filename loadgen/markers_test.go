@@ -147,3 +147,27 @@ func TestMarkerLookupErrorsAreCountedNotFatal(t *testing.T) {
 		t.Error("marker dropped on a lookup error")
 	}
 }
+
+// TestOnlyTheMarkerTenantsSendMarkers: with MarkerTenants set, the other tenants send their
+// load and no marker, so the probe stays off the load it measures.
+func TestOnlyTheMarkerTenantsSendMarkers(t *testing.T) {
+	vis := &fakeVisibility{delay: 50 * time.Millisecond, received: map[string]time.Time{}}
+	srv, ca := startTLS(t, markerServer(vis))
+	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "a", Profile: steady(200)}, Tenant{Name: "probe", Key: "p", Profile: steady(10)})
+	cfg.MarkerInterval = 50 * time.Millisecond
+	cfg.PollInterval = 20 * time.Millisecond
+	cfg.MarkerGrace = 300 * time.Millisecond
+	cfg.MarkerTenants = []string{"probe"}
+	rep := run(t, cfg, vis)
+	acme, probe := rep.Tenants[0], rep.Tenants[1]
+	if acme.Markers.Sent != 0 || acme.Requests == 0 {
+		t.Errorf("acme sent %d markers and %d requests; want its load and no marker", acme.Markers.Sent, acme.Requests)
+	}
+	if probe.Markers.Sent < 5 || probe.Markers.Visible != probe.Markers.Sent {
+		t.Errorf("probe markers %+v: want them sent and visible", probe.Markers)
+	}
+	cfg.MarkerTenants = []string{"nobody"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `marker tenant "nobody" is not one of the tenants`) {
+		t.Errorf("Validate = %v, want the unknown marker tenant named", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,7 +155,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		producers.Go(func() {
 			r.pace(sendCtx, t, r.pools[t.Name], rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i)+1000)), jobs, &seq)
 		})
-		if markers != nil {
+		if markers != nil && (len(cfg.MarkerTenants) == 0 || slices.Contains(cfg.MarkerTenants, t.Name)) {
 			producers.Go(func() { sendMarkers(sendCtx, cfg.MarkerInterval, t, jobs) })
 		}
 	}

@@ -43,6 +43,10 @@ func runLoadgen(ctx context.Context, log *slog.Logger, fs *flag.FlagSet, args []
 	database := fs.String("database", loader.DefaultDatabase, "ClickHouse database of the logs table")
 	username := fs.String("username", "default", "ClickHouse user (the password comes from INGEST_CLICKHOUSE_PASSWORD)")
 	fs.DurationVar(&cfg.MarkerInterval, "marker-interval", cfg.MarkerInterval, "how often each tenant sends a marker log (0: none)")
+	fs.Func("marker-tenant", "a tenant that sends markers (repeatable; default: every tenant); a dedicated low-volume one keeps the probe off the measured load", func(s string) error {
+		cfg.MarkerTenants = append(cfg.MarkerTenants, s)
+		return nil
+	})
 	fs.DurationVar(&cfg.MarkerGrace, "marker-grace", cfg.MarkerGrace, "how long markers may still become visible after the last request")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "how often ClickHouse is asked for outstanding markers (the resolution of e2e latency)")
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often a progress line goes to stderr")
