@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/migration/report"
@@ -77,6 +78,9 @@ type flusher struct {
 
 	rep *report.Reporter // the rows of each acknowledged INSERT, per tenant; nil: none
 	now func() time.Time // the clock of the visibility histogram
+	// visTenants are the tenants with their own series of the per-tenant visibility
+	// histogram (at most maxVisibilityTenants).
+	visTenants map[string]prometheus.Observer
 }
 
 func newFlusher(p flushPolicy, ins inserter, led *ledger, dlq deadLetterWriter, dlTopic string, m *metrics, log *slog.Logger, rt *retries) *flusher {
@@ -255,9 +259,35 @@ func (f *flusher) inserted(b *tableBuf, took time.Duration) {
 func (f *flusher) observeVisibility(b *tableBuf) {
 	o := f.m.visibility.WithLabelValues(b.t.String())
 	ack := f.now().UnixNano()
-	for _, at := range b.cols.receivedNano[:b.cols.n] {
-		o.Observe(float64(max(ack-at, 0)) / 1e9)
+	col := &b.cols.tenant
+	var run []byte
+	var to prometheus.Observer
+	for i, at := range b.cols.receivedNano[:b.cols.n] {
+		d := float64(max(ack-at, 0)) / 1e9
+		o.Observe(d)
+		p := col.pos[i]
+		if v := col.buf[p.Start:p.End]; to == nil || !bytes.Equal(v, run) { // rows come in runs of a tenant
+			run, to = v, f.tenantObserver(string(v))
+		}
+		to.Observe(d)
 	}
+}
+
+// tenantObserver returns tenant's series of the per-tenant visibility histogram, or the
+// series of otherTenant once maxVisibilityTenants tenants have theirs.
+func (f *flusher) tenantObserver(tenant string) prometheus.Observer {
+	if o, ok := f.visTenants[tenant]; ok {
+		return o
+	}
+	if f.visTenants == nil {
+		f.visTenants = map[string]prometheus.Observer{}
+	}
+	if len(f.visTenants) >= maxVisibilityTenants {
+		return f.m.tenantVisibility.WithLabelValues(otherTenant)
+	}
+	o := f.m.tenantVisibility.WithLabelValues(tenant)
+	f.visTenants[tenant] = o
+	return o
 }
 
 // reportLanded adds the rows of b's acknowledged INSERT to the parity reports, per tenant:

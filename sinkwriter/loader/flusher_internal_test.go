@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -342,5 +343,50 @@ func TestVisibilityIsMeasuredFromReceiptToTheInsertsAcknowledgement(t *testing.T
 		if n, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != n {
 			t.Errorf("rows visible within %v s: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), n)
 		}
+	}
+}
+
+// TestVisibilityPerTenantIsBoundedAndTheObjectiveIsExported: each tenant's rows go to its own
+// series up to maxVisibilityTenants tenants, later tenants' rows to "_other"; the objective
+// the histograms serve is on /metrics.
+func TestVisibilityPerTenantIsBoundedAndTheObjectiveIsExported(t *testing.T) {
+	ch := &fakeCH{ledger: map[ledgerKey]int64{}}
+	f, _ := newTestFlusher(t, ch)
+	ack := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	f.now = func() time.Time { return ack }
+	n := maxVisibilityTenants + 2
+	for i, kr := range logRecords(n) {
+		var rec record.Record
+		if err := record.Decode(kr.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Tenant = fmt.Sprintf("t%03d", i)
+		rec.ReceivedAt = ack.Add(-time.Second).UnixNano()
+		kr.Value = record.Append(nil, &rec)
+		f.bufs[tableLogs].recs = append(f.bufs[tableLogs].recs, kr)
+	}
+	f.policy.rows = n + 1
+	f.firstAt = ack
+	if err := f.flush(context.Background(), triggerRows); err != nil {
+		t.Fatal(err)
+	}
+	count := func(tenant string) uint64 {
+		var m dto.Metric
+		if err := f.m.tenantVisibility.WithLabelValues(tenant).(prometheus.Metric).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	if got := count("t000"); got != 1 {
+		t.Errorf("tenant t000: %d rows, want 1", got)
+	}
+	if got := count(otherTenant); got != 2 {
+		t.Errorf("%s: %d rows, want the 2 of the tenants beyond the first %d", otherTenant, got, maxVisibilityTenants)
+	}
+	if got := testutil.CollectAndCount(f.m.tenantVisibility); got != maxVisibilityTenants+1 {
+		t.Errorf("%d per-tenant series, want %d and %s", got, maxVisibilityTenants, otherTenant)
+	}
+	if got := testutil.ToFloat64(f.m.visibilityObjective.WithLabelValues("0.95")); got != VisibilityObjective.Seconds() {
+		t.Errorf("objective %v s, want %v", got, VisibilityObjective.Seconds())
 	}
 }
