@@ -986,19 +986,17 @@ func appendWireJSON(dst []byte, v wireValue) []byte {
 	case 3:
 		return strconv.AppendInt(dst, int64(v.v), 10)
 	case 4:
-		f := math.Float64frombits(v.v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			dst = append(dst, '"')
-			dst = appendDouble(dst, f)
-			return append(dst, '"')
-		}
-		return appendDouble(dst, f)
+		return appendJSONDouble(dst, math.Float64frombits(v.v))
 	case 7:
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, v.data)
 		return append(dst, '"')
-	case 5: // ArrayValue: values (1), each a new AnyValue
-		dst = append(dst, '[')
+	case 5, 6: // ArrayValue or KeyValueList: their values (field 1), AnyValues or KeyValues
+		open, end := byte('['), byte(']')
+		if v.field == 6 {
+			open, end = '{', '}'
+		}
+		dst = append(dst, open)
 		for pos, i := 0, 0; ; i++ {
 			lo, hi, next, ok := wireNextElement(v.data, pos)
 			if !ok {
@@ -1007,29 +1005,18 @@ func appendWireJSON(dst []byte, v wireValue) []byte {
 			pos = next
 			if i > 0 {
 				dst = append(dst, ',')
+			}
+			if v.field == 6 {
+				key, val := wireKeyValueChecked(v.data[lo:hi])
+				dst = append(appendJSONString(dst, key), ':')
+				dst = appendWireJSON(dst, val)
+				continue
 			}
 			var elem wireValue
 			elem.merge(v.data[lo:hi])
 			dst = appendWireJSON(dst, elem)
 		}
-		return append(dst, ']')
-	case 6: // KeyValueList: values (1), each a new KeyValue
-		dst = append(dst, '{')
-		for pos, i := 0, 0; ; i++ {
-			lo, hi, next, ok := wireNextElement(v.data, pos)
-			if !ok {
-				break
-			}
-			pos = next
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			key, val := wireKeyValueChecked(v.data[lo:hi])
-			dst = appendJSONString(dst, key)
-			dst = append(dst, ':')
-			dst = appendWireJSON(dst, val)
-		}
-		return append(dst, '}')
+		return append(dst, end)
 	}
 	return append(dst, "null"...)
 }

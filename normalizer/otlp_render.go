@@ -71,13 +71,7 @@ func (c *otlpConverter) appendJSON(dst []byte, v pcommon.Value) []byte {
 	case pcommon.ValueTypeInt:
 		return strconv.AppendInt(dst, v.Int(), 10)
 	case pcommon.ValueTypeDouble:
-		f := v.Double()
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			dst = append(dst, '"')
-			dst = appendDouble(dst, f)
-			return append(dst, '"')
-		}
-		return appendDouble(dst, f)
+		return appendJSONDouble(dst, v.Double())
 	case pcommon.ValueTypeBool:
 		return strconv.AppendBool(dst, v.Bool())
 	case pcommon.ValueTypeBytes:
@@ -123,6 +117,17 @@ func appendDouble(dst []byte, f float64) []byte {
 		return strconv.AppendInt(dst, int64(f), 10)
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+}
+
+// appendJSONDouble appends f as a JSON value: appendDouble's rendering, and NaN, +Inf and -Inf,
+// which JSON cannot carry, as the strings "NaN", "+Inf" and "-Inf".
+func appendJSONDouble(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		dst = append(dst, '"')
+		dst = appendDouble(dst, f)
+		return append(dst, '"')
+	}
+	return appendDouble(dst, f)
 }
 
 const hexDigits = "0123456789abcdef"
