@@ -100,8 +100,8 @@ func TestKeyQuotaAndStageChangesKeepClientConnections(t *testing.T) {
 
 	// The tenant's first key may reach the edge after its first configuration.
 	within("the first key", time.Now(), k1.Key, func(a answer) bool { return a.status == 200 })
-	lds := testkit.MetricValue(t, s.reg, "ingest_edge_xds_updates_total", "type", "lds", "outcome", "applied")
-	ecds := testkit.MetricValue(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied")
+	lds := testkit.MetricSum(t, s.reg, "ingest_edge_xds_updates_total", "type", "lds", "outcome", "applied")
+	ecds := testkit.MetricSum(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied")
 
 	// Key creation.
 	start := time.Now()
@@ -137,12 +137,12 @@ func TestKeyQuotaAndStageChangesKeepClientConnections(t *testing.T) {
 	within("a quota change", start, k2.Key, func(a answer) bool { return a.status == http.StatusTooManyRequests })
 	// A second quota change that only raises the burst must not refill the bucket: a new
 	// bucket would start full (4 events).
-	applied := testkit.MetricValue(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied")
+	applied := testkit.MetricSum(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied")
 	if _, err := s.cl.SetQuotas(ctx, "acme", 0, registry.Quotas{EventsPerSecond: 0.01, BurstEvents: 4}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for testkit.MetricValue(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied") == applied {
+	for testkit.MetricSum(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied") == applied {
 		if time.Now().After(deadline) {
 			t.Fatal("the second quota change did not reach the edge within 5s")
 		}
@@ -155,13 +155,13 @@ func TestKeyQuotaAndStageChangesKeepClientConnections(t *testing.T) {
 	if n := dials.Load(); n != 1 {
 		t.Errorf("the client dialed %d connections, want 1: a change closed its connection", n)
 	}
-	if n := testkit.MetricValue(t, s.reg, "ingest_edge_listener_drain_responses_total"); n != 0 {
+	if n := testkit.MetricSum(t, s.reg, "ingest_edge_listener_drain_responses_total"); n != 0 {
 		t.Errorf("ingest_edge_listener_drain_responses_total = %v, want 0", n)
 	}
-	if n := testkit.MetricValue(t, s.reg, "ingest_edge_xds_updates_total", "type", "lds", "outcome", "applied"); n != lds {
+	if n := testkit.MetricSum(t, s.reg, "ingest_edge_xds_updates_total", "type", "lds", "outcome", "applied"); n != lds {
 		t.Errorf("the edge applied %v listener updates, want none: keys and quotas come over ECDS", n-lds)
 	}
-	if n := testkit.MetricValue(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied"); n < ecds+4 {
+	if n := testkit.MetricSum(t, s.reg, "ingest_edge_xds_updates_total", "type", "ecds", "outcome", "applied"); n < ecds+4 {
 		t.Errorf("the edge applied %v filter configurations (ECDS), want at least 4", n-ecds)
 	}
 }

@@ -6,14 +6,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// MetricValue returns the value of the counter or gauge name in reg whose labels include the
-// name, value pairs labels (the first such series); 0 when there is none.
-func MetricValue(t testing.TB, reg prometheus.Gatherer, name string, labels ...string) float64 {
+// MetricSum returns the sum of the counter and gauge series name in reg whose labels include
+// the name, value pairs labels (with labels that name one series, its value); 0 when there is
+// none.
+func MetricSum(t testing.TB, reg prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sum float64
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -29,11 +31,8 @@ func MetricValue(t testing.TB, reg prometheus.Gatherer, name string, labels ...s
 					continue metric
 				}
 			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	return 0
+	return sum
 }

@@ -48,7 +48,7 @@ func TestLoaderCatchesUpAfterClickHouseIsDownFor30Seconds(t *testing.T) {
 	}
 	stop()
 	assertExactlyOnce(t, e, p)
-	if got := metricSum(t, reg, "ingest_loader_insert_retries_total"); got == 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_insert_retries_total"); got == 0 {
 		t.Error("ingest_loader_insert_retries_total = 0, want retries while ClickHouse was down")
 	}
 }

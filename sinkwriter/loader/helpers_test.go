@@ -159,42 +159,6 @@ func (e *env) waitCount(query string, want uint64, timeout time.Duration) {
 	e.t.Fatalf("%s = %d (err %v) after %v, want %d", query, got, err, timeout, want)
 }
 
-// metricSum returns the sum of a metric family's samples (counters and gauges), 0 if absent.
-func metricSum(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue metric
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 // baseTime is 2024-03-10 12:00:00 UTC, in unix ns.
 const baseTime = int64(1710072000) * 1e9
 

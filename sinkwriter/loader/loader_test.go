@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/ingestdev/ingest/internal/testkit"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
@@ -59,10 +60,10 @@ func TestLoaderLoadsEveryRecordWithEveryFieldExactlyOnce(t *testing.T) {
 	if n := e.count("SELECT count() FROM (SELECT table_name, kafka_topic, kafka_partition, max(kafka_offset) AS o FROM ingest.loader_offsets GROUP BY table_name, kafka_topic, kafka_partition HAVING o >= 197)"); n != 3*2*3 {
 		t.Errorf("ledger entries near the end of each partition = %d, want 18", n)
 	}
-	if got := metricSum(t, reg, "ingest_loader_rows_inserted_total"); got != float64(len(want)) {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_rows_inserted_total"); got != float64(len(want)) {
 		t.Errorf("ingest_loader_rows_inserted_total = %v, want %d", got, len(want))
 	}
-	if got := metricSum(t, reg, "ingest_loader_deadletter_total"); got != 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_deadletter_total"); got != 0 {
 		t.Errorf("ingest_loader_deadletter_total = %v, want 0", got)
 	}
 }
@@ -196,7 +197,7 @@ func TestPoisonRecordsGoToTheDeadLetterTopicAndTheirPartitionKeepsFlowing(t *tes
 	if string(dead[0].Value) != "this is not a record" || string(dead[0].Key) != "garbage" {
 		t.Errorf("dead letter 0 = %q/%q, want the original key and value", dead[0].Key, dead[0].Value)
 	}
-	if got := metricSum(t, reg, "ingest_loader_deadletter_total", "reason", loader.ReasonRecordCorrupt); got != 2 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_deadletter_total", "reason", loader.ReasonRecordCorrupt); got != 2 {
 		t.Errorf("ingest_loader_deadletter_total{reason=%q} = %v, want 2", loader.ReasonRecordCorrupt, got)
 	}
 	// The records after the poison were loaded: offsets 6..11 are in the table.
@@ -270,7 +271,7 @@ func TestRecordsReadAgainAfterLostCommitsAreSkippedByTheLedger(t *testing.T) {
 		e.waitCount("SELECT count() FROM ingest.test_witness_"+table, p.get(table), time.Minute)
 	}
 	stop1()
-	if got := metricSum(t, reg1, "ingest_loader_commit_errors_total"); got == 0 {
+	if got := testkit.MetricSum(t, reg1, "ingest_loader_commit_errors_total"); got == 0 {
 		t.Fatal("no commit failed: the test did not lose the commits")
 	}
 
@@ -283,10 +284,10 @@ func TestRecordsReadAgainAfterLostCommitsAreSkippedByTheLedger(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // a duplicate, if any, would be written by now
 	stop2()
 	assertExactlyOnce(t, e, p)
-	if got := metricSum(t, reg2, "ingest_loader_records_skipped_total"); got != 3000 {
+	if got := testkit.MetricSum(t, reg2, "ingest_loader_records_skipped_total"); got != 3000 {
 		t.Errorf("second loader skipped %v records, want the 3000 the first one loaded", got)
 	}
-	if got := metricSum(t, reg2, "ingest_loader_rows_inserted_total"); got != 300 {
+	if got := testkit.MetricSum(t, reg2, "ingest_loader_rows_inserted_total"); got != 300 {
 		t.Errorf("second loader inserted %v rows, want the 300 new ones", got)
 	}
 }

@@ -114,9 +114,9 @@ func TestLoaderStopsLoudlyOnARecreatedTopicAndLoadsItOnceAccepted(t *testing.T) 
 	l, reg, run := runLoader(t, e, e.config())
 	e.waitCount(count("globex"), 10, time.Minute)
 	err := testkit.Poll(run.Exited(), 30*time.Second, 50*time.Millisecond, func() error {
-		if got := metricSum(t, reg, "ingest_loader_topic_incarnation_conflicts", "topic", acme); got != 1 {
+		if got := testkit.MetricSum(t, reg, "ingest_loader_topic_incarnation_conflicts", "topic", acme); got != 1 {
 			return fmt.Errorf("ingest_loader_topic_incarnation_conflicts{topic=%q} = %v (records skipped: %v, acme rows: %d)", acme, got,
-				metricSum(t, reg, "ingest_loader_records_skipped_total"), e.count(count("acme")))
+				testkit.MetricSum(t, reg, "ingest_loader_records_skipped_total"), e.count(count("acme")))
 		}
 		return nil
 	})
@@ -129,7 +129,7 @@ func TestLoaderStopsLoudlyOnARecreatedTopicAndLoadsItOnceAccepted(t *testing.T) 
 	if rerr == nil || !strings.Contains(rerr.Error(), acme) {
 		t.Errorf("Ready = %v, want an error naming %s", rerr, acme)
 	}
-	if got := metricSum(t, reg, "ingest_loader_records_skipped_total"); got != 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_records_skipped_total"); got != 0 {
 		t.Errorf("ingest_loader_records_skipped_total = %v, want 0: the new incarnation's records are not the old one's", got)
 	}
 	if got := e.count(count("acme")); got != 30 {
@@ -161,10 +161,10 @@ func acceptRecreated(t *testing.T, e *env, topic string) {
 	if err != nil {
 		t.Errorf("Ready after the accept: %v", err)
 	}
-	if got := metricSum(t, reg, "ingest_loader_topic_incarnation_conflicts"); got != 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_topic_incarnation_conflicts"); got != 0 {
 		t.Errorf("ingest_loader_topic_incarnation_conflicts = %v after the accept, want 0", got)
 	}
-	if got := metricSum(t, reg, "ingest_loader_records_skipped_total"); got != 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_records_skipped_total"); got != 0 {
 		t.Errorf("ingest_loader_records_skipped_total = %v after the accept, want 0", got)
 	}
 	if err := run.Stop(); err != nil {
@@ -174,7 +174,7 @@ func acceptRecreated(t *testing.T, e *env, topic string) {
 	e.produce(topic, 0, makeRecord("acme", record.SignalLog, 200))
 	_, reg, run = runLoader(t, e, e.config())
 	e.waitCount(count, 41, time.Minute)
-	if got := metricSum(t, reg, "ingest_loader_topic_incarnation_conflicts"); got != 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_topic_incarnation_conflicts"); got != 0 {
 		t.Errorf("ingest_loader_topic_incarnation_conflicts = %v without the option after the accept, want 0", got)
 	}
 	if err := run.Stop(); err != nil {

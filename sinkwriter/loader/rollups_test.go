@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/internal/service"
+	"github.com/ingestdev/ingest/internal/testkit"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/rollup/rolluptest"
@@ -228,11 +229,11 @@ func TestTheLoaderServiceRunsTheRollupWorker(t *testing.T) {
 	for _, l := range rolluptest.Levels { // 60m last: a cycle writes 1m, then 10m, then 60m
 		e.waitCount("SELECT toUInt64(sum(points)) FROM ingest."+l.Table+" FINAL WHERE tenant = 'acme' AND points > 0", 50, time.Minute)
 	}
-	if got := metricSum(t, reg, "ingest_rollup_windows_recomputed_total", "level", "60m"); got == 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_rollup_windows_recomputed_total", "level", "60m"); got == 0 {
 		t.Errorf("ingest_rollup_windows_recomputed_total{level=60m} = %v", got)
 	}
 	rolluptest.AssertExact(t, e.ch.Conn(), "ingest", "", "acme")
-	if reg := run(true); metricSum(t, reg, "ingest_rollup_cycles_total") != 0 || len(gatherNames(t, reg, "ingest_rollup_")) != 0 {
+	if reg := run(true); testkit.MetricSum(t, reg, "ingest_rollup_cycles_total") != 0 || len(gatherNames(t, reg, "ingest_rollup_")) != 0 {
 		t.Errorf("a loader with rollup.disabled registered the worker's metrics: %v", gatherNames(t, reg, "ingest_rollup_"))
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/ingestdev/ingest/internal/testkit"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
@@ -48,10 +49,10 @@ func TestShadowTopicsLoadIntoTheShadowTablesOnly(t *testing.T) {
 	reg, stop2 := e.start(e.config())
 	defer stop2()
 	deadline := time.Now().Add(time.Minute)
-	for metricSum(t, reg, "ingest_loader_records_skipped_total") < 90 && time.Now().Before(deadline) {
+	for testkit.MetricSum(t, reg, "ingest_loader_records_skipped_total") < 90 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got := metricSum(t, reg, "ingest_loader_records_skipped_total"); got != 90 {
+	if got := testkit.MetricSum(t, reg, "ingest_loader_records_skipped_total"); got != 90 {
 		t.Errorf("the restarted loader skipped %v records by the ledger, want all 90", got)
 	}
 	stop2()

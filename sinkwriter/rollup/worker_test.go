@@ -87,13 +87,6 @@ func newWorker(t *testing.T, conn driver.Conn, cfg rollup.Config) (*rollup.Worke
 	return w, reg
 }
 
-// metricValue returns the value of a counter or gauge of reg with the given labels (name,
-// value pairs), 0 if absent.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	return testkit.MetricValue(t, reg, name, labels...)
-}
-
 // series spreads n points of two series over time from start, step apart, with distinct
 // nanoseconds (the "last" value is then unambiguous), ids from id0, offsets from id0.
 func series(id0, n int, start time.Time, step time.Duration) []point {
@@ -148,10 +141,10 @@ func TestDuplicateRowsAtTwoOffsetsCountOnceInEveryRollup(t *testing.T) {
 	}
 	// 300 points 17 s apart span 85 minutes; each dirty minute of each set is recomputed once,
 	// however many markers name it.
-	if got := metricValue(t, reg, "ingest_rollup_windows_recomputed_total", "level", "1m"); got != 2*85 {
+	if got := testkit.MetricSum(t, reg, "ingest_rollup_windows_recomputed_total", "level", "1m"); got != 2*85 {
 		t.Errorf("ingest_rollup_windows_recomputed_total{level=1m} = %v, want 2 × 85 minutes", got)
 	}
-	if got := metricValue(t, reg, "ingest_rollup_pending_windows"); got != 0 {
+	if got := testkit.MetricSum(t, reg, "ingest_rollup_pending_windows"); got != 0 {
 		t.Errorf("ingest_rollup_pending_windows = %v after settling", got)
 	}
 }
@@ -249,7 +242,7 @@ func TestEveryMarkRecomputesItsWindowsAgain(t *testing.T) {
 		if err := w.Cycle(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := metricValue(t, reg, "ingest_rollup_windows_recomputed_total", "level", "1m"); got != float64(2+i) {
+		if got := testkit.MetricSum(t, reg, "ingest_rollup_windows_recomputed_total", "level", "1m"); got != float64(2+i) {
 			t.Fatalf("after mark %d: %v 1m windows recomputed, want %d", i+1, got, 2+i)
 		}
 	}
@@ -287,7 +280,7 @@ func TestARestartedWorkerResumesFromItsCursor(t *testing.T) {
 	waitServerTime(t, conn, serverNow(t, conn).Add(3*time.Second))
 	w1, reg1 := newWorker(t, conn, rollup.Config{Delay: time.Nanosecond, Horizon: time.Second})
 	rolluptest.SettleWith(t, w1, time.Minute)
-	if got := metricValue(t, reg1, "ingest_rollup_markers_total"); got != 34 {
+	if got := testkit.MetricSum(t, reg1, "ingest_rollup_markers_total"); got != 34 {
 		t.Fatalf("first worker read %v markers, want 34", got)
 	}
 	waitServerTime(t, conn, serverNow(t, conn).Add(3*time.Second))
@@ -297,10 +290,10 @@ func TestARestartedWorkerResumesFromItsCursor(t *testing.T) {
 	insert(t, conn, "", "acme", series(600, 30, base.Add(5*time.Hour), 10*time.Second)...) // 5 minutes
 	w2, reg2 := newWorker(t, conn, rollup.Config{Delay: time.Nanosecond, Horizon: time.Second})
 	rolluptest.SettleWith(t, w2, time.Minute)
-	if got := metricValue(t, reg2, "ingest_rollup_markers_total"); got != 6 {
+	if got := testkit.MetricSum(t, reg2, "ingest_rollup_markers_total"); got != 6 {
 		t.Errorf("restarted worker read %v markers, want the 6 since its cursor (1 + 5 minutes)", got)
 	}
-	if got := metricValue(t, reg2, "ingest_rollup_windows_recomputed_total", "level", "1m"); got != 6 {
+	if got := testkit.MetricSum(t, reg2, "ingest_rollup_windows_recomputed_total", "level", "1m"); got != 6 {
 		t.Errorf("restarted worker recomputed %v 1m windows, want 6", got)
 	}
 	if got := rolluptest.AssertExact(t, conn, "ingest", "", "acme"); got != 132 {
@@ -426,7 +419,7 @@ func TestTheWorkerWaitsForTheSchemaAndPrunesOldMarkers(t *testing.T) {
 	if err := w.Cycle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := metricValue(t, reg, "ingest_rollup_marker_partitions_dropped_total"); got != 1 {
+	if got := testkit.MetricSum(t, reg, "ingest_rollup_marker_partitions_dropped_total"); got != 1 {
 		t.Errorf("ingest_rollup_marker_partitions_dropped_total = %v, want 1", got)
 	}
 	var n uint64
