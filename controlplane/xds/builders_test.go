@@ -13,6 +13,7 @@ import (
 	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
@@ -54,8 +55,14 @@ func decodeFilterConfig(t testing.TB, r any) *filterconfig.Config {
 	if !ok {
 		t.Fatalf("no extension config %q", FilterConfigName)
 	}
+	return parseFilterAny(t, ec.GetTypedConfig())
+}
+
+// parseFilterAny decodes the edge filter's configuration from a packed golang.Config.
+func parseFilterAny(t testing.TB, a *anypb.Any) *filterconfig.Config {
+	t.Helper()
 	g := &golang.Config{}
-	if err := ec.GetTypedConfig().UnmarshalTo(g); err != nil {
+	if err := a.UnmarshalTo(g); err != nil {
 		t.Fatal(err)
 	}
 	fc, err := filterconfig.Parse(g.GetPluginConfig())

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
-
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
@@ -25,15 +23,7 @@ func TestFilterConfigCarriesTheFirstHopKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gc := &golang.Config{}
-		if err := a.UnmarshalTo(gc); err != nil {
-			t.Fatal(err)
-		}
-		fc, err := filterconfig.Parse(gc.GetPluginConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fc
+		return parseFilterAny(t, a)
 	}
 	first, second := strings.Repeat("11", 32), strings.Repeat("22", 32)
 	for _, tc := range []struct {

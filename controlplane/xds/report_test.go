@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
-
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
 )
@@ -33,14 +31,7 @@ func TestFilterConfigCarriesReportEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc := &golang.Config{}
-	if err := a.UnmarshalTo(gc); err != nil {
-		t.Fatal(err)
-	}
-	fc, err := filterconfig.Parse(gc.GetPluginConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	fc := parseFilterAny(t, a)
 	if fc.ReportURL != cfg.Report.URL || fc.ReportToken != "edge-report-token" || fc.ReportIntervalOrDefault() != 2*time.Second {
 		t.Errorf("report fields %q %q %q, want the configured URL, the file's token and 2s", fc.ReportURL, fc.ReportToken, fc.ReportInterval)
 	}
