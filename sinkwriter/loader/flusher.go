@@ -9,7 +9,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/migration/report"
@@ -78,9 +77,6 @@ type flusher struct {
 
 	rep *report.Reporter // the rows of each acknowledged INSERT, per tenant; nil: none
 	now func() time.Time // the clock of the visibility histogram
-	// visTenants are the tenants with their own series of the per-tenant visibility
-	// histogram (at most maxVisibilityTenants).
-	visTenants map[string]prometheus.Observer
 }
 
 func newFlusher(p flushPolicy, ins inserter, led *ledger, dlq deadLetterWriter, dlTopic string, m *metrics, log *slog.Logger, rt *retries) *flusher {
@@ -255,39 +251,32 @@ func (f *flusher) inserted(b *tableBuf, took time.Duration) {
 
 // observeVisibility records, for each row of b's acknowledged INSERT, the time from its
 // received_at to now (a row received "in the future", by a normalizer whose clock runs ahead,
-// counts as 0).
+// counts as 0), by table and by tenant: counted here, added to the exported series once per
+// tenant run and once per table.
 func (f *flusher) observeVisibility(b *tableBuf) {
-	o := f.m.visibility.WithLabelValues(b.t.String())
 	ack := f.now().UnixNano()
 	col := &b.cols.tenant
-	var run []byte
-	var to prometheus.Observer
+	var all, run rowCounts
+	var tenant []byte
+	var series *rowHistogram
 	for i, at := range b.cols.receivedNano[:b.cols.n] {
-		d := float64(max(ack-at, 0)) / 1e9
-		o.Observe(d)
+		ns := max(ack-at, 0)
+		bucket := visibilityBucket(ns)
+		all.observe(bucket, ns)
 		p := col.pos[i]
-		if v := col.buf[p.Start:p.End]; to == nil || !bytes.Equal(v, run) { // rows come in runs of a tenant
-			run, to = v, f.tenantObserver(string(v))
+		if v := col.buf[p.Start:p.End]; series == nil || !bytes.Equal(v, tenant) { // rows come in runs of a tenant
+			if series != nil {
+				series.add(&run)
+				run = rowCounts{}
+			}
+			tenant, series = v, f.m.vis.tenant(v)
 		}
-		to.Observe(d)
+		run.observe(bucket, ns)
 	}
-}
-
-// tenantObserver returns tenant's series of the per-tenant visibility histogram, or the
-// series of otherTenant once maxVisibilityTenants tenants have theirs.
-func (f *flusher) tenantObserver(tenant string) prometheus.Observer {
-	if o, ok := f.visTenants[tenant]; ok {
-		return o
+	if series != nil {
+		series.add(&run)
 	}
-	if f.visTenants == nil {
-		f.visTenants = map[string]prometheus.Observer{}
-	}
-	if len(f.visTenants) >= maxVisibilityTenants {
-		return f.m.tenantVisibility.WithLabelValues(otherTenant)
-	}
-	o := f.m.tenantVisibility.WithLabelValues(tenant)
-	f.visTenants[tenant] = o
-	return o
+	f.m.vis.tables[b.t].add(&all)
 }
 
 // reportLanded adds the rows of b's acknowledged INSERT to the parity reports, per tenant:

@@ -330,11 +330,7 @@ func TestVisibilityIsMeasuredFromReceiptToTheInsertsAcknowledgement(t *testing.T
 	if err := f.flush(context.Background(), triggerRows); err != nil {
 		t.Fatal(err)
 	}
-	var m dto.Metric
-	if err := f.m.visibility.WithLabelValues("logs").(prometheus.Metric).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	h := m.GetHistogram()
+	h := visibilitySeries(t, f.m.vis, "ingest_loader_visibility_seconds", "logs")
 	if h.GetSampleCount() != 5 || h.GetSampleSum() != 23.5 {
 		t.Errorf("%d rows observed, %v s in all; want 5 rows, 0.2 + 0.8 + 2.5 + 20 + 0 = 23.5 s", h.GetSampleCount(), h.GetSampleSum())
 	}
@@ -371,11 +367,7 @@ func TestVisibilityPerTenantIsBoundedAndTheObjectiveIsExported(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(tenant string) uint64 {
-		var m dto.Metric
-		if err := f.m.tenantVisibility.WithLabelValues(tenant).(prometheus.Metric).Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetHistogram().GetSampleCount()
+		return visibilitySeries(t, f.m.vis, "ingest_loader_tenant_visibility_seconds", tenant).GetSampleCount()
 	}
 	if got := count("t000"); got != 1 {
 		t.Errorf("tenant t000: %d rows, want 1", got)
@@ -383,10 +375,31 @@ func TestVisibilityPerTenantIsBoundedAndTheObjectiveIsExported(t *testing.T) {
 	if got := count(otherTenant); got != 2 {
 		t.Errorf("%s: %d rows, want the 2 of the tenants beyond the first %d", otherTenant, got, maxVisibilityTenants)
 	}
-	if got := testutil.CollectAndCount(f.m.tenantVisibility); got != maxVisibilityTenants+1 {
+	if got := testutil.CollectAndCount(f.m.vis, "ingest_loader_tenant_visibility_seconds"); got != maxVisibilityTenants+1 {
 		t.Errorf("%d per-tenant series, want %d and %s", got, maxVisibilityTenants, otherTenant)
 	}
 	if got := testutil.ToFloat64(f.m.visibilityObjective.WithLabelValues("0.95")); got != VisibilityObjective.Seconds() {
 		t.Errorf("objective %v s, want %v", got, VisibilityObjective.Seconds())
 	}
+}
+
+// visibilitySeries gathers c and returns the histogram of family name whose one label has
+// value label.
+func visibilitySeries(t *testing.T, c prometheus.Collector, name, label string) *dto.Histogram {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == name && m.GetLabel()[0].GetValue() == label {
+				return m.GetHistogram()
+			}
+		}
+	}
+	t.Fatalf("no %s series %q", name, label)
+	return nil
 }

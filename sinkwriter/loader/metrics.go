@@ -1,8 +1,6 @@
 package loader
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/internal/metricdef"
@@ -28,21 +26,6 @@ const (
 	triggerShutdown = "shutdown"
 )
 
-// VisibilityObjective is the send → visible objective the loader's histograms are read
-// against: 95% of rows visible within it (exported as
-// ingest_loader_visibility_objective_seconds{quantile="0.95"}).
-const VisibilityObjective = time.Second
-
-// Bounds of the per-tenant visibility histogram's cardinality.
-const (
-	maxVisibilityTenants = 100
-	otherTenant          = "_other"
-)
-
-// visibilityBuckets are the bounds of ingest_loader_visibility_seconds: fine around the 1 s and
-// 3 s objectives (BENCHMARKS.md, docs/sinkwriter.md), coarse beyond.
-var visibilityBuckets = []float64{.05, .1, .25, .5, .75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300}
-
 // metrics are the loader's Prometheus metrics. Label values are bounded: table is one of three,
 // reason and trigger are the constants above.
 type metrics struct {
@@ -50,12 +33,8 @@ type metrics struct {
 	recordsSkipped *prometheus.CounterVec   // table
 	deadLetters    *prometheus.CounterVec   // reason
 	insertDuration *prometheus.HistogramVec // table
-	// visibility is, per row, the time from its receipt (the normalizer's received_at) to
-	// ClickHouse's acknowledgement of the INSERT that holds it, by table.
-	visibility *prometheus.HistogramVec
-	// tenantVisibility is the same per tenant, for the first maxVisibilityTenants tenants seen;
-	// the rows of any later tenant count under otherTenant.
-	tenantVisibility *prometheus.HistogramVec
+	// vis is send → visible per row, by table and by tenant.
+	vis *visibilityCollector
 	// visibilityObjective is the objective the histograms serve: p95 ≤ VisibilityObjective.
 	visibilityObjective *prometheus.GaugeVec
 	insertRetries       *prometheus.CounterVec // table
@@ -71,6 +50,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		vis: newVisibilityCollector(),
 		rowsInserted: metricdef.CounterVec("ingest_loader_rows_inserted_total",
 			"Rows inserted into ClickHouse and acknowledged, by table.", "table"),
 		recordsSkipped: metricdef.CounterVec("ingest_loader_records_skipped_total",
@@ -80,12 +60,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		insertDuration: metricdef.HistogramVec("ingest_loader_insert_duration_seconds",
 			"Duration of successful INSERTs, from prepare to acknowledgement, by table.",
 			prometheus.ExponentialBuckets(0.005, 2, 14), "table"), // 5 ms .. 41 s
-		visibility: metricdef.HistogramVec("ingest_loader_visibility_seconds",
-			"Per row inserted, the time from its receipt by the normalizer (received_at) to ClickHouse's acknowledgement of its INSERT: send to visible, as the running system sees it (minus the client's own wait for the normalizer), by table.",
-			visibilityBuckets, "table"),
-		tenantVisibility: metricdef.HistogramVec("ingest_loader_tenant_visibility_seconds",
-			"ingest_loader_visibility_seconds by tenant (every table): one series per tenant for the first 100 tenants the loader sees, the rows of later ones under tenant=\"_other\".",
-			visibilityBuckets, "tenant"),
 		visibilityObjective: metricdef.GaugeVec("ingest_loader_visibility_objective_seconds",
 			"The objective the visibility histograms serve: the quantile of rows (label) visible within this many seconds.", "quantile"),
 		insertRetries: metricdef.CounterVec("ingest_loader_insert_retries_total",
@@ -103,8 +77,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		topicConflicts: metricdef.GaugeVec("ingest_loader_topic_incarnation_conflicts",
 			"1 per topic held because it was recreated (or the brokers wiped) since the tables were loaded from it: its records are not loaded until accept_recreated_topics names it, by topic.", "topic"),
 	}
-	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration, m.visibility,
-		m.tenantVisibility, m.visibilityObjective,
+	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
+		m.vis, m.visibilityObjective,
 		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes, m.topicConflicts); err != nil {
 		return nil, err
 	}
@@ -112,7 +86,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.rowsInserted.WithLabelValues(t.String())
 		m.recordsSkipped.WithLabelValues(t.String())
 		m.insertRetries.WithLabelValues(t.String())
-		m.visibility.WithLabelValues(t.String())
 	}
 	m.visibilityObjective.WithLabelValues("0.95").Set(VisibilityObjective.Seconds())
 	for _, r := range []string{ReasonRecordCorrupt, ReasonInsertRejected} {
