@@ -47,7 +47,8 @@ bench-hotpath:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## bench-pipeline: the standard scenario, every process separate on loopback (needs ClickHouse,
-## as `make test`); INGEST_BENCH_DURATION (60s), INGEST_BENCH_RATE, INGEST_BENCH_OUT (JSON file)
+## as `make test`); INGEST_BENCH_DURATION (60s), INGEST_BENCH_RATE, INGEST_BENCH_OUT (JSON file),
+## INGEST_BENCH_LOADER_FLAGS (extra loader flags); reports ClickHouse's CPU by cause (BENCHMARKS.md)
 bench-pipeline:
 	@scripts/ensure-clickhouse.sh
 	INGEST_BENCH=1 $(GO) test -run TestStandardBenchmarkScenario -count=1 -timeout 15m -v ./e2e

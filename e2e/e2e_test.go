@@ -13,6 +13,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/internal/testkit"
 )
@@ -115,15 +116,23 @@ type pipeline struct {
 	kafka     string // the brokers
 }
 
-func startPipeline(t *testing.T) *pipeline {
+func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, pipelineOptions{}) }
+
+// pipelineOptions are the benchmarks' changes to startPipeline's pipeline.
+type pipelineOptions struct {
+	queryLog   bool     // ClickHouse logs its queries (chserver.Config.QueryLog)
+	loaderArgs []string // appended to the loader's flags (a later flag wins)
+}
+
+func startPipelineWith(t *testing.T, o pipelineOptions) *pipeline {
 	h := newHarness(t)
-	ch := chtest.Start(t)
+	ch := chtest.StartConfig(t, chserver.Config{QueryLog: o.queryLog})
 	_, kafka := h.startKafka("kafka")
 	h.run("migrate", "migrate", "--clickhouse", ch.Addr())
 	sw := h.startSinkWriter("sinkwriter", kafka)
 	loaderAddr := testkit.FreeAddr(t)
-	lp := h.start("loader", nil, "loader", "--brokers", kafka, "--clickhouse", ch.Addr(), "--listen", loaderAddr,
-		"--skip-migrate", "--topic-refresh-interval", "1s", "--flush-interval", "200ms")
+	lp := h.start("loader", nil, append([]string{"loader", "--brokers", kafka, "--clickhouse", ch.Addr(), "--listen", loaderAddr,
+		"--skip-migrate", "--topic-refresh-interval", "1s", "--flush-interval", "200ms"}, o.loaderArgs...)...)
 	h.waitHTTP(lp, "http://"+loaderAddr+"/healthz")
 	norm := h.startNormalizer("normalizer", sw)
 	legacy := startUpstream(t, false)

@@ -37,6 +37,13 @@ type Server struct {
 // CI=true), and fails t when the server does not answer SELECT 1 within 90 s.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartConfig(t, chserver.Config{})
+}
+
+// StartConfig is Start with cfg's options (QueryLog, ReadyTimeout); its Dir, ports and Binary
+// are chosen as Start chooses them.
+func StartConfig(t testing.TB, cfg chserver.Config) *Server {
+	t.Helper()
 	bin, err := chserver.FindBinary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -44,7 +51,8 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("skipping: %v; install it: %s", err, InstallHint)
 	}
-	cs, err := chserver.Start(context.Background(), chserver.Config{Dir: t.TempDir(), Binary: bin})
+	cfg.Dir, cfg.Binary, cfg.TCPPort, cfg.HTTPPort = t.TempDir(), bin, 0, 0
+	cs, err := chserver.Start(context.Background(), cfg)
 	if err != nil {
 		if errors.Is(err, chserver.ErrNoBinary) {
 			t.Skipf("skipping: %v", err)

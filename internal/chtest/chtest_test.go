@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/chtest"
 )
 
@@ -92,5 +93,28 @@ func TestMissingServerSkipsWithTheInstallCommandButFailsUnderCI(t *testing.T) {
 		if !strings.Contains(got, "apt-get install -y clickhouse-server") {
 			t.Errorf("CI=%q: message %q does not say how to install ClickHouse", ci, got)
 		}
+	}
+}
+
+// TestQueryLogRecordsQueriesWithTheirCPU: with QueryLog, every finished query is in
+// system.query_log with its CPU time, what the pipeline benchmark splits ClickHouse's CPU by.
+func TestQueryLogRecordsQueriesWithTheirCPU(t *testing.T) {
+	s := chtest.StartConfig(t, chserver.Config{QueryLog: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var n uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM numbers(3000000) WHERE number % 7 = 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Conn().Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		t.Fatal(err)
+	}
+	var logged, cpu uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT count(), toUInt64(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')])) "+
+		"FROM system.query_log WHERE type = 2 AND query LIKE '%number % 7 = 1%' AND query NOT LIKE '%query_log%'").Scan(&logged, &cpu); err != nil {
+		t.Fatal(err)
+	}
+	if logged != 1 || cpu == 0 {
+		t.Errorf("system.query_log holds %d finished runs of the query with %d µs of user CPU, want 1 with some", logged, cpu)
 	}
 }

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"syscall"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ingestdev/ingest/internal/chserver"
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
@@ -94,14 +96,35 @@ func BenchmarkLoadIntoClickHouse(b *testing.B) {
 
 // BenchmarkFlushIntoClickHouse measures a whole flush as the loader does it: 50,000 records
 // for each of the three tables, decoded and built, then sent as three concurrent INSERTs into
-// the private ClickHouse (ledger and roll-up marker views included). rows/s counts all three tables.
+// the private ClickHouse (ledger and roll-up marker views included). rows/s counts all three
+// tables. ch-insert-cpu-s/op is the INSERTs' own CPU from system.query_log (merges excluded;
+// ch-cpu-s/op is the whole server's); the views=off variant drops the materialized views
+// first, so the difference is what the views cost.
 func BenchmarkFlushIntoClickHouse(b *testing.B) {
-	ch := chtest.Start(b)
+	for _, perTable := range []int{50_000, 5_000} {
+		for _, views := range []bool{true, false} {
+			name := fmt.Sprintf("rows=%d/views=on", perTable)
+			if !views {
+				name = fmt.Sprintf("rows=%d/views=off", perTable)
+			}
+			b.Run(name, func(b *testing.B) { benchmarkFlushIntoClickHouse(b, perTable, views) })
+		}
+	}
+}
+
+func benchmarkFlushIntoClickHouse(b *testing.B, perTable int, views bool) {
+	ch := chtest.StartConfig(b, chserver.Config{QueryLog: true})
 	ctx := context.Background()
 	if _, err := schema.Migrate(ctx, ch.Conn(), "ingest"); err != nil {
 		b.Fatal(err)
 	}
-	const perTable = 50_000
+	if !views {
+		for _, v := range []string{"logs_offsets_mv", "metrics_offsets_mv", "spans_offsets_mv", "metrics_windows_mv"} {
+			if err := ch.Conn().Exec(ctx, "DROP TABLE ingest."+v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	var recs [numTables][]*kgo.Record
 	var size int64
 	for t := range numTables {
@@ -117,6 +140,7 @@ func BenchmarkFlushIntoClickHouse(b *testing.B) {
 		newLedger(&chLedger{conn: ch.Conn(), database: "ingest"}, m.recordsSkipped), &fakeDLQ{}, "ingest-deadletter", m, log, &retries{log: log})
 	b.SetBytes(size)
 	b.ReportAllocs()
+	insertCPU0 := insertCPU(b, ch)
 	cpu0, self0 := ch.CPUTime(), selfCPU()
 	b.ResetTimer()
 	for range b.N {
@@ -133,8 +157,25 @@ func BenchmarkFlushIntoClickHouse(b *testing.B) {
 	chCPU, goCPU := (ch.CPUTime() - cpu0).Seconds(), (selfCPU() - self0).Seconds()
 	b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(chCPU/float64(b.N), "ch-cpu-s/op")
+	b.ReportMetric((insertCPU(b, ch)-insertCPU0)/float64(b.N), "ch-insert-cpu-s/op")
 	b.ReportMetric(goCPU/float64(b.N), "go-cpu-s/op")
 	b.ReportMetric(rows/(chCPU+goCPU), "rows/cpu-s")
+}
+
+// insertCPU is the CPU (user plus system) of every INSERT into the data tables that ClickHouse
+// logged so far, in seconds.
+func insertCPU(b *testing.B, ch *chtest.Server) float64 {
+	ctx := context.Background()
+	if err := ch.Conn().Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		b.Fatal(err)
+	}
+	var us uint64
+	if err := ch.Conn().QueryRow(ctx, "SELECT toUInt64(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + "+
+		"ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')])) FROM system.query_log "+
+		"WHERE type = 2 AND match(query, '^INSERT INTO `ingest`.`(logs|metrics|spans)`')").Scan(&us); err != nil {
+		b.Fatal(err)
+	}
+	return float64(us) / 1e6
 }
 
 // selfCPU returns this process's CPU time (user plus system).
