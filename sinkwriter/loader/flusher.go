@@ -21,12 +21,27 @@ import (
 const recordOverhead = int(unsafe.Sizeof(kgo.Record{})) + int(unsafe.Sizeof((*kgo.Record)(nil)))
 
 // flushPolicy says when the buffers are flushed: when one table holds rows records, when all
-// of them hold bytes of records, or interval after the first record was processed.
+// of them hold bytes of records, or an interval after the first record was processed. The
+// interval adapts between minInterval and interval (see adapt); minInterval 0, or not below
+// interval, keeps it fixed at interval.
 type flushPolicy struct {
-	rows     int
-	bytes    int
-	interval time.Duration
+	rows        int
+	bytes       int
+	interval    time.Duration
+	minInterval time.Duration
 }
+
+// The adaptive flush interval (flusher.adapt) keeps the oldest row of each flush visible
+// within adaptHigh of VisibilityObjective and grows the interval while it is below adaptLow:
+// the longer the interval, the fewer and larger the INSERTs, and ClickHouse's cost is mostly
+// per INSERT and per part merged (BENCHMARKS.md, "Whole pipeline"). It cuts fast and grows
+// slowly, so one slow flush costs latency once.
+const (
+	adaptHigh   = 0.8
+	adaptLow    = 0.6
+	adaptCut    = 0.75
+	adaptGrowth = 1.125
+)
 
 // tableBuf holds the records waiting for one table's next INSERT, in the order read (offset
 // order within each partition).
@@ -71,9 +86,13 @@ type flusher struct {
 	bytes   int          // buffered record bytes
 	rows    int          // buffered records
 	firstAt time.Time    // when the first record since the last flush was processed; zero when none
-	pending bool         // a flush has started and not finished
-	trigger string       // what started the pending flush
-	lastErr error        // of the last failed concurrent attempt, for the log
+	// interval is the current flush interval (adapt); worst is the oldest row's visibility in
+	// the pending flush, took its slowest INSERT.
+	interval    time.Duration
+	worst, took time.Duration
+	pending     bool   // a flush has started and not finished
+	trigger     string // what started the pending flush
+	lastErr     error  // of the last failed concurrent attempt, for the log
 
 	rep *report.Reporter // the rows of each acknowledged INSERT, per tenant; nil: none
 	now func() time.Time // the clock of the visibility histogram
@@ -84,7 +103,33 @@ func newFlusher(p flushPolicy, ins inserter, led *ledger, dlq deadLetterWriter, 
 	for t := range numTables {
 		f.bufs[t] = &tableBuf{t: t, cols: newColumns(t)}
 	}
+	f.interval = p.interval
+	if p.minInterval > 0 && p.minInterval < p.interval {
+		f.interval = p.minInterval // start where latency is safe; adapt grows it
+	}
+	f.m.flushInterval.Set(f.interval.Seconds())
 	return f
+}
+
+// adapt sets the next flush interval from the flush that just ended, which the interval
+// triggered: shorter when its oldest row was visible later than adaptHigh × the objective,
+// longer when earlier than adaptLow × it. When the rows waited in Kafka for more than half the
+// objective (worst − interval − INSERT time), the loader is behind: a shorter interval would
+// only make smaller INSERTs, so it holds.
+func (f *flusher) adapt() {
+	p := f.policy
+	defer func() { f.m.flushInterval.Set(f.interval.Seconds()) }()
+	if p.minInterval <= 0 || p.minInterval >= p.interval {
+		return
+	}
+	objective := VisibilityObjective
+	switch {
+	case f.worst-f.interval-f.took > objective/2:
+	case f.worst > time.Duration(adaptHigh*float64(objective)):
+		f.interval = max(p.minInterval, time.Duration(adaptCut*float64(f.interval)))
+	case f.worst < time.Duration(adaptLow*float64(objective)):
+		f.interval = min(p.interval, time.Duration(adaptGrowth*float64(f.interval)))
+	}
 }
 
 // processed starts the FlushInterval clock at now unless it runs: a flush (or at least a
@@ -131,16 +176,16 @@ func (f *flusher) full() string {
 
 // due reports whether FlushInterval has passed at now since the first record was processed.
 func (f *flusher) due(now time.Time) bool {
-	return !f.firstAt.IsZero() && now.Sub(f.firstAt) >= f.policy.interval
+	return !f.firstAt.IsZero() && now.Sub(f.firstAt) >= f.interval
 }
 
 // wait returns how long after now the next interval flush is due: FlushInterval when nothing
 // was processed, zero or less when it is due.
 func (f *flusher) wait(now time.Time) time.Duration {
 	if f.firstAt.IsZero() {
-		return f.policy.interval
+		return f.interval
 	}
-	return f.firstAt.Add(f.policy.interval).Sub(now)
+	return f.firstAt.Add(f.interval).Sub(now)
 }
 
 // holding reports whether a flush is pending or records were processed since the last one.
@@ -167,6 +212,7 @@ func (f *flusher) drop() int {
 func (f *flusher) flush(ctx context.Context, trigger string) error {
 	if !f.pending {
 		f.pending, f.trigger = true, trigger
+		f.worst, f.took = 0, 0
 		f.m.flushes.WithLabelValues(trigger).Inc()
 	}
 	if len(f.corrupt) > 0 {
@@ -198,6 +244,9 @@ func (f *flusher) flush(ctx context.Context, trigger string) error {
 	f.pending = false
 	f.bytes, f.rows, f.firstAt = 0, 0, time.Time{}
 	f.m.bufferedBytes.Set(0)
+	if f.trigger == triggerInterval {
+		f.adapt()
+	}
 	return nil
 }
 
@@ -243,6 +292,7 @@ func (f *flusher) sendConcurrently(ctx context.Context) (transient bool) {
 // inserted counts b's successful INSERT and empties b.
 func (f *flusher) inserted(b *tableBuf, took time.Duration) {
 	f.m.insertDuration.WithLabelValues(b.t.String()).Observe(took.Seconds())
+	f.took = max(f.took, took)
 	f.m.rowsInserted.WithLabelValues(b.t.String()).Add(float64(b.cols.n))
 	f.observeVisibility(b)
 	f.reportLanded(b)
@@ -259,8 +309,10 @@ func (f *flusher) observeVisibility(b *tableBuf) {
 	var all, run rowCounts
 	var tenant []byte
 	var series *rowHistogram
+	var worst int64
 	for i, at := range b.cols.receivedNano[:b.cols.n] {
 		ns := max(ack-at, 0)
+		worst = max(worst, ns)
 		bucket := visibilityBucket(ns)
 		all.observe(bucket, ns)
 		p := col.pos[i]
@@ -277,6 +329,7 @@ func (f *flusher) observeVisibility(b *tableBuf) {
 		series.add(&run)
 	}
 	f.m.vis.tables[b.t].add(&all)
+	f.worst = max(f.worst, time.Duration(worst))
 }
 
 // reportLanded adds the rows of b's acknowledged INSERT to the parity reports, per tenant:

@@ -403,3 +403,77 @@ func visibilitySeries(t *testing.T, c prometheus.Collector, name, label string) 
 	t.Fatalf("no %s series %q", name, label)
 	return nil
 }
+
+// TestFlushIntervalAdaptsToTheVisibilityObjective drives interval flushes whose oldest row is
+// visible after a chosen time: the interval starts at the minimum, grows while rows are
+// visible well within the objective, up to flush_interval, is cut when the oldest row nears
+// the objective, holds when the rows waited in Kafka (the loader is behind), and never adapts
+// after a flush the rows triggered; the gauge follows.
+func TestFlushIntervalAdaptsToTheVisibilityObjective(t *testing.T) {
+	ch := &fakeCH{ledger: map[ledgerKey]int64{}}
+	f, _ := newTestFlusher(t, ch)
+	f.policy.minInterval, f.policy.interval = 100*time.Millisecond, time.Second
+	f.interval = f.policy.minInterval
+	ack := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	f.now = func() time.Time { return ack }
+	// flushOnce flushes one row whose oldest row became visible age after it was received.
+	flushOnce := func(age time.Duration, trigger string) time.Duration {
+		t.Helper()
+		for _, kr := range logRecords(1) {
+			var rec record.Record
+			if err := record.Decode(kr.Value, &rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.ReceivedAt = ack.Add(-age).UnixNano()
+			kr.Value = record.Append(nil, &rec)
+			f.bufs[tableLogs].recs = append(f.bufs[tableLogs].recs, kr)
+		}
+		f.firstAt = ack
+		if err := f.flush(context.Background(), trigger); err != nil {
+			t.Fatal(err)
+		}
+		if got := testutil.ToFloat64(f.m.flushInterval); got != f.interval.Seconds() {
+			t.Fatalf("ingest_loader_flush_interval_seconds %v, the interval is %v", got, f.interval)
+		}
+		return f.interval
+	}
+	// Visible in 300 ms (< 0.6 s): grows by 1/8 per flush, up to the maximum.
+	prev := f.interval
+	for range 30 {
+		got := flushOnce(300*time.Millisecond, triggerInterval)
+		if got < prev || got > time.Second {
+			t.Fatalf("interval %v after %v with rows visible in 300 ms: want it to grow, at most 1 s", got, prev)
+		}
+		prev = got
+	}
+	if prev != time.Second {
+		t.Fatalf("interval %v after 30 fast flushes, want the maximum 1 s", prev)
+	}
+	// Between 0.6 and 0.8 of the objective: holds.
+	if got := flushOnce(700*time.Millisecond, triggerInterval); got != time.Second {
+		t.Errorf("interval %v with rows visible in 700 ms, want it held at 1 s", got)
+	}
+	// Visible in 900 ms (> 0.8 s) with an interval of 1 s: cut by a quarter.
+	f.interval = 400 * time.Millisecond
+	if got := flushOnce(900*time.Millisecond, triggerInterval); got != 300*time.Millisecond {
+		t.Errorf("interval %v with rows visible in 900 ms after a 400 ms interval, want 300 ms", got)
+	}
+	// Visible in 2 s after a 300 ms interval: 1.7 s in Kafka, behind: holds.
+	if got := flushOnce(2*time.Second, triggerInterval); got != 300*time.Millisecond {
+		t.Errorf("interval %v when the rows waited in Kafka, want it held at 300 ms", got)
+	}
+	// A flush the rows triggered does not adapt.
+	if got := flushOnce(100*time.Millisecond, triggerRows); got != 300*time.Millisecond {
+		t.Errorf("interval %v after a rows flush, want it unchanged at 300 ms", got)
+	}
+	// A cut never goes below the minimum (a slow INSERT: 500 ms of the 900).
+	f.interval, f.worst, f.took = 110*time.Millisecond, 900*time.Millisecond, 500*time.Millisecond
+	if f.adapt(); f.interval != f.policy.minInterval {
+		t.Errorf("interval %v after a cut from 110 ms, want the minimum %v", f.interval, f.policy.minInterval)
+	}
+	// minInterval at or above interval: fixed.
+	f.policy.minInterval, f.interval = 2*time.Second, time.Second
+	if got := flushOnce(100*time.Millisecond, triggerInterval); got != time.Second {
+		t.Errorf("interval %v with a minimum above the maximum, want it fixed at 1 s", got)
+	}
+}

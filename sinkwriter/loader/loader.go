@@ -110,7 +110,7 @@ func (l *Loader) Run(ctx context.Context) error {
 	// consumer); the group callbacks only set the consumer's flags and l.ready.joined.
 	rt := &retries{log: l.log}
 	led := newLedger(&chLedger{conn: conn, database: l.cfg.Database}, l.m.recordsSkipped)
-	f := newFlusher(flushPolicy{rows: l.cfg.FlushRows, bytes: l.cfg.FlushBytes, interval: l.cfg.FlushInterval},
+	f := newFlusher(flushPolicy{rows: l.cfg.FlushRows, bytes: l.cfg.FlushBytes, interval: l.cfg.FlushInterval, minInterval: l.cfg.FlushIntervalMin},
 		&chInserter{conn: conn, database: l.cfg.Database, timeout: l.cfg.InsertTimeout}, led, nil, l.cfg.DeadLetterTopic, l.m, l.log, rt)
 	topics := &chTopics{conn: conn, database: l.cfg.Database, now: time.Now}
 	inc := newIncarnations(topics, nil, l.m.topicConflicts, l.log, l.ready)

@@ -43,6 +43,7 @@ type metrics struct {
 	commitErrors        prometheus.Counter
 	lag                 prometheus.Gauge
 	bufferedBytes       prometheus.Gauge
+	flushInterval       prometheus.Gauge
 	// topicConflicts is 1 per topic held for an incarnation conflict, by topic (bounded by the
 	// tenant topics; a label is deleted when its topic is released).
 	topicConflicts *prometheus.GaugeVec
@@ -66,6 +67,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"INSERT attempts that failed with a transient error and were retried, by table.", "table"),
 		flushes: metricdef.CounterVec("ingest_loader_flushes_total",
 			"Flushes of the buffers, by what triggered them (rows, bytes, interval, shutdown).", "trigger"),
+		flushInterval: metricdef.Gauge("ingest_loader_flush_interval_seconds",
+			"The current flush interval: adapted between flush_interval_min and flush_interval to keep rows visible within the objective."),
 		discarded: metricdef.Counter("ingest_loader_records_discarded_total",
 			"Buffered records dropped, not lost, at a rebalance: the partition's next owner reads them again from the committed offset."),
 		commitErrors: metricdef.Counter("ingest_loader_commit_errors_total",
@@ -79,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
 		m.vis, m.visibilityObjective,
-		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes, m.topicConflicts); err != nil {
+		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes, m.flushInterval, m.topicConflicts); err != nil {
 		return nil, err
 	}
 	for t := range numTables {
