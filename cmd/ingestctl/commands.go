@@ -202,8 +202,21 @@ func baseCommands() []*command {
 					return a.printTenants(l.Tenants)
 				})
 			}},
-		{group: "tenants", name: "get", args: []string{"id"}, summary: "show a tenant, its quotas, stage and keys",
-			setup: showTenant((*app).printTenant)},
+		{group: "tenants", name: "get", args: []string{"id"}, summary: "show a tenant, its quotas (and how the edges share them), stage and keys",
+			setup: func(*flag.FlagSet) runFunc {
+				return withClient(func(ctx context.Context, a *app, c *client.Client, args []string) error {
+					t, err := a.tenant(ctx, c, args[0])
+					if err != nil {
+						return err
+					}
+					// The global view is best effort: a control plane without it still shows the tenant.
+					var shares *api.QuotaSharesView
+					if v, err := c.GetQuotaShares(ctx, t.ID); err == nil {
+						shares = &v
+					}
+					return a.printTenantShares(t, shares)
+				})
+			}},
 		{group: "tenants", name: "delete", args: []string{"id"}, summary: "delete a tenant and all its keys (asks first unless --yes)",
 			setup: func(fs *flag.FlagSet) runFunc {
 				rev := revisionFlag(fs, "tenant")

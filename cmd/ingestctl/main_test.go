@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/api/apitest"
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/migration/report"
 )
 
 const testToken = "ingestctl-test-token-0123456789"
@@ -333,5 +337,43 @@ func TestDevNullIsNotATerminal(t *testing.T) {
 	}
 	if isTerminal(strings.NewReader("y\n")) {
 		t.Fatal("a reader taken for a terminal")
+	}
+}
+
+// TestTenantsGetShowsHowTheEdgesShareTheQuota: with two edges reporting a tenant with a
+// quota, `tenants get` shows the admitted rate over the fleet and each edge's share, in the
+// table and as global_quota in JSON.
+func TestTenantsGetShowsHowTheEdgesShareTheQuota(t *testing.T) {
+	const reportToken = "report-token-0123456789abcdef"
+	srv, _ := apitest.Start(t, api.Config{Token: testToken, ReportToken: reportToken})
+	mustOK(t, ctl(t, srv.URL, "", "tenants", "create", "acme", "--events-per-second", "1000"))
+	now := time.Now()
+	for inst, c := range map[string]report.Counts{
+		"edge-a": {AdmittedRequests: 70, AdmittedEvents: 700, RefusedRequests: 200},
+		"edge-b": {AdmittedRequests: 28, AdmittedEvents: 280},
+	} {
+		b, _ := json.Marshal(report.Report{Source: report.SourceEdge, Instance: inst, Seq: 1, Start: now.Add(-time.Second).UnixMilli(), End: now.UnixMilli(),
+			Tenants: map[string]report.Counts{"acme": c}})
+		req, _ := http.NewRequest("POST", srv.URL+report.Path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+reportToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("report of %s: %v %v", inst, err, resp)
+		}
+		resp.Body.Close()
+	}
+	r := mustOK(t, ctl(t, srv.URL, "", "tenants", "get", "acme"))
+	for _, want := range []string{"Global quota: 980 events/s", "2 live edge(s)", "edge-a", "edge-b", "28.0%"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("tenants get lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = mustOK(t, ctl(t, srv.URL, "", "-o", "json", "tenants", "get", "acme"))
+	var out struct {
+		ID          string              `json:"id"`
+		GlobalQuota api.QuotaSharesView `json:"global_quota"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.ID != "acme" || len(out.GlobalQuota.Edges) != 2 || out.GlobalQuota.AdmittedEventsPerSec != 980 {
+		t.Errorf("json: %v %+v\n%s", err, out, r.stdout)
 	}
 }

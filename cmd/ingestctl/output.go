@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
 )
 
@@ -125,6 +126,36 @@ func (a *app) printTenant(t registry.Tenant) error {
 	}
 	fmt.Fprintln(a.stdout)
 	return a.printKeys(t.Keys)
+}
+
+// printTenantShares is printTenant with the global view of the tenant's quota: the admitted
+// rate over every live edge and each edge's share (JSON: the tenant's fields and
+// "global_quota").
+func (a *app) printTenantShares(t registry.Tenant, v *api.QuotaSharesView) error {
+	if a.output == "json" {
+		return a.printJSON(struct {
+			registry.Tenant
+			GlobalQuota *api.QuotaSharesView `json:"global_quota,omitempty"`
+		}{t, v})
+	}
+	if err := a.printTenant(t); err != nil {
+		return err
+	}
+	if v == nil || (t.Quotas.EventsPerSecond == 0 && t.Quotas.BytesPerSecond == 0) {
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "\nGlobal quota: %s events/s and %s bytes/s admitted over %d live edge(s)\n",
+		formatRate(v.AdmittedEventsPerSec), formatRate(v.AdmittedBytesPerSec), v.LiveEdges)
+	if len(v.Edges) == 0 {
+		fmt.Fprintln(a.stdout, "No edge reports this tenant (edges report only with the report stream on; see docs/edge.md, \"Global quotas\").")
+		return nil
+	}
+	w := a.table()
+	fmt.Fprintln(w, "EDGE\tSHARE\tOFFERED EVENTS/S\tADMITTED EVENTS/S")
+	for _, e := range v.Edges {
+		fmt.Fprintf(w, "%s\t%.1f%%\t%.0f\t%.0f\n", e.Instance, 100*e.Share, e.OfferedEventsPerSec, e.AdmittedEventsPerSec)
+	}
+	return w.Flush()
 }
 
 func (a *app) printKeys(keys []registry.APIKey) error {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ingestdev/ingest/controlplane/quotashare"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/migration"
@@ -48,8 +49,11 @@ type Config struct {
 	ReportToken string
 	// Cutover configures the report aggregator and the parity gate (zero fields: defaults).
 	Cutover migration.Config
-	// Clock is the aggregator's clock, for tests. Nil: time.Now.
+	// Clock is the aggregator's and the quota shares' clock, for tests. Nil: time.Now.
 	Clock func() time.Time
+	// QuotaShares tunes how the tenants' quotas are divided between the edges that report
+	// (controlplane/quotashare); zero fields take the defaults.
+	QuotaShares quotashare.Config
 	// ClickHouse holds the shadow tables that GET /v1/tenants/{id}/cutover/shadow counts and
 	// POST /v1/tenants/{id}/cutover/clear-shadow empties. Zero: those routes answer 501.
 	ClickHouse ClickHouse
@@ -84,6 +88,8 @@ type handler struct {
 	reportTokenHash [sha256.Size]byte
 	reports         *prometheus.CounterVec
 	agg             *migration.Aggregator
+	shares          *quotashare.Allocator // the edges' shares of the quotas; with the report stream
+	clock           func() time.Time
 	track           *tracker
 	shadow          *shadowStore   // nil without ClickHouse
 	replay          replay.Service // nil without replay
@@ -135,6 +141,15 @@ func New(cfg Config) (http.Handler, error) {
 		Help: "Cutover reports received at POST /v1/reports, by source and outcome (accepted, duplicate, stale, future, invalid, too_many_instances, unauthorized, too_large, disabled).",
 	}, []string{"source", "outcome"})
 	h.track = &tracker{reg: cfg.Registry}
+	h.clock = cfg.Clock
+	if h.clock == nil {
+		h.clock = time.Now
+	}
+	reg := cfg.Registry
+	h.shares = quotashare.New(cfg.QuotaShares, func(id string) (float64, float64, bool) {
+		q, ok := reg.TenantQuotas(id)
+		return q.EventsPerSecond, q.BytesPerSecond, ok
+	})
 	opts := []migration.Option{migration.WithTracked(h.track.has)}
 	if cfg.Clock != nil {
 		opts = append(opts, migration.WithClock(cfg.Clock))
@@ -180,6 +195,7 @@ func (h *handler) routes() []route {
 		{"/v1/tenants", true, m{"GET": h.listTenants, "POST": h.createTenant}},
 		{"/v1/tenants/{id}", true, m{"GET": h.getTenant, "PATCH": h.updateTenant, "DELETE": h.deleteTenant}},
 		{"/v1/tenants/{id}/quotas", true, m{"PUT": h.setQuotas}},
+		{"/v1/tenants/{id}/quota-shares", true, m{"GET": h.getQuotaShares}},
 		{"/v1/tenants/{id}/stage", true, m{"PUT": h.setStage}},
 		{"/v1/tenants/{id}/keys", true, m{"POST": h.createKey}},
 		{"/v1/tenants/{id}/keys/{key_id}", true, m{"DELETE": h.revokeKey}},
@@ -592,6 +608,23 @@ func (h *handler) getTenant(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.writeTenant(w, http.StatusOK, t)
+	return nil
+}
+
+// QuotaSharesView is GET /v1/tenants/{id}/quota-shares: the tenant's quota and how the live
+// edges share it.
+type QuotaSharesView struct {
+	Tenant string          `json:"tenant"`
+	Quotas registry.Quotas `json:"quotas"`
+	quotashare.TenantView
+}
+
+func (h *handler) getQuotaShares(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.reg.Tenant(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, QuotaSharesView{Tenant: t.ID, Quotas: t.Quotas, TenantView: h.shares.Tenant(t.ID, h.clock())})
 	return nil
 }
 

@@ -171,6 +171,12 @@ func (h *handler) postReport(w http.ResponseWriter, r *http.Request) error {
 	h.countReport(rep.Source, outcome)
 	switch outcome {
 	case migration.OutcomeAccepted, migration.OutcomeDuplicate:
+		if rep.Source == report.SourceEdge {
+			// An edge's report is answered with its shares of the quotas (a duplicate too: its
+			// first answer may be the one that was lost).
+			writeJSON(w, http.StatusOK, h.shares.Observe(&rep, h.clock()))
+			return nil
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case migration.OutcomeTooManyInstances:

@@ -47,7 +47,7 @@ func (e *env) feed(clk *fakeclock.Clock, tenant string, d time.Duration, edge, l
 			{Source: report.SourceEdge, Instance: "edge-1", Seq: seq, Start: now.Add(-10 * time.Second).UnixMilli(), End: now.UnixMilli(), Tenants: map[string]report.Counts{tenant: edge}},
 			{Source: report.SourceLoader, Instance: "loader-1", Seq: seq, Start: now.Add(-10 * time.Second).UnixMilli(), End: now.UnixMilli(), Tenants: map[string]report.Counts{tenant: loader}},
 		} {
-			if res := e.report(reportToken, r); res.status != 204 {
+			if res := e.report(reportToken, r); res.status != 204 && (r.Source != report.SourceEdge || res.status != 200) {
 				e.t.Fatalf("report: %d %s", res.status, res.body)
 			}
 		}
@@ -71,11 +71,17 @@ func TestReportsNeedTheReportToken(t *testing.T) {
 			t.Errorf("token %q: %d %s", tok, res.status, res.body)
 		}
 	}
-	if res := e.report(reportToken, r); res.status != 204 {
+	// An edge's report is answered with its quota shares.
+	if res := e.report(reportToken, r); res.status != 200 || !strings.Contains(string(res.body), `"edges": 1`) {
 		t.Fatalf("good report: %d %s", res.status, res.body)
 	}
-	if res := e.report(reportToken, r); res.status != 204 {
+	if res := e.report(reportToken, r); res.status != 200 {
 		t.Fatalf("duplicate report: %d %s", res.status, res.body)
+	}
+	lr := r
+	lr.Source = report.SourceLoader
+	if res := e.report(reportToken, lr); res.status != 204 {
+		t.Fatalf("a loader's report: %d %s", res.status, res.body)
 	}
 	bad := r
 	bad.Seq, bad.Tenants = 2, map[string]report.Counts{"Not_A_Tenant": {}}
@@ -233,5 +239,44 @@ func TestReportTokenReadsTheTenantListOnly(t *testing.T) {
 	}
 	if r := e.doToken("wrong-token-0123456789", "GET", "/v1/tenants", ""); r.status != 401 {
 		t.Errorf("GET /v1/tenants with a wrong token: %d, want 401", r.status)
+	}
+}
+
+// TestEdgeReportsAreAnsweredWithQuotaSharesAndTheGlobalView: two edges report a tenant with a
+// quota, one with nine tenths of the demand; each is answered with its share, the shares sum
+// to one, and GET /v1/tenants/{id}/quota-shares shows both edges with the admitted rate.
+func TestEdgeReportsAreAnsweredWithQuotaSharesAndTheGlobalView(t *testing.T) {
+	e, clk := newCutoverEnv(t)
+	e.mustStatus(e.do("POST", "/v1/tenants", `{"id":"acme"}`), 201)
+	if res := e.do("PUT", "/v1/tenants/acme/quotas", `{"events_per_second": 1000}`, "If-Match", "*"); res.status != 200 {
+		t.Fatalf("set quotas: %d %s", res.status, res.body)
+	}
+	shares := map[string]float64{}
+	for seq := uint64(1); seq <= 3; seq++ {
+		clk.Advance(time.Second)
+		now := clk.Now()
+		for inst, c := range map[string]report.Counts{
+			"edge-a": {AdmittedRequests: 50, AdmittedEvents: 500, AdmittedBytes: 5000, RefusedRequests: 220},
+			"edge-b": {AdmittedRequests: 30, AdmittedEvents: 300, AdmittedBytes: 3000},
+		} {
+			r := report.Report{Source: report.SourceEdge, Instance: inst, Seq: seq, Start: now.Add(-time.Second).UnixMilli(), End: now.UnixMilli(),
+				Tenants: map[string]report.Counts{"acme": c}}
+			res := e.report(reportToken, r)
+			var qr report.QuotaReply
+			if res.status != 200 || json.Unmarshal(res.body, &qr) != nil {
+				t.Fatalf("report of %s: %d %s", inst, res.status, res.body)
+			}
+			shares[inst] = qr.Shares["acme"]
+		}
+	}
+	if sum := shares["edge-a"] + shares["edge-b"]; sum < 0.999 || sum > 1.001 || shares["edge-b"] < 0.29 || shares["edge-b"] > 0.31 {
+		t.Errorf("shares %v: want edge-b ≈ 0.30 (its 300 events/s) and a sum of 1", shares)
+	}
+	var v api.QuotaSharesView
+	if res := e.do("GET", "/v1/tenants/acme/quota-shares", ""); res.status != 200 || json.Unmarshal(res.body, &v) != nil {
+		t.Fatalf("quota-shares: %d %s", res.status, res.body)
+	}
+	if v.Quotas.EventsPerSecond != 1000 || v.LiveEdges != 2 || len(v.Edges) != 2 || v.AdmittedEventsPerSec != 800 || v.Edges[1].Instance != "edge-b" {
+		t.Errorf("view %+v: want quota 1000, 2 live edges, 800 events/s admitted", v)
 	}
 }

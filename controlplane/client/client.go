@@ -234,6 +234,13 @@ func (c *Client) GetTenant(ctx context.Context, id string) (registry.Tenant, err
 	return t, err
 }
 
+// GetQuotaShares returns how the live edges share a tenant's quota.
+func (c *Client) GetQuotaShares(ctx context.Context, id string) (api.QuotaSharesView, error) {
+	var v api.QuotaSharesView
+	err := c.do(ctx, "GET", tenantPath(id)+"/quota-shares", nil, nil, &v)
+	return v, err
+}
+
 // CreateTenant creates a tenant.
 func (c *Client) CreateTenant(ctx context.Context, req api.CreateTenantRequest) (registry.Tenant, error) {
 	var t registry.Tenant

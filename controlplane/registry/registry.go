@@ -283,6 +283,16 @@ func (r *Registry) Tenant(ctx context.Context, id string) (Tenant, error) {
 	return cloneTenant(*t), nil
 }
 
+// TenantQuotas returns a tenant's quotas without copying the rest of it; ok is false for an
+// unknown tenant.
+func (r *Registry) TenantQuotas(id string) (Quotas, bool) {
+	t, ok := r.state.Load().tenants[id]
+	if !ok {
+		return Quotas{}, false
+	}
+	return t.Quotas, true
+}
+
 // Tenants returns copies of every tenant, sorted by id, and the revision they were read at.
 func (r *Registry) Tenants(ctx context.Context) ([]Tenant, int64, error) {
 	if err := ctx.Err(); err != nil {

@@ -133,6 +133,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OnQuotaReply receives the control plane's quota shares whenever it answers a report
+	// with them (edges); nil ignores them.
+	OnQuotaReply func(*QuotaReply)
 }
 
 // Delta is one observation of a tenant: every count is added to the same field of the tenant's
@@ -140,6 +143,7 @@ type Options struct {
 type Delta struct {
 	V1AcceptedEvents, V1Requests, V2AcceptedEvents, V2Requests, V2ServerErrors uint64
 	LandedLiveEvents, LandedShadowEvents                                       uint64
+	AdmittedRequests, AdmittedEvents, AdmittedBytes, RefusedRequests           uint64
 	// V2Latency is the latency of the V2Requests requests: V2Requests is added to its
 	// V2LatencyBuckets bucket. Ignored when V2Requests is 0.
 	V2Latency time.Duration
@@ -158,6 +162,7 @@ var numBuckets = len(LatencyBucketsMs) + 1
 // acc are one tenant's counts in the current interval. Guarded by Reporter.mu.
 type acc struct {
 	v1Events, v1Requests, v2Events, v2Requests, v2Errors, live, shadow uint64
+	admReqs, admEvents, admBytes, refReqs                              uint64
 	buckets                                                            [16]uint64 // numBuckets used
 }
 
@@ -377,6 +382,10 @@ func (r *Reporter) Add(tenant string, d Delta) {
 	a.v2Errors += d.V2ServerErrors
 	a.live += d.LandedLiveEvents
 	a.shadow += d.LandedShadowEvents
+	a.admReqs += d.AdmittedRequests
+	a.admEvents += d.AdmittedEvents
+	a.admBytes += d.AdmittedBytes
+	a.refReqs += d.RefusedRequests
 	if b >= 0 {
 		a.buckets[b] += d.V2Requests
 	}
@@ -539,6 +548,7 @@ func (r *Reporter) take(now time.Time) *Report {
 			V1AcceptedEvents: a.v1Events, V1Requests: a.v1Requests,
 			V2AcceptedEvents: a.v2Events, V2Requests: a.v2Requests, V2ServerErrors: a.v2Errors,
 			LandedLiveEvents: a.live, LandedShadowEvents: a.shadow,
+			AdmittedRequests: a.admReqs, AdmittedEvents: a.admEvents, AdmittedBytes: a.admBytes, RefusedRequests: a.refReqs,
 		}
 		if a.v2Requests > 0 {
 			c.V2LatencyBuckets = append([]uint64(nil), a.buckets[:numBuckets]...)
@@ -607,6 +617,14 @@ func (r *Reporter) post(ctx context.Context, e Endpoint, rep *Report) error {
 		return fmt.Errorf("cannot post report to %q: %w", e.URL+Path, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && r.opts.OnQuotaReply != nil {
+		var qr QuotaReply
+		if err := json.NewDecoder(io.LimitReader(resp.Body, MaxBodyBytes)).Decode(&qr); err != nil {
+			return nil // the report was taken; a reply that does not decode leaves the shares as they are
+		}
+		r.opts.OnQuotaReply(&qr)
+		return nil
+	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

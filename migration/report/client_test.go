@@ -26,6 +26,33 @@ type collector struct {
 	reports []Report
 	auth    []string
 	fail    []int
+	reply   *QuotaReply // answered with 200 and this, else 204
+}
+
+// TestAnEdgesReporterPassesTheQuotaReplyOn: the admission counts are reported, and a 200 with
+// quota shares reaches OnQuotaReply; a 204 does not call it.
+func TestAnEdgesReporterPassesTheQuotaReplyOn(t *testing.T) {
+	c := newCollector(t)
+	var got []*QuotaReply
+	r, clk := newTestReporter(t, c, Options{OnQuotaReply: func(q *QuotaReply) { got = append(got, q) }})
+	r.Add("acme", Delta{AdmittedRequests: 2, AdmittedEvents: 20, AdmittedBytes: 2000})
+	r.Add("acme", Delta{RefusedRequests: 3})
+	clk.add(time.Second)
+	r.mustFlush(t)
+	if len(got) != 0 {
+		t.Fatalf("a 204 called OnQuotaReply: %+v", got)
+	}
+	if c := c.got()[0].Tenants["acme"]; c.AdmittedRequests != 2 || c.AdmittedEvents != 20 || c.AdmittedBytes != 2000 || c.RefusedRequests != 3 {
+		t.Errorf("reported %+v", c)
+	}
+	c.mu.Lock()
+	c.reply = &QuotaReply{Edges: 3, Shares: map[string]float64{"acme": 0.7}, GraceMs: 10000}
+	c.mu.Unlock()
+	clk.add(time.Second)
+	r.mustFlush(t)
+	if len(got) != 1 || got[0].Edges != 3 || got[0].Shares["acme"] != 0.7 || got[0].GraceMs != 10000 {
+		t.Errorf("OnQuotaReply got %+v, want the reply", got)
+	}
 }
 
 func newCollector(t *testing.T) *collector {
@@ -51,6 +78,10 @@ func newCollector(t *testing.T) *collector {
 			t.Errorf("invalid report: %v", err)
 		}
 		c.reports = append(c.reports, rep)
+		if c.reply != nil {
+			_ = json.NewEncoder(w).Encode(c.reply)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(c.srv.Close)

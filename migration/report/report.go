@@ -27,6 +27,25 @@ type Counts struct {
 	V2LatencyBuckets   []uint64 `json:"v2_latency_buckets,omitempty"`   // counts per LatencyBucketsMs upper bound, last = +Inf (len(LatencyBucketsMs)+1)
 	LandedLiveEvents   uint64   `json:"landed_live_events,omitempty"`   // loader: rows ClickHouse acknowledged into the live tables
 	LandedShadowEvents uint64   `json:"landed_shadow_events,omitempty"` // loader: rows into the *_shadow tables
+	// Admission at the edge, every stage: what the global quota shares follow (QuotaReply).
+	AdmittedRequests uint64 `json:"admitted_requests,omitempty"` // edge: requests admitted
+	AdmittedEvents   uint64 `json:"admitted_events,omitempty"`   // edge: events of those
+	AdmittedBytes    uint64 `json:"admitted_bytes,omitempty"`    // edge: bytes charged for them (decompressed)
+	RefusedRequests  uint64 `json:"refused_requests,omitempty"`  // edge: requests refused over the tenant's rate (429)
+}
+
+// QuotaReply is the control plane's answer to an edge's report (200, JSON; other sources get
+// 204): the share of each tenant's quota this edge may admit until its next report, so that
+// all edges together admit the quota (docs/edge.md, "Global quotas").
+type QuotaReply struct {
+	// Edges is the number of live edges, this one included: an edge that loses the control
+	// plane falls back to 1/Edges of every quota once GraceMs passed.
+	Edges int `json:"edges"`
+	// Shares maps a tenant with a quota to this edge's fraction of it (0 < share ≤ 1), for
+	// its rates and its bursts alike. A tenant absent here gets 1/Edges.
+	Shares map[string]float64 `json:"shares,omitempty"`
+	// GraceMs is how long the edge keeps these shares without a newer reply.
+	GraceMs int64 `json:"grace_ms"`
 }
 
 // The sources of a report.
