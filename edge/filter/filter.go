@@ -43,6 +43,9 @@ type Shared struct {
 	// configuration with a report_url.
 	reporter *report.Reporter
 	applied  atomic.Pointer[report.Endpoint]
+	// shares is this edge's part of each tenant's quota, from the control plane's replies to
+	// the reports (docs/edge.md, "Global quotas").
+	shares admission.Shares
 }
 
 // NewShared returns the state for one process. now is the clock (nil means time.Now).
@@ -55,8 +58,17 @@ func NewShared(now func() time.Time) *Shared {
 	s.gunzips.New = func() any { return &eventcount.Gunzip{Budget: s.inflight} }
 	// New fails only on bad options or metrics registration, neither of which exists here; a
 	// nil reporter counts nothing.
-	s.reporter, _ = report.New(report.Options{Source: report.SourceEdge})
+	s.reporter, _ = report.New(report.Options{Source: report.SourceEdge, OnQuotaReply: func(r *report.QuotaReply) {
+		s.shares.Set(r.Edges, r.Shares, time.Duration(r.GraceMs)*time.Millisecond, s.now())
+	}})
 	return s
+}
+
+// QuotaShares returns this edge's share of every tenant's quota the control plane assigned,
+// the live edges it counted and whether the assignment holds (or the grace passed, and every
+// tenant has 1/edges): the Go edge exports them as ingest_edge_quota_share{tenant}.
+func (s *Shared) QuotaShares() (map[string]float64, int, admission.ShareState) {
+	return s.shares.Snapshot(s.now())
 }
 
 // ConfigParser returns the config parser to register with s.FilterFactory: the configurations
@@ -192,7 +204,9 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 			least = 0
 		}
 		q, _ := f.cfg.resolver.Quotas(f.tenant)
-		if d := f.shared.limiter.Peek(f.tenant, q, 1, least, f.now); !d.OK && d.RetryAfter > 0 {
+		share, _ := f.shared.shares.Share(f.tenant, f.now)
+		if d := f.shared.limiter.PeekShare(f.tenant, q, share, 1, least, f.now); !d.OK && d.RetryAfter > 0 {
+			f.shared.reporter.Add(f.tenant, report.Delta{RefusedRequests: 1})
 			return f.refuseAdmission(d, q, -1, least)
 		}
 	}
@@ -297,11 +311,16 @@ func (f *filter) account(body []byte) api.StatusType {
 	}
 
 	q, _ := f.cfg.resolver.Quotas(f.tenant)
-	d := s.limiter.Admit(f.tenant, q, int64(events), charged, f.now)
+	share, _ := s.shares.Share(f.tenant, f.now)
+	d := s.limiter.AdmitShare(f.tenant, q, share, int64(events), charged, f.now)
 	if !d.OK {
 		f.release()
+		if d.RetryAfter > 0 { // over the rate: demand the control plane divides the quota by
+			s.reporter.Add(f.tenant, report.Delta{RefusedRequests: 1})
+		}
 		return f.refuseAdmission(d, q, events, charged)
 	}
+	s.reporter.Add(f.tenant, report.Delta{AdmittedRequests: 1, AdmittedEvents: uint64(events), AdmittedBytes: uint64(max(charged, 0))})
 	count := ""
 	if f.kind != 0 {
 		count = strconv.Itoa(events)

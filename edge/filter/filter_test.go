@@ -484,3 +484,29 @@ func TestGzipBodyInflatingPastTheInflightBoundIsShed(t *testing.T) {
 		t.Errorf("in-flight bytes = %d after both finished", got)
 	}
 }
+
+// TestTheQuotaShareLimitsThisEdge: with a quarter of acme's quota assigned to this edge (2
+// events/s, burst 10 → 0.5/s, burst 2.5), two events pass and a third is refused; a request of
+// 5 events, within the whole burst but beyond this edge's part, is refused as rate-limited
+// (429 after 1 s, not 413); once the grace passes without a newer reply, the share falls back
+// to 1/edges (a half: burst 5). Another tenant without a quota is not affected.
+func TestTheQuotaShareLimitsThisEdge(t *testing.T) {
+	e := newEnv(t, testConfig())
+	filter.SetQuotaShares(e.shared, 2, map[string]float64{"acme": 0.25}, 10*time.Second, e.clock.Now())
+	if res := e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(2))); res.Local != nil {
+		t.Fatalf("2 events within the share's burst of 2.5 were refused: %s", res.Local.Body)
+	}
+	wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(1))), 429, admission.ReasonRateLimitedEvents, "1")
+	e.clock.Advance(10 * time.Second) // the bucket refills to its 2.5 at 0.5/s
+	wantRefusal(t, e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(5))), 429, admission.ReasonRateLimitedEvents, "1")
+	e.clock.Advance(10 * time.Second) // 20 s: past the grace, a half of the quota: burst 5
+	if res := e.sendDone(request("/v1/events", acmeKey, "application/x-ndjson", events(5))); res.Local != nil {
+		t.Fatalf("5 events within the fallback share's burst of 5 were refused: %s", res.Local.Body)
+	}
+	if shares, edges, st := e.shared.QuotaShares(); edges != 2 || st != admission.ShareFallback || shares["acme"] != 0.5 {
+		t.Errorf("QuotaShares after the grace: %v %d %v", shares, edges, st)
+	}
+	if res := e.sendDone(request("/v1/events", betaKey, "application/x-ndjson", events(100))); res.Local != nil {
+		t.Fatalf("tenant beta refused: %s", res.Local.Body)
+	}
+}

@@ -134,6 +134,9 @@ func New(cfg Config, reg *prometheus.Registry, log *slog.Logger, opts ...Option)
 	if err := reg.Register(shedCollector{shared}); err != nil {
 		return nil, fmt.Errorf("cannot register the edge filter's shed counter: %w", err)
 	}
+	if err := reg.Register(shareCollector{shared}); err != nil {
+		return nil, fmt.Errorf("cannot register the edge filter's quota shares: %w", err)
+	}
 	fr := filterRuntime{pluginName: filterconfig.PluginName, parser: shared.ConfigParser(), factory: shared.FilterFactory, close: shared.Close}
 	if o.filter != nil {
 		fr = *o.filter

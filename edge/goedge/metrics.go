@@ -2,12 +2,14 @@ package goedge
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ingestdev/ingest/edge/filter"
+	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/internal/metricdef"
 )
 
@@ -118,5 +120,55 @@ func (c shedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- shedDesc }
 func (c shedCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.shared.Sheds() {
 		ch <- prometheus.MustNewConstMetric(shedDesc, prometheus.CounterValue, float64(s.N), s.Tenant, s.Reason)
+	}
+}
+
+// maxShareTenants bounds ingest_edge_quota_share: the tenants with the largest shares are
+// exported, at most this many (the control plane assigns shares only to tenants with a quota
+// and recent traffic).
+const maxShareTenants = 100
+
+var (
+	shareDesc = prometheus.NewDesc("ingest_edge_quota_share",
+		"This edge's share of a tenant's quota (rates and bursts), as the control plane assigned it from the edges' reports (docs/edge.md, \"Global quotas\"); at most 100 tenants, the largest shares.",
+		[]string{"tenant"}, nil)
+	shareEdgesDesc = prometheus.NewDesc("ingest_edge_quota_share_edges",
+		"The live edges the control plane counted in its last assignment; after the grace, every tenant has 1/edges.", nil, nil)
+	shareStateDesc = prometheus.NewDesc("ingest_edge_quota_share_state",
+		"1 for where this edge's quota shares come from: unassigned (no reply yet: each quota whole), assigned (the last reply, within its grace) or fallback (the grace passed: 1/edges).",
+		[]string{"state"}, nil)
+)
+
+// shareCollector exports the filter's quota shares.
+type shareCollector struct{ shared *filter.Shared }
+
+func (c shareCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- shareDesc
+	ch <- shareEdgesDesc
+	ch <- shareStateDesc
+}
+
+func (c shareCollector) Collect(ch chan<- prometheus.Metric) {
+	shares, edges, state := c.shared.QuotaShares()
+	ids := make([]string, 0, len(shares))
+	for id := range shares {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if shares[ids[i]] != shares[ids[j]] {
+			return shares[ids[i]] > shares[ids[j]]
+		}
+		return ids[i] < ids[j]
+	})
+	for _, id := range ids[:min(len(ids), maxShareTenants)] {
+		ch <- prometheus.MustNewConstMetric(shareDesc, prometheus.GaugeValue, shares[id], id)
+	}
+	ch <- prometheus.MustNewConstMetric(shareEdgesDesc, prometheus.GaugeValue, float64(edges))
+	for _, st := range []admission.ShareState{admission.ShareUnassigned, admission.ShareAssigned, admission.ShareFallback} {
+		v := 0.0
+		if st == state {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(shareStateDesc, prometheus.GaugeValue, v, st.String())
 	}
 }

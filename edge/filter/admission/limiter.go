@@ -138,7 +138,21 @@ func rateBurst(rate, burst float64) (float64, float64) {
 // to wall-clock steps); a now earlier than a previous call's refills nothing. A tenant with no
 // limit at all costs no memory and no lock.
 func (l *Limiter) Admit(tenant string, q filterconfig.Quotas, events, bytes int64, now time.Time) Decision {
-	return l.decide(tenant, q, events, bytes, now, true)
+	return l.decide(tenant, q, 1, events, bytes, now, true)
+}
+
+// AdmitShare is Admit for an edge that may admit only share (0 < share ≤ 1) of the tenant's
+// quota, its part of a quota that holds across the edges (Shares): the buckets refill at share
+// of the rates and hold share of the bursts. A request larger than the whole burst is refused
+// as Admit refuses it (413); one within the whole burst but beyond this edge's part of it is
+// refused as rate-limited with a Retry-After of a second, since the shares follow demand.
+func (l *Limiter) AdmitShare(tenant string, q filterconfig.Quotas, share float64, events, bytes int64, now time.Time) Decision {
+	return l.decide(tenant, q, share, events, bytes, now, true)
+}
+
+// PeekShare is Peek under a share of the quota (see AdmitShare).
+func (l *Limiter) PeekShare(tenant string, q filterconfig.Quotas, share float64, events, bytes int64, now time.Time) Decision {
+	return l.decide(tenant, q, share, events, bytes, now, false)
 }
 
 // Peek is Admit without taking the tokens: the decision Admit would make now. The edge asks it
@@ -146,11 +160,14 @@ func (l *Limiter) Admit(tenant string, q filterconfig.Quotas, events, bytes int6
 // that a tenant whose bucket cannot cover even that is refused without its body costing
 // anything.
 func (l *Limiter) Peek(tenant string, q filterconfig.Quotas, events, bytes int64, now time.Time) Decision {
-	return l.decide(tenant, q, events, bytes, now, false)
+	return l.decide(tenant, q, 1, events, bytes, now, false)
 }
 
-// decide is Admit, taking the tokens when take is true.
-func (l *Limiter) decide(tenant string, q filterconfig.Quotas, events, bytes int64, now time.Time, take bool) Decision {
+// shareRetryAfter is the Retry-After of a request beyond an edge's share of the burst.
+const shareRetryAfter = time.Second
+
+// decide is Admit under share of q, taking the tokens when take is true.
+func (l *Limiter) decide(tenant string, q filterconfig.Quotas, share float64, events, bytes int64, now time.Time, take bool) Decision {
 	evRate, evBurst := rateBurst(q.EventsPerSecond, q.BurstEvents)
 	byRate, byBurst := rateBurst(q.BytesPerSecond, q.BurstBytes)
 	if evRate == 0 && byRate == 0 {
@@ -162,6 +179,16 @@ func (l *Limiter) decide(tenant string, q filterconfig.Quotas, events, bytes int
 		return Decision{Reason: ReasonExceedsBurstEvents}
 	case byRate > 0 && by > byBurst:
 		return Decision{Reason: ReasonExceedsBurstBytes}
+	}
+	if share > 0 && share < 1 {
+		evRate, evBurst, byRate, byBurst = evRate*share, evBurst*share, byRate*share, byBurst*share
+		q = filterconfig.Quotas{EventsPerSecond: evRate, BurstEvents: evBurst, BytesPerSecond: byRate, BurstBytes: byBurst}
+		switch {
+		case evRate > 0 && ev > evBurst:
+			return Decision{Reason: ReasonRateLimitedEvents, RetryAfter: shareRetryAfter}
+		case byRate > 0 && by > byBurst:
+			return Decision{Reason: ReasonRateLimitedBytes, RetryAfter: shareRetryAfter}
+		}
 	}
 	t := int64(now.Sub(l.epoch))
 	for {
