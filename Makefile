@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline bench-ack test-faults lint fuzz clean
+.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline bench-ack test-faults test-quotas lint fuzz clean
 
 all: build
 
@@ -68,6 +68,12 @@ FAULT ?=
 test-faults:
 	@scripts/ensure-clickhouse.sh
 	INGEST_FAULTS=1 $(GO) test -run 'TestFault$(FAULT)' -count=1 -timeout 25m -v ./e2e
+
+## test-quotas: the global quota scenario (docs/edge.md, "Global quotas"): three Go edges and
+## the control plane as separate processes, a tenant offering 3x its quota across them, the
+## control plane and then an edge killed (about 2 minutes)
+test-quotas:
+	INGEST_QUOTAS=1 $(GO) test -run TestGlobalQuotaHoldsAcrossThreeEdges -count=1 -timeout 10m -v ./e2e
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 5m). A run fails only when it wrote a
 ## failing input to testdata/fuzz: Go 1.26's coordinator may end a run with "context deadline
