@@ -1,6 +1,8 @@
 package sinkwriter
 
 import (
+	"github.com/ingestdev/ingest/internal/kafkaauth"
+
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +22,9 @@ import (
 type Config struct {
 	// Brokers are the seed brokers, host:port each. Required.
 	Brokers []string `yaml:"brokers"`
+	// Kafka secures the connection to the brokers: TLS and SASL (internal/kafkaauth). Zero:
+	// plaintext, no authentication.
+	Kafka kafkaauth.Config `yaml:"kafka"`
 	// ClientID is the Kafka client id, visible in broker logs and quotas. Default
 	// "ingest-sinkwriter".
 	ClientID string `yaml:"client_id"`
@@ -165,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Brokers) == 0 {
 		add("brokers", "at least one seed broker (host:port) is required")
+	}
+	if err := c.Kafka.Validate("kafka"); err != nil {
+		errs = append(errs, err)
 	}
 	for _, b := range c.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {

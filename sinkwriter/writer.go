@@ -147,7 +147,11 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger, opts ...Option
 				"topic", topic, "partition", partition)
 		}),
 	}
-	kopts = append(kopts, o.kafka...)
+	sec, err := cfg.Kafka.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("cannot secure the Kafka client: %w", err)
+	}
+	kopts = append(append(kopts, sec...), o.kafka...)
 	for range cfg.Producers {
 		cl, err := kgo.NewClient(kopts...)
 		if err != nil {
@@ -157,7 +161,6 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger, opts ...Option
 		w.cls = append(w.cls, cl)
 	}
 	w.topics = newTopics(kadm.NewClient(w.cls[0]), cfg, log)
-	var err error
 	w.metrics, err = newMetrics(reg, func() float64 { return float64(w.buf.used.Load()) })
 	if err == nil {
 		err = reg.Register(w.topics.created)

@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"github.com/ingestdev/ingest/internal/kafkaauth"
+
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +19,9 @@ type Config struct {
 	// Brokers are the Kafka bootstrap brokers of the tenant topics. Empty: replay is off
 	// (the /v1/replays routes answer 501 not_configured).
 	Brokers []string `yaml:"brokers"`
+	// Kafka secures the connection to the brokers: TLS and SASL (internal/kafkaauth). Zero:
+	// plaintext, no authentication.
+	Kafka kafkaauth.Config `yaml:"kafka"`
 	// TopicPattern names a tenant's topic, as the sink writer's topic_pattern does ("{tenant}"
 	// is replaced by the tenant id). Default "ingest.{tenant}".
 	TopicPattern string `yaml:"topic_pattern"`
@@ -70,6 +75,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			errs = append(errs, fmt.Errorf("replay.brokers: %q is not host:port: %w", b, err))
 		}
+	}
+	if err := c.Kafka.Validate("replay.kafka"); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("replay.rate: %d must not be negative (0 means the default)", c.Rate))

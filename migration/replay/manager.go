@@ -41,14 +41,16 @@ type Options struct {
 // requests cannot both start, or promote and discard, one job) and runs; a run's worker owns
 // its job until it ends and publishes its progress under the run's own mutex.
 type Manager struct {
-	cfg    Config
-	o      Options
-	db     string
-	log    *slog.Logger
-	now    func() time.Time
-	kafka  *kgo.Client
-	tables tables
-	m      *metrics
+	cfg   Config
+	o     Options
+	db    string
+	log   *slog.Logger
+	now   func() time.Time
+	kafka *kgo.Client
+	// kafkaSec secures every Kafka client of the manager (cfg.Kafka, its files read once).
+	kafkaSec []kgo.Opt
+	tables   tables
+	m        *metrics
 
 	mu   sync.Mutex
 	base context.Context // Run's context; nil before Run and after it returned
@@ -89,6 +91,9 @@ func New(cfg Config, o Options) (*Manager, error) {
 	}
 	m.tables = tables{conn: o.Conn, db: m.db}
 	var err error
+	if m.kafkaSec, err = m.cfg.Kafka.Opts(); err != nil {
+		return nil, fmt.Errorf("cannot secure the replay's Kafka client: %w", err)
+	}
 	if m.kafka, err = kgo.NewClient(m.kafkaOpts()...); err != nil {
 		return nil, fmt.Errorf("cannot create the replay's Kafka client: %w", err)
 	}
@@ -99,7 +104,7 @@ func New(cfg Config, o Options) (*Manager, error) {
 }
 
 func (m *Manager) kafkaOpts() []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(m.cfg.Brokers...), kgo.WithLogger(kafkalog.New(m.log)), kgo.ClientID("ingest-replay")}
+	return append([]kgo.Opt{kgo.SeedBrokers(m.cfg.Brokers...), kgo.WithLogger(kafkalog.New(m.log)), kgo.ClientID("ingest-replay")}, m.kafkaSec...)
 }
 
 // Run resumes every job that was running when the process stopped (gracefully or not) and

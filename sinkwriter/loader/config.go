@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"github.com/ingestdev/ingest/internal/kafkaauth"
+
 	"errors"
 	"fmt"
 	"regexp"
@@ -28,6 +30,9 @@ const (
 type Config struct {
 	// Brokers are the Kafka seed brokers, host:port each. Required.
 	Brokers []string `yaml:"brokers"`
+	// Kafka secures the connection to the brokers: TLS and SASL (internal/kafkaauth). Zero:
+	// plaintext, no authentication.
+	Kafka kafkaauth.Config `yaml:"kafka"`
 	// Group is the consumer group. Every loader process of one pipeline joins the same group;
 	// Kafka spreads the partitions over them. Default "ingest-loader".
 	Group string `yaml:"group"`
@@ -265,6 +270,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Brokers) == 0 {
 		bad("brokers", "at least one broker is required")
+	}
+	if err := c.Kafka.Validate("kafka"); err != nil {
+		errs = append(errs, err)
 	}
 	for _, b := range c.Brokers {
 		if !strings.Contains(b, ":") {

@@ -115,7 +115,11 @@ func (l *Loader) Run(ctx context.Context) error {
 	topics := &chTopics{conn: conn, database: l.cfg.Database, now: time.Now}
 	inc := newIncarnations(topics, nil, l.m.topicConflicts, l.log, l.ready)
 	c := newConsumer(l.cfg, led, inc, f, rt, l.m, l.log, &l.ready.joined)
-	cl, err := kgo.NewClient(groupOptions(l.cfg, c, l.log)...)
+	sec, err := l.cfg.Kafka.Opts()
+	if err != nil {
+		return fmt.Errorf("cannot secure the Kafka client: %w", err)
+	}
+	cl, err := kgo.NewClient(append(groupOptions(l.cfg, c, l.log), sec...)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the Kafka client for %q: %w", l.cfg.Brokers, err)
 	}
