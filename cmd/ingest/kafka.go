@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"strings"
 
 	"github.com/ingestdev/ingest/internal/config"
 	"github.com/ingestdev/ingest/internal/embedkafka"
@@ -18,5 +20,15 @@ func kafkaFlags(fs *flag.FlagSet, cfg *embedkafka.ServiceConfig) {
 	config.ListVar(fs, &k.Listen, "listen", "broker addresses, host:port, comma-separated, one broker each; the host is advertised to clients")
 	fs.BoolVar(&k.SyncWrites, "sync-writes", k.SyncWrites, "fsync every produced batch before acknowledging it (survives a machine crash; slower)")
 	fs.IntVar(&k.DefaultPartitions, "default-partitions", k.DefaultPartitions, "partitions of topics created without a count")
+	fs.StringVar(&k.TLSCertFile, "tls-cert", k.TLSCertFile, "serve TLS only, with this PEM certificate (with --tls-key)")
+	fs.StringVar(&k.TLSKeyFile, "tls-key", k.TLSKeyFile, "the key of --tls-cert")
+	fs.Func("sasl-user", "require SASL with this user, MECHANISM:username (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; repeatable), its password from INGEST_KAFKA_SASL_PASSWORD", func(v string) error {
+		mech, user, ok := strings.Cut(v, ":")
+		if !ok || user == "" {
+			return fmt.Errorf("%q is not MECHANISM:username", v)
+		}
+		k.SASLUsers = append(k.SASLUsers, embedkafka.SASLUser{Mechanism: mech, Username: user})
+		return nil
+	})
 	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address of /healthz, /readyz and /metrics; empty for none")
 }

@@ -2,6 +2,7 @@ package embedkafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,9 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ingestdev/ingest/internal/kafkaauth"
 )
 
 // Config configures the embedded Kafka.
@@ -28,6 +32,24 @@ type Config struct {
 	SyncWrites bool `yaml:"sync_writes"`
 	// DefaultPartitions is the partition count of topics created without one. Default 6.
 	DefaultPartitions int `yaml:"default_partitions"`
+	// TLSCertFile and TLSKeyFile make the brokers serve TLS only, with this certificate and
+	// key (PEM), as a secured production cluster does. Both or neither. Default: plaintext.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// SASLUsers makes the brokers require SASL, with these users (superusers: no ACLs).
+	// Default: no authentication.
+	SASLUsers []SASLUser `yaml:"sasl_users"`
+}
+
+// SASLUser is one user of a SASL-enabled embedded cluster.
+type SASLUser struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password, or PasswordFile (its first line); with neither, the environment variable
+	// INGEST_KAFKA_SASL_PASSWORD, which the clients read too.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Validate reports every problem at once, naming its key.
@@ -52,7 +74,57 @@ func (c Config) Validate() error {
 	if c.DefaultPartitions < 0 {
 		errs = append(errs, fmt.Errorf("default_partitions: %d must not be negative (0 means the default)", c.DefaultPartitions))
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file, tls_key_file: set both to serve TLS, or neither"))
+	}
+	for i, u := range c.SASLUsers {
+		switch u.Mechanism {
+		case kafkaauth.MechanismPlain, kafkaauth.MechanismSCRAMSHA256, kafkaauth.MechanismSCRAMSHA512:
+		default:
+			errs = append(errs, fmt.Errorf("sasl_users[%d].mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", i, u.Mechanism))
+		}
+		if u.Username == "" {
+			errs = append(errs, fmt.Errorf("sasl_users[%d].username: required", i))
+		}
+		if u.Password != "" && u.PasswordFile != "" {
+			errs = append(errs, fmt.Errorf("sasl_users[%d]: set password or password_file, not both", i))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// securityOpts returns the kfake options of cfg's TLS and SASL users, reading their files.
+func securityOpts(cfg Config) ([]kfake.Opt, error) {
+	var opts []kfake.Opt
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls_cert_file, tls_key_file: %w", err)
+		}
+		opts = append(opts, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}
+	if len(cfg.SASLUsers) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+	}
+	for i, u := range cfg.SASLUsers {
+		pass := u.Password
+		switch {
+		case u.PasswordFile != "":
+			b, err := os.ReadFile(u.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("sasl_users[%d].password_file: %w", i, err)
+			}
+			pass, _, _ = strings.Cut(string(b), "\n")
+			pass = strings.TrimRight(pass, "\r")
+		case pass == "":
+			pass = os.Getenv(kafkaauth.PasswordEnv)
+		}
+		if pass == "" {
+			return nil, fmt.Errorf("sasl_users[%d]: no password: set password, password_file or %s", i, kafkaauth.PasswordEnv)
+		}
+		opts = append(opts, kfake.Superuser(u.Mechanism, u.Username, pass))
+	}
+	return opts, nil
 }
 
 // Kafka is a running embedded cluster.
@@ -108,13 +180,20 @@ func Start(cfg Config, log *slog.Logger) (*Kafka, error) {
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
 	}
+	sec, err := securityOpts(cfg)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("cannot start embedded Kafka: %w", err)
+	}
+	opts = append(opts, sec...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("cannot start embedded Kafka on %q: %w", cfg.DataDir, err)
 	}
 	k := &Kafka{cluster: c, dir: cfg.DataDir, unlock: unlock, log: log}
-	log.Info("embedded Kafka started", "brokers", k.Addrs(), "data_dir", cfg.DataDir, "sync_writes", cfg.SyncWrites)
+	log.Info("embedded Kafka started", "brokers", k.Addrs(), "data_dir", cfg.DataDir, "sync_writes", cfg.SyncWrites,
+		"tls", cfg.TLSCertFile != "", "sasl_users", len(cfg.SASLUsers))
 	return k, nil
 }
 

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ingestdev/ingest/internal/kafkaauth"
+	"github.com/ingestdev/ingest/internal/testcert"
 )
 
 func TestValidateNamesKeys(t *testing.T) {
@@ -71,5 +74,61 @@ func TestRecordsSurviveCloseAndStartOnTheDataDirectory(t *testing.T) {
 	fs := cl.PollFetches(ctx)
 	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "kept" {
 		t.Fatalf("after the restart the topic holds %d records (%v), want the one produced", len(recs), fs.Errors())
+	}
+}
+
+// TestASecuredEmbeddedClusterTakesOnlyTLSAndItsUsers: with a certificate and SASL users the
+// brokers serve TLS only and require a user: the user over TLS produces, a plaintext client
+// and a wrong password do not; the password may come from INGEST_KAFKA_SASL_PASSWORD.
+func TestASecuredEmbeddedClusterTakesOnlyTLSAndItsUsers(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _, err := testcert.Write(dir, "localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(kafkaauth.PasswordEnv, "from-env")
+	cfg := Config{DataDir: filepath.Join(dir, "data"), Listen: []string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"},
+		TLSCertFile: certFile, TLSKeyFile: keyFile, SASLUsers: []SASLUser{
+			{Mechanism: kafkaauth.MechanismSCRAMSHA512, Username: "ingest", Password: "secret"},
+			{Mechanism: kafkaauth.MechanismPlain, Username: "env-user"},
+		}}
+	k, err := Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close(context.Background()) })
+	if err := k.Cluster().CreateTopic("t", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(c kafkaauth.Config) error {
+		opts, err := c.Opts()
+		if err != nil {
+			return err
+		}
+		cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(k.Addrs()...), kgo.RequestRetries(1))...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		return cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("x")}).FirstErr()
+	}
+	tlsTo := kafkaauth.TLS{CAFile: certFile}
+	if err := produce(kafkaauth.Config{TLS: tlsTo, SASL: kafkaauth.SASL{Mechanism: "SCRAM-SHA-512", Username: "ingest", Password: "secret"}}); err != nil {
+		t.Errorf("SCRAM-SHA-512 over TLS: %v", err)
+	}
+	if err := produce(kafkaauth.Config{TLS: tlsTo, SASL: kafkaauth.SASL{Mechanism: "PLAIN", Username: "env-user"}}); err != nil {
+		t.Errorf("PLAIN with the password from the environment: %v", err)
+	}
+	if err := produce(kafkaauth.Config{SASL: kafkaauth.SASL{Mechanism: "SCRAM-SHA-512", Username: "ingest", Password: "secret"}}); err == nil {
+		t.Error("a plaintext client produced")
+	}
+	if err := produce(kafkaauth.Config{TLS: tlsTo, SASL: kafkaauth.SASL{Mechanism: "SCRAM-SHA-512", Username: "ingest", Password: "wrong"}}); err == nil {
+		t.Error("a wrong password produced")
+	}
+	if err := (Config{DataDir: "x", TLSCertFile: "c", SASLUsers: []SASLUser{{Mechanism: "GSSAPI"}}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "tls_cert_file, tls_key_file") || !strings.Contains(err.Error(), `sasl_users[0].mechanism: "GSSAPI"`) || !strings.Contains(err.Error(), "sasl_users[0].username") {
+		t.Errorf("Validate = %v", err)
 	}
 }
