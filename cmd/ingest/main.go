@@ -40,6 +40,7 @@ var commands = map[string]command{
 	"edge":         serviceCommand("the Go edge: HTTPS, the edge filter, routes and proxying from the control plane's xDS", goedge.DefaultConfig, edgeFlags, newEdge),
 	"dev":          configCommand("every service in one process, wired over loopback, with a demo tenant (make run)", devstack.DefaultConfig, devFlags, runDev),
 	"loadgen":      {"drive the pipeline over HTTPS with N tenants and report answers and latencies", runLoadgen},
+	"record":       {"record decode: normalized records as JSON lines, from files, stdin (kcat -C -f '%s\\n') or a topic's offsets", runRecord},
 }
 
 // configCommand returns the command of a subcommand that reads a Config: its defaults, then
