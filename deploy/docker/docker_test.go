@@ -92,7 +92,7 @@ func TestImagesBuildWithTheMakefilesTargets(t *testing.T) {
 
 	for _, tc := range []struct {
 		file, target, final string
-		copies             []string
+		copies              []string
 	}{
 		{"ingest.Dockerfile", "build", "gcr.io/distroless/static-debian12:nonroot", []string{"/src/bin/ingest", "/src/bin/ingestctl"}},
 		{"envoy.Dockerfile", "filter", "envoyproxy/envoy:contrib-" + envoyVersion, []string{"/src/bin/ingest-edge.so"}},
