@@ -15,13 +15,16 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/controlplane/xds"
 	"github.com/ingestdev/ingest/internal/config"
+	"github.com/ingestdev/ingest/internal/kafkalog"
 	"github.com/ingestdev/ingest/internal/service"
 	"github.com/ingestdev/ingest/migration"
+	"github.com/ingestdev/ingest/migration/deadletter"
 	"github.com/ingestdev/ingest/migration/replay"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
@@ -271,6 +274,7 @@ type ControlPlane struct {
 	ch       driver.Conn     // nil without ClickHouse
 	xds      *xds.Server     // nil without xDS
 	replay   *replay.Manager // nil without replay
+	dlKafka  *kgo.Client     // the dead letters' client; nil without replay
 	xdsLn    net.Listener
 	closeReg sync.Once
 	regErr   error
@@ -342,6 +346,16 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 			return nil, fmt.Errorf("cannot start the control plane: %w", err)
 		}
 		apiCfg.Replay = cp.replay
+		// The dead letters are on the same brokers: /v1/deadletters lists and re-drives them.
+		sec, err := cfg.Replay.Kafka.Opts()
+		if err != nil {
+			return nil, fmt.Errorf("cannot start the control plane: %w", err)
+		}
+		if cp.dlKafka, err = kgo.NewClient(append(sec, kgo.SeedBrokers(cfg.Replay.Brokers...), kgo.ClientID("ingest-controlplane-deadletters"),
+			kgo.WithLogger(kafkalog.New(log.With("component", "deadletters"))))...); err != nil {
+			return nil, fmt.Errorf("cannot start the control plane: the dead letters' Kafka client: %w", err)
+		}
+		apiCfg.DeadLetters = deadletter.New(cp.dlKafka, cfg.Replay.DeadLetterTopic)
 		log.Info("replay enabled: /v1/replays and `ingestctl replay` on", "brokers", cfg.Replay.Brokers, "topic_pattern", cfg.Replay.TopicPattern,
 			"clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database, "rate", cfg.Replay.Rate)
 	} else {
@@ -457,6 +471,9 @@ func (cp *ControlPlane) Close() error {
 // closeStores closes the registry and the ClickHouse pool, once.
 func (cp *ControlPlane) closeStores() error {
 	cp.closeReg.Do(func() {
+		if cp.dlKafka != nil {
+			cp.dlKafka.Close()
+		}
 		if cp.ch != nil {
 			_ = cp.ch.Close() // nothing is written through it that a close could lose
 		}

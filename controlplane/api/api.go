@@ -25,6 +25,7 @@ import (
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/tenant"
 	"github.com/ingestdev/ingest/migration"
+	"github.com/ingestdev/ingest/migration/deadletter"
 	"github.com/ingestdev/ingest/migration/replay"
 )
 
@@ -60,6 +61,9 @@ type Config struct {
 	// Replay serves /v1/replays (plan, run, diff, promote and discard replays of a tenant's
 	// Kafka window; *replay.Manager). Nil: those routes answer 501 not_configured.
 	Replay replay.Service
+	// DeadLetters lists and re-drives the loaders' dead letters (/v1/deadletters). Nil: those
+	// routes answer 501.
+	DeadLetters deadletter.Service
 }
 
 //go:embed openapi.yaml
@@ -91,8 +95,9 @@ type handler struct {
 	shares          *quotashare.Allocator // the edges' shares of the quotas; with the report stream
 	clock           func() time.Time
 	track           *tracker
-	shadow          *shadowStore   // nil without ClickHouse
-	replay          replay.Service // nil without replay
+	shadow          *shadowStore       // nil without ClickHouse
+	replay          replay.Service     // nil without replay
+	deadLetters     deadletter.Service // nil without Kafka
 }
 
 // route is one path of the API with a handler per method.
@@ -112,11 +117,12 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("cannot create the admin API: the admin token has %d bytes, fewer than the minimum of %d", len(cfg.Token), MinTokenLen)
 	}
 	h := &handler{
-		reg:       cfg.Registry,
-		replay:    cfg.Replay,
-		tokenHash: sha256.Sum256([]byte(cfg.Token)),
-		log:       cfg.Log,
-		maxBody:   cfg.MaxBodyBytes,
+		reg:         cfg.Registry,
+		replay:      cfg.Replay,
+		deadLetters: cfg.DeadLetters,
+		tokenHash:   sha256.Sum256([]byte(cfg.Token)),
+		log:         cfg.Log,
+		maxBody:     cfg.MaxBodyBytes,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ingest_controlplane_api_requests_total",
 			Help: "Admin API requests by route (method and path pattern) and HTTP status code.",
@@ -215,6 +221,8 @@ func (h *handler) routes() []route {
 		{"/v1/replays/{id}/diff", true, m{"GET": h.diffReplay}},
 		{"/v1/replays/{id}/promote", true, m{"GET": h.promotePlan, "POST": h.promoteReplay}},
 		{"/v1/replays/{id}/discard", true, m{"POST": h.discardReplay}},
+		{"/v1/deadletters", true, m{"GET": h.listDeadLetters}},
+		{"/v1/deadletters/redrive", true, m{"POST": h.redriveDeadLetters}},
 	}
 }
 

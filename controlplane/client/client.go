@@ -15,6 +15,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/api"
 	"github.com/ingestdev/ingest/controlplane/registry"
+	"github.com/ingestdev/ingest/migration/deadletter"
 	"github.com/ingestdev/ingest/migration/replay"
 )
 
@@ -232,6 +233,21 @@ func (c *Client) GetTenant(ctx context.Context, id string) (registry.Tenant, err
 	var t registry.Tenant
 	err := c.do(ctx, "GET", tenantPath(id), nil, nil, &t)
 	return t, err
+}
+
+// ListDeadLetters returns a page of the loaders' dead letters of partition from offset from.
+func (c *Client) ListDeadLetters(ctx context.Context, partition int32, from int64, limit int) (deadletter.Page, error) {
+	var p deadletter.Page
+	q := fmt.Sprintf("/v1/deadletters?partition=%d&from=%d&limit=%d", partition, from, limit)
+	err := c.do(ctx, "GET", q, nil, nil, &p)
+	return p, err
+}
+
+// RedriveDeadLetters produces the dead letters at offsets again to their source topics.
+func (c *Client) RedriveDeadLetters(ctx context.Context, partition int32, offsets []int64, reason string) (deadletter.Redriven, error) {
+	var res deadletter.Redriven
+	err := c.do(ctx, "POST", "/v1/deadletters/redrive", nil, api.RedriveRequest{Partition: partition, Offsets: offsets, Reason: reason}, &res)
+	return res, err
 }
 
 // GetQuotaShares returns how the live edges share a tenant's quota.

@@ -45,6 +45,9 @@ const (
 	ActionReplayCancel  Action = "replay.cancel"
 	ActionReplayPromote Action = "replay.promote"
 	ActionReplayDiscard Action = "replay.discard"
+	// ActionDeadLetterRedrive is the production of dead letters back to their source topics
+	// (POST /v1/deadletters/redrive).
+	ActionDeadLetterRedrive Action = "deadletter.redrive"
 )
 
 // AuditEntry is one change in the append-only audit log. Before and After are the tenant (or

@@ -39,17 +39,21 @@ type Config struct {
 	// RequestTimeout bounds a plan, diff, promote or discard (reading Kafka's offsets and the
 	// planned records, or the ClickHouse queries). Default 5 m.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// DeadLetterTopic is the loaders' dead-letter topic, which /v1/deadletters lists and
+	// re-drives (with the same brokers). Default "ingest-deadletter".
+	DeadLetterTopic string `yaml:"deadletter_topic"`
 }
 
 // DefaultConfig returns the defaults of the zero fields.
 func DefaultConfig() Config {
 	return Config{
-		TopicPattern:   tenant.DefaultTopicPattern,
-		Rate:           5_000,
-		FlushRows:      50_000,
-		FlushInterval:  time.Second,
-		InsertTimeout:  30 * time.Second,
-		RequestTimeout: 5 * time.Minute,
+		TopicPattern:    tenant.DefaultTopicPattern,
+		Rate:            5_000,
+		FlushRows:       50_000,
+		FlushInterval:   time.Second,
+		InsertTimeout:   30 * time.Second,
+		RequestTimeout:  5 * time.Minute,
+		DeadLetterTopic: "ingest-deadletter",
 	}
 }
 
@@ -58,6 +62,7 @@ func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
 	config.Default(&c.TopicPattern, d.TopicPattern)
 	config.Default(&c.Rate, d.Rate)
+	config.Default(&c.DeadLetterTopic, d.DeadLetterTopic)
 	config.Default(&c.FlushRows, d.FlushRows)
 	config.Default(&c.FlushInterval, d.FlushInterval)
 	config.Default(&c.InsertTimeout, d.InsertTimeout)
