@@ -81,7 +81,6 @@ type usage struct {
 	offeredEvents, offeredBytes   float64
 	admittedEvents, admittedBytes float64
 	eventsPerReq, bytesPerReq     float64 // of the last admitted requests
-	share                         float64 // the last share given
 	seen                          time.Time
 }
 
@@ -198,7 +197,7 @@ func (a *Allocator) demanded() []string {
 	return out
 }
 
-// allocate returns every live edge's share of tenant's quota and records it. a.mu is held.
+// allocate returns every live edge's share of tenant's quota. a.mu is held.
 func (a *Allocator) allocate(tenant string) map[string]float64 {
 	qEv, qBy, _ := a.quotas(tenant)
 	ids := make([]string, 0, len(a.edges))
@@ -223,9 +222,6 @@ func (a *Allocator) allocate(tenant string) map[string]float64 {
 	out := make(map[string]float64, len(ids))
 	for i, id := range ids {
 		out[id] = shares[i]
-		if u := a.edges[id].tenants[tenant]; u != nil {
-			u.share = shares[i]
-		}
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,8 +29,11 @@ import (
 // DefaultTopic is the loader's dead-letter topic by default.
 const DefaultTopic = loader.DefaultDeadLetterTopic
 
-// MaxList is the most letters one List returns.
+// MaxList is the most letters one List returns, and one Redrive takes.
 const MaxList = 1000
+
+// runGap is the widest gap between two offsets Redrive reads through rather than seek.
+const runGap = 100
 
 // Letter is one dead letter.
 type Letter struct {
@@ -233,21 +237,32 @@ func (s *Store) Redrive(ctx context.Context, partition int32, offsets []int64) (
 		return res, err
 	}
 	want := map[int64]bool{}
-	lo, hi := end, start
+	var sorted []int64
 	for _, o := range offsets {
 		if o < start || o >= end {
 			res.Skipped = append(res.Skipped, Skipped{Offset: o, Why: fmt.Sprintf("outside the partition's offsets [%d, %d)", start, end)})
 			continue
 		}
-		want[o] = true
-		lo, hi = min(lo, o), max(hi, o+1)
+		if !want[o] {
+			want[o] = true
+			sorted = append(sorted, o)
+		}
 	}
-	if len(want) == 0 {
-		return res, nil
-	}
-	letters, err := s.read(ctx, partition, lo, hi, MaxList*10)
-	if err != nil {
-		return res, err
+	slices.Sort(sorted)
+	// Read the offsets in runs, through gaps of up to runGap letters, so that a few offsets far
+	// apart do not read everything between them.
+	var letters []Letter
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1]-sorted[j] <= runGap {
+			j++
+		}
+		run, err := s.read(ctx, partition, sorted[i], sorted[j]+1, int(sorted[j]-sorted[i])+1)
+		if err != nil {
+			return res, err
+		}
+		letters = append(letters, run...)
+		i = j + 1
 	}
 	var krs []*kgo.Record
 	var sent []Letter

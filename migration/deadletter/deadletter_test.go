@@ -116,3 +116,17 @@ func TestRedriveProducesTheLettersToTheirSourceTopics(t *testing.T) {
 		t.Errorf("the source topic holds %q, want the bodies of letters 1 and 3", got)
 	}
 }
+
+// TestRedriveReadsOffsetsFarApart: offsets more than a run apart are each found.
+func TestRedriveReadsOffsetsFarApart(t *testing.T) {
+	cl, _ := env(t, 250)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := deadletter.New(cl, "").Redrive(ctx, 0, []int64{240, 1, 240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Redriven) != 2 || res.Redriven[0].Offset != 1 || res.Redriven[1].Offset != 240 || len(res.Skipped) != 0 {
+		t.Errorf("redrive of 1 and 240 (240 twice): %+v", res)
+	}
+}
