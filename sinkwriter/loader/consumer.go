@@ -37,9 +37,10 @@ type topicPartition struct {
 
 // partState is what the loop knows of one assigned partition in this group session.
 type partState struct {
-	next      int64 // offset after the last processed record
-	epoch     int32 // leader epoch of that record
-	committed int64 // offset last committed by this session, -1 for none
+	next      int64     // offset after the last processed record
+	epoch     int32     // leader epoch of that record
+	committed int64     // offset last committed by this session, -1 for none
+	lastTS    time.Time // Kafka timestamp of that record (when it was written)
 }
 
 // consumer is the loop of the loader: it polls the consumer group, asks the ledger which
@@ -77,13 +78,15 @@ type consumer struct {
 	recheck []string      // topics to check before any record is taken
 	parts   map[topicPartition]*partState
 	hwm     map[topicPartition]int64 // high watermarks of the last fetches, for the lag
+	// lagTopics are the topics with lag series, deleted when the topic is no longer assigned.
+	lagTopics map[string]bool
 }
 
 func newConsumer(cfg Config, led *ledger, inc *incarnations, f *flusher, rt *retries, m *metrics, log *slog.Logger, joined *atomic.Bool) *consumer {
 	return &consumer{
 		ledger: led, inc: inc, f: f, retries: rt, backoff: retryPolicy(cfg), shutdownTimeout: cfg.ShutdownTimeout,
 		m: m, log: log, joined: joined,
-		parts: make(map[topicPartition]*partState), hwm: make(map[topicPartition]int64),
+		parts: make(map[topicPartition]*partState), hwm: make(map[topicPartition]int64), lagTopics: map[string]bool{},
 	}
 }
 
@@ -247,15 +250,42 @@ func (c *consumer) fetchErrors(fs kgo.Fetches) (closed bool) {
 	return false
 }
 
-// updateLag sets the lag gauge from the last high watermarks.
+// updateLag sets the lag gauges from the last high watermarks: the records not yet processed,
+// in all and per topic, and per topic how far behind the loader reads, in seconds: now minus
+// the Kafka time of the last record processed in its most lagging partition (0 when caught up).
+// Topics no longer assigned lose their series.
 func (c *consumer) updateLag() {
 	var lag int64
+	now := time.Now()
+	records, seconds := map[string]int64{}, map[string]float64{}
+	for tp := range c.parts {
+		records[tp.topic] += 0
+		seconds[tp.topic] += 0
+	}
 	for tp, hwm := range c.hwm {
-		if ps, ok := c.parts[tp]; ok && hwm > ps.next {
-			lag += hwm - ps.next
+		ps, ok := c.parts[tp]
+		if !ok || hwm <= ps.next {
+			continue
+		}
+		lag += hwm - ps.next
+		records[tp.topic] += hwm - ps.next
+		if !ps.lastTS.IsZero() {
+			seconds[tp.topic] = max(seconds[tp.topic], now.Sub(ps.lastTS).Seconds())
 		}
 	}
 	c.m.lag.Set(float64(lag))
+	for topic := range c.lagTopics {
+		if _, ok := records[topic]; !ok {
+			c.m.topicLag.DeleteLabelValues(topic)
+			c.m.topicLagSeconds.DeleteLabelValues(topic)
+			delete(c.lagTopics, topic)
+		}
+	}
+	for topic, n := range records {
+		c.m.topicLag.WithLabelValues(topic).Set(float64(n))
+		c.m.topicLagSeconds.WithLabelValues(topic).Set(seconds[topic])
+		c.lagTopics[topic] = true
+	}
 }
 
 // drain finishes a pending flush, then moves the backlog into the flusher, flushing whenever
@@ -355,7 +385,7 @@ func (c *consumer) take(rec *kgo.Record) {
 		ps = &partState{next: -1, committed: -1}
 		c.parts[tp] = ps
 	}
-	ps.next, ps.epoch = rec.Offset+1, rec.LeaderEpoch
+	ps.next, ps.epoch, ps.lastTS = rec.Offset+1, rec.LeaderEpoch, rec.Timestamp
 	c.f.processed(time.Now())
 	t, err := route(rec.Topic, rec.Value)
 	switch {

@@ -411,3 +411,35 @@ func TestTheConsumerJoinsAKafkaGroupLoadsAndCommitsAfterTheFlush(t *testing.T) {
 	stop()
 	<-done
 }
+
+// TestLagIsExportedPerTopicInRecordsAndSeconds: per tenant topic, the records between the
+// processed offset and the high watermark, and how old the last processed record of the most
+// lagging partition is; a caught-up topic shows 0, and a topic no longer held has no series.
+func TestLagIsExportedPerTopicInRecordsAndSeconds(t *testing.T) {
+	c, _, _ := newTestConsumer(t, &fakeCH{ledger: map[ledgerKey]int64{}}, time.Second)
+	old := time.Now().Add(-90 * time.Second)
+	c.parts[topicPartition{"ingest.acme", 0}] = &partState{next: 10, lastTS: old}
+	c.parts[topicPartition{"ingest.acme", 1}] = &partState{next: 5, lastTS: time.Now()}
+	c.parts[topicPartition{"ingest.beta", 0}] = &partState{next: 7, lastTS: old}
+	c.hwm[topicPartition{"ingest.acme", 0}] = 110
+	c.hwm[topicPartition{"ingest.acme", 1}] = 25
+	c.hwm[topicPartition{"ingest.beta", 0}] = 7
+	c.updateLag()
+	if got := testutil.ToFloat64(c.m.topicLag.WithLabelValues("ingest.acme")); got != 120 {
+		t.Errorf("acme lag %v records, want 120", got)
+	}
+	if got := testutil.ToFloat64(c.m.topicLagSeconds.WithLabelValues("ingest.acme")); got < 89 || got > 95 {
+		t.Errorf("acme lag %v s, want about 90 (its most lagging partition)", got)
+	}
+	if r, s := testutil.ToFloat64(c.m.topicLag.WithLabelValues("ingest.beta")), testutil.ToFloat64(c.m.topicLagSeconds.WithLabelValues("ingest.beta")); r != 0 || s != 0 {
+		t.Errorf("caught-up beta: %v records, %v s, want 0 and 0", r, s)
+	}
+	if got := testutil.ToFloat64(c.m.lag); got != 120 {
+		t.Errorf("total lag %v, want 120", got)
+	}
+	delete(c.parts, topicPartition{"ingest.beta", 0})
+	c.updateLag()
+	if n := testutil.CollectAndCount(c.m.topicLag); n != 1 {
+		t.Errorf("%d topic lag series after beta was revoked, want 1", n)
+	}
+}

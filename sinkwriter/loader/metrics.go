@@ -42,6 +42,8 @@ type metrics struct {
 	discarded           prometheus.Counter
 	commitErrors        prometheus.Counter
 	lag                 prometheus.Gauge
+	topicLag            *prometheus.GaugeVec // topic
+	topicLagSeconds     *prometheus.GaugeVec // topic
 	bufferedBytes       prometheus.Gauge
 	flushInterval       prometheus.Gauge
 	// topicConflicts is 1 per topic held for an incarnation conflict, by topic (bounded by the
@@ -67,6 +69,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"INSERT attempts that failed with a transient error and were retried, by table.", "table"),
 		flushes: metricdef.CounterVec("ingest_loader_flushes_total",
 			"Flushes of the buffers, by what triggered them (rows, bytes, interval, shutdown).", "trigger"),
+		topicLag: metricdef.GaugeVec("ingest_loader_topic_lag_records",
+			"Records not yet processed in the assigned partitions of a tenant topic.", "topic"),
+		topicLagSeconds: metricdef.GaugeVec("ingest_loader_topic_lag_seconds",
+			"How far behind the loader reads a tenant topic: now minus the Kafka time of the last record processed in its most lagging partition; 0 when caught up.", "topic"),
 		flushInterval: metricdef.Gauge("ingest_loader_flush_interval_seconds",
 			"The current flush interval: adapted between flush_interval_min and flush_interval to keep rows visible within the objective."),
 		discarded: metricdef.Counter("ingest_loader_records_discarded_total",
@@ -82,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if err := metricdef.Register(reg, m.rowsInserted, m.recordsSkipped, m.deadLetters, m.insertDuration,
 		m.vis, m.visibilityObjective,
-		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.bufferedBytes, m.flushInterval, m.topicConflicts); err != nil {
+		m.insertRetries, m.flushes, m.discarded, m.commitErrors, m.lag, m.topicLag, m.topicLagSeconds, m.bufferedBytes, m.flushInterval, m.topicConflicts); err != nil {
 		return nil, err
 	}
 	for t := range numTables {
