@@ -35,6 +35,9 @@ test:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The API-parity check lives in its own module (Envoy 1.33-era protos; see apicheck/).
 	cd apicheck && $(GO) test -count=1 ./...
+	@# The Prometheus rules and the dashboard are checked with Prometheus' own packages, in
+	@# their own module (deploy/observability/).
+	cd deploy/observability && $(GO) test -count=1 ./...
 
 ## test-short: the fast unit suite
 test-short:
