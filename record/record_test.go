@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ingestdev/ingest/record"
+	"github.com/ingestdev/ingest/record/recordtest"
 )
 
 var update = flag.Bool("update", false, "rewrite record/testdata: the golden files and the fuzz seed corpus")
@@ -384,17 +385,9 @@ func hexDump(b []byte) []byte {
 // parseHexDump is the inverse of hexDump.
 func parseHexDump(t *testing.T, dump []byte) []byte {
 	t.Helper()
-	var b []byte
-	for i, line := range strings.Split(strings.TrimSuffix(string(dump), "\n"), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			t.Fatalf("line %d: %q is not offset and bytes", i+1, line)
-		}
-		chunk, err := hex.DecodeString(strings.Join(fields[1:], ""))
-		if err != nil {
-			t.Fatalf("line %d: %v", i+1, err)
-		}
-		b = append(b, chunk...)
+	b, err := recordtest.ParseHexDump(dump)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
 }

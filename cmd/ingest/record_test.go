@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -18,36 +17,13 @@ import (
 
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/record/recordjson"
+	"github.com/ingestdev/ingest/record/recordtest"
 	"github.com/ingestdev/ingest/sinkwriter/loader"
 )
 
 // goldens returns the frozen records of package record, by file name.
 func goldens(t *testing.T) map[string][]byte {
-	t.Helper()
-	files, _ := filepath.Glob("../../record/testdata/*.golden")
-	out := map[string][]byte{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "batch.golden") {
-			continue
-		}
-		dump, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b []byte
-		for _, line := range strings.Split(strings.TrimSpace(string(dump)), "\n") {
-			chunk, err := hex.DecodeString(strings.Join(strings.Fields(line)[1:], ""))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b = append(b, chunk...)
-		}
-		out[filepath.Base(f)] = b
-	}
-	if len(out) < 7 {
-		t.Fatalf("found %d golden records", len(out))
-	}
-	return out
+	return recordtest.GoldenRecords(t, "../../record/testdata")
 }
 
 // decodeCmd runs `ingest record decode args...` with stdin and returns its output and error.

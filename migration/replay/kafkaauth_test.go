@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/internal/kafkaauth"
@@ -19,15 +18,7 @@ import (
 func TestReplayPlansOnASecuredThreeBrokerCluster(t *testing.T) {
 	kf, ca := kafkaauthtest.Start(t, 3, kfake.SeedTopics(2, "ingest.acme"))
 	sec := kafkaauthtest.Client(ca, kafkaauth.MechanismPlain)
-	opts, err := sec.Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, err := kgo.NewClient(append(opts, kgo.SeedBrokers(kf.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(prod.Close)
+	prod := kafkaauthtest.Producer(t, kf, sec)
 	ch := chtest.Start(t)
 	if _, err := schema.Migrate(context.Background(), ch.Conn(), "ingest"); err != nil {
 		t.Fatal(err)

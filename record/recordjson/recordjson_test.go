@@ -2,48 +2,18 @@ package recordjson_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ingestdev/ingest/record"
 	"github.com/ingestdev/ingest/record/recordjson"
+	"github.com/ingestdev/ingest/record/recordtest"
 )
 
-// goldenRecords reads the frozen records of package record (testdata/*.golden, hex dumps),
-// every one but the batch.
-func goldenRecords(t *testing.T) map[string][]byte {
-	t.Helper()
-	files, err := filepath.Glob("../testdata/*.golden")
-	if err != nil || len(files) < 7 {
-		t.Fatalf("golden records: %v %v", files, err)
-	}
-	out := map[string][]byte{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "batch.golden") {
-			continue
-		}
-		dump, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b []byte
-		for _, line := range strings.Split(strings.TrimSpace(string(dump)), "\n") {
-			fields := strings.Fields(line)
-			chunk, err := hex.DecodeString(strings.Join(fields[1:], ""))
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			b = append(b, chunk...)
-		}
-		out[filepath.Base(f)] = b
-	}
-	return out
-}
+// goldenRecords reads the frozen records of package record.
+func goldenRecords(t *testing.T) map[string][]byte { return recordtest.GoldenRecords(t, "../testdata") }
 
 // TestEveryGoldenRecordRoundTrips: Marshal then Unmarshal gives a record that encodes to the
 // golden bytes, byte for byte; the JSON is valid JSON (invalid UTF-8 and infinities included).

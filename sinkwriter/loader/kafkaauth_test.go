@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/internal/chtest"
 	"github.com/ingestdev/ingest/internal/kafkaauth"
@@ -19,15 +18,7 @@ import (
 func TestLoaderConsumesASecuredThreeBrokerCluster(t *testing.T) {
 	kf, ca := kafkaauthtest.Start(t, 3, kfake.SeedTopics(2, "ingest.acme"), kfake.GroupMinSessionTimeout(time.Second))
 	sec := kafkaauthtest.Client(ca, kafkaauth.MechanismSCRAMSHA256)
-	opts, err := sec.Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, err := kgo.NewClient(append(opts, kgo.SeedBrokers(kf.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(prod.Close)
+	prod := kafkaauthtest.Producer(t, kf, sec)
 	e := &env{t: t, ch: chtest.Start(t), kafka: kf, prod: prod, log: testLogger(t)}
 	for p := int32(0); p < 2; p++ {
 		var recs []*record.Record

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ingestdev/ingest/internal/kafkaauth"
 	"github.com/ingestdev/ingest/internal/testcert"
@@ -46,4 +47,20 @@ func Start(t testing.TB, brokers int, opts ...kfake.Opt) (*kfake.Cluster, string
 func Client(caFile, mechanism string) kafkaauth.Config {
 	return kafkaauth.Config{TLS: kafkaauth.TLS{CAFile: caFile},
 		SASL: kafkaauth.SASL{Mechanism: mechanism, Username: mechanism + "-user", Password: mechanism + "-pass"}}
+}
+
+// Producer returns a client of cfg on c's brokers that writes to the partition each record
+// names, closed by t's cleanup.
+func Producer(t testing.TB, c *kfake.Cluster, cfg kafkaauth.Config) *kgo.Client {
+	t.Helper()
+	opts, err := cfg.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
