@@ -414,23 +414,33 @@ func (p *pipeline) landedCount(t *testing.T, tenants []string) uint64 {
 
 // procCPU returns the user plus system CPU time of pid from /proc/<pid>/stat.
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	path := fmt.Sprintf("/proc/%d/stat", pid)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
-	// The fields after the command (which may hold spaces) start after the last ')'; utime
-	// and stime are fields 14 and 15 of the line, in clock ticks.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("cannot parse /proc/%d/stat: %q", pid, b)
+	_, cpu, err := parseStat(path, b)
+	return cpu, err
+}
+
+// parseStat reads the command name and the user plus system CPU time of a /proc/.../stat
+// line. The fields after the command (which may hold spaces) start after the last ')'; utime
+// and stime are fields 14 and 15 of the line, in clock ticks.
+func parseStat(path string, b []byte) (string, time.Duration, error) {
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", 0, fmt.Errorf("cannot parse %s: %q", path, b)
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 13 {
+		return "", 0, fmt.Errorf("cannot parse %s: %q", path, b)
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("cannot parse utime/stime of /proc/%d/stat: %q", pid, b)
+		return "", 0, fmt.Errorf("cannot parse utime/stime of %s: %q", path, b)
 	}
-	return time.Duration(ut+st) * (time.Second / clockTicks), nil
+	return string(b[open+1 : end]), time.Duration(ut+st) * (time.Second / clockTicks), nil
 }
 
 // procPeakRSS returns VmHWM of pid, in MiB.

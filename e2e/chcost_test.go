@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,27 +194,41 @@ func threadsCPU(pid int, prefix string) (time.Duration, error) {
 	}
 	var sum time.Duration
 	for _, task := range tasks {
-		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		path := filepath.Join(dir, task.Name(), "stat")
+		b, err := os.ReadFile(path)
 		if err != nil {
 			continue // the thread exited meanwhile
 		}
-		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || end < open {
-			return 0, fmt.Errorf("cannot parse %s/%s/stat: %q", dir, task.Name(), b)
+		name, cpu, err := parseStat(path, b)
+		if err != nil {
+			return 0, err
 		}
-		if !strings.HasPrefix(string(b[open+1:end]), prefix) {
-			continue
+		if strings.HasPrefix(name, prefix) {
+			sum += cpu
 		}
-		f := strings.Fields(string(b[end+1:]))
-		if len(f) < 13 {
-			return 0, fmt.Errorf("cannot parse %s/%s/stat: %q", dir, task.Name(), b)
-		}
-		ut, err1 := strconv.ParseInt(f[11], 10, 64)
-		st, err2 := strconv.ParseInt(f[12], 10, 64)
-		if err1 != nil || err2 != nil {
-			return 0, fmt.Errorf("cannot parse utime/stime of %s/%s/stat: %q", dir, task.Name(), b)
-		}
-		sum += time.Duration(ut+st) * (time.Second / clockTicks)
 	}
 	return sum, nil
+}
+
+// TestStatParsingReadsCommandAndCPU: a command with spaces and parentheses, and this process's
+// own threads summing to at most its total.
+func TestStatParsingReadsCommandAndCPU(t *testing.T) {
+	name, cpu, err := parseStat("x", []byte("42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0"))
+	if err != nil || name != "a (b) c" || cpu != 3*time.Second {
+		t.Errorf("parseStat = %q, %v, %v; want \"a (b) c\", 3s", name, cpu, err)
+	}
+	if _, _, err := parseStat("x", []byte("42 (short) S 1")); err == nil {
+		t.Error("a short line parsed")
+	}
+	for range 2_000_000 { // burn a little CPU so that the totals are not 0
+		_ = time.Now()
+	}
+	total, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	threads, err := threadsCPU(os.Getpid(), "")
+	if err != nil || threads > total+10*time.Millisecond {
+		t.Errorf("threads %v (err %v), process %v", threads, err, total)
+	}
 }
