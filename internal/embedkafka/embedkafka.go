@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -107,20 +106,9 @@ func securityOpts(cfg Config) ([]kfake.Opt, error) {
 		opts = append(opts, kfake.EnableSASL())
 	}
 	for i, u := range cfg.SASLUsers {
-		pass := u.Password
-		switch {
-		case u.PasswordFile != "":
-			b, err := os.ReadFile(u.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("sasl_users[%d].password_file: %w", i, err)
-			}
-			pass, _, _ = strings.Cut(string(b), "\n")
-			pass = strings.TrimRight(pass, "\r")
-		case pass == "":
-			pass = os.Getenv(kafkaauth.PasswordEnv)
-		}
-		if pass == "" {
-			return nil, fmt.Errorf("sasl_users[%d]: no password: set password, password_file or %s", i, kafkaauth.PasswordEnv)
+		pass, err := kafkaauth.Password(u.Password, u.PasswordFile, fmt.Sprintf("sasl_users[%d]", i))
+		if err != nil {
+			return nil, err
 		}
 		opts = append(opts, kfake.Superuser(u.Mechanism, u.Username, pass))
 	}

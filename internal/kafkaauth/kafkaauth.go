@@ -145,21 +145,32 @@ func (t TLS) config() (*tls.Config, error) {
 	return tc, nil
 }
 
-func (s SASL) mechanism() (sasl.Mechanism, error) {
-	pass := s.Password
+// Password returns password, or else the first line of file, or else the environment variable
+// PasswordEnv; key names the setting in errors ("kafka.sasl"). It fails when none gives one.
+func Password(password, file, key string) (string, error) {
 	switch {
-	case s.PasswordFile != "":
-		b, err := os.ReadFile(s.PasswordFile)
+	case password != "":
+		return password, nil
+	case file != "":
+		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.sasl.password_file: %w", err)
+			return "", fmt.Errorf("%s.password_file: %w", key, err)
 		}
-		pass, _, _ = strings.Cut(string(b), "\n")
-		pass = strings.TrimRight(pass, "\r")
-	case pass == "":
-		pass = os.Getenv(PasswordEnv)
+		line, _, _ := strings.Cut(string(b), "\n")
+		password = strings.TrimRight(line, "\r")
+	default:
+		password = os.Getenv(PasswordEnv)
 	}
-	if pass == "" {
-		return nil, fmt.Errorf("kafka.sasl: no password: set password, password_file or %s", PasswordEnv)
+	if password == "" {
+		return "", fmt.Errorf("%s: no password: set password, password_file or %s", key, PasswordEnv)
+	}
+	return password, nil
+}
+
+func (s SASL) mechanism() (sasl.Mechanism, error) {
+	pass, err := Password(s.Password, s.PasswordFile, "kafka.sasl")
+	if err != nil {
+		return nil, err
 	}
 	switch strings.ToUpper(s.Mechanism) {
 	case MechanismPlain:
