@@ -95,13 +95,19 @@ type decodeOptions struct {
 	sec       kafkaauth.Config
 }
 
-// printRecord writes rec as a JSON line, with prefix (the Kafka position) before its fields.
+// printRecord writes the record rec encodes as a JSON line, with prefix (the Kafka position)
+// before its fields.
 func printRecord(w io.Writer, rec []byte, prefix string) error {
 	var r record.Record
 	if err := record.Decode(rec, &r); err != nil {
 		return err
 	}
-	js, err := recordjson.Marshal(&r)
+	return printDecoded(w, &r, prefix)
+}
+
+// printDecoded writes r as a JSON line, with prefix before its fields.
+func printDecoded(w io.Writer, r *record.Record, prefix string) error {
+	js, err := recordjson.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -114,9 +120,9 @@ func printRecord(w io.Writer, rec []byte, prefix string) error {
 
 // decodeStream prints the records of one kcat-style stream.
 func decodeStream(r io.Reader, name string, out io.Writer) (n, bad int, err error) {
-	err = recordjson.ScanLines(r, func(rec []byte, _ int64) error {
+	err = recordjson.ScanLines(r, func(_ []byte, dec *record.Record, _ int64) error {
 		n++
-		return printRecord(out, rec, "")
+		return printDecoded(out, dec, "")
 	}, func(at int64, size int, err error) {
 		bad++
 		fmt.Fprintf(os.Stderr, "ingest record decode: %s: %d bytes at offset %d are no record: %v\n", name, size, at, err)

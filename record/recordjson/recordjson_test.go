@@ -90,7 +90,7 @@ func TestScanLinesSplitsKcatOutput(t *testing.T) {
 	var got [][]byte
 	var at []int64
 	var bad []int64
-	err := recordjson.ScanLines(bytes.NewReader(stream), func(rec []byte, off int64) error {
+	err := recordjson.ScanLines(bytes.NewReader(stream), func(rec []byte, _ *record.Record, off int64) error {
 		got = append(got, append([]byte(nil), rec...))
 		at = append(at, off)
 		return nil

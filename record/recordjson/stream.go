@@ -15,13 +15,14 @@ import (
 const MaxRecordBytes = 16 << 20
 
 // ScanLines reads records written one per line, as `kcat -C -f '%s\n'` prints a topic's
-// values, and calls fn with each record and its offset in the stream. A record may itself hold
+// values, and calls fn with each record, decoded (valid until fn returns), and its offset in
+// the stream. A record may itself hold
 // newline bytes: a line that does not decode is joined with the next until it does (a record
 // is self-delimiting, so only its own bytes decode); the last record may lack its newline.
 // Bytes that decode as no record up to MaxRecordBytes, or up to the end, are passed to bad
 // with the error, and scanning goes on after their first newline. It returns fn's first error,
 // or the reader's.
-func ScanLines(r io.Reader, fn func(rec []byte, at int64) error, bad func(at int64, n int, err error)) error {
+func ScanLines(r io.Reader, fn func(rec []byte, dec *record.Record, at int64) error, bad func(at int64, n int, err error)) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var pending []byte // bytes read since the last record, newlines included
 	var at int64       // stream offset of pending[0]
@@ -83,7 +84,7 @@ func ScanLines(r io.Reader, fn func(rec []byte, at int64) error, bad func(at int
 				}
 				break
 			}
-			if ferr := fn(rec, at); ferr != nil {
+			if ferr := fn(rec, &scratch, at); ferr != nil {
 				return ferr
 			}
 			pending = append(pending[:0], pending[used:]...)
