@@ -78,8 +78,11 @@ type consumer struct {
 	recheck []string      // topics to check before any record is taken
 	parts   map[topicPartition]*partState
 	hwm     map[topicPartition]int64 // high watermarks of the last fetches, for the lag
-	// lagTopics are the topics with lag series, deleted when the topic is no longer assigned.
+	// lagTopics are the topics with lag series, deleted when the topic is no longer assigned;
+	// lagAt is when the lag gauges were last set (every lagEvery at most: the loop runs per
+	// poll, the gauges cost a label lookup per topic).
 	lagTopics map[string]bool
+	lagAt     time.Time
 }
 
 func newConsumer(cfg Config, led *ledger, inc *incarnations, f *flusher, rt *retries, m *metrics, log *slog.Logger, joined *atomic.Bool) *consumer {
@@ -177,7 +180,10 @@ func (c *consumer) run(ctx context.Context) {
 		if err == nil && c.f.due(time.Now()) {
 			err = c.flush(wctx, triggerInterval)
 		}
-		c.updateLag()
+		if now := time.Now(); now.Sub(c.lagAt) >= lagEvery {
+			c.lagAt = now
+			c.updateLag()
+		}
 		attempt := c.retries.n
 		c.step.Unlock()
 		c.cl.AllowRebalance()
@@ -250,6 +256,9 @@ func (c *consumer) fetchErrors(fs kgo.Fetches) (closed bool) {
 	return false
 }
 
+// lagEvery is how often the loop refreshes the lag gauges at most.
+const lagEvery = 250 * time.Millisecond
+
 // updateLag sets the lag gauges from the last high watermarks: the records not yet processed,
 // in all and per topic, and per topic how far behind the loader reads, in seconds: now minus
 // the Kafka time of the last record processed in its most lagging partition (0 when caught up).
@@ -259,8 +268,7 @@ func (c *consumer) updateLag() {
 	now := time.Now()
 	records, seconds := map[string]int64{}, map[string]float64{}
 	for tp := range c.parts {
-		records[tp.topic] += 0
-		seconds[tp.topic] += 0
+		records[tp.topic] += 0 // every assigned topic has a series, 0 when caught up
 	}
 	for tp, hwm := range c.hwm {
 		ps, ok := c.parts[tp]
