@@ -23,10 +23,12 @@ func BenchmarkAdmitParallel(b *testing.B) {
 		name       string
 		q          filterconfig.Quotas
 		clockEvery int
+		share      float64 // this edge's share of the quota (AdmitShare); 0: Admit
 	}{
-		{"admitted", filterconfig.Quotas{EventsPerSecond: 1e12, BytesPerSecond: 1e15}, 1},
-		{"limited", filterconfig.Quotas{EventsPerSecond: 1000, BytesPerSecond: 1e6}, 1},
-		{"admitted-clock-outside", filterconfig.Quotas{EventsPerSecond: 1e12, BytesPerSecond: 1e15}, 64},
+		{"admitted", filterconfig.Quotas{EventsPerSecond: 1e12, BytesPerSecond: 1e15}, 1, 0},
+		{"limited", filterconfig.Quotas{EventsPerSecond: 1000, BytesPerSecond: 1e6}, 1, 0},
+		{"admitted-clock-outside", filterconfig.Quotas{EventsPerSecond: 1e12, BytesPerSecond: 1e15}, 64, 0},
+		{"admitted-share", filterconfig.Quotas{EventsPerSecond: 1e12, BytesPerSecond: 1e15}, 1, 0.3},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			l := NewLimiter()
@@ -41,7 +43,11 @@ func BenchmarkAdmitParallel(b *testing.B) {
 					if i%bc.clockEvery == 0 {
 						now = time.Now()
 					}
-					l.Admit(tenants[i%len(tenants)], bc.q, 100, 50_000, now)
+					if bc.share > 0 {
+						l.AdmitShare(tenants[i%len(tenants)], bc.q, bc.share, 100, 50_000, now)
+					} else {
+						l.Admit(tenants[i%len(tenants)], bc.q, 100, 50_000, now)
+					}
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
