@@ -9,7 +9,7 @@ import (
 // endpoints are the ingest routes, served under /v1/<name>.
 var endpoints = []*endpoint{
 	{
-		name: "logs", signal: "log", otlp: true,
+		name: "logs", signal: "log", otlp: true, grpcPath: grpcLogsPath,
 		decode: func(_ *Server, b []byte, f otlpFormat, e *emitter) error { return decodeOTLPLogs(b, f, e) },
 		response: func(f otlpFormat, rejected int64, msg string) ([]byte, error) {
 			r := plogotlp.NewExportResponse()
@@ -17,7 +17,7 @@ var endpoints = []*endpoint{
 		},
 	},
 	{
-		name: "metrics", signal: "metric", otlp: true,
+		name: "metrics", signal: "metric", otlp: true, grpcPath: grpcMetricsPath,
 		decode: func(_ *Server, b []byte, f otlpFormat, e *emitter) error { return decodeOTLPMetrics(b, f, e) },
 		response: func(f otlpFormat, rejected int64, msg string) ([]byte, error) {
 			r := pmetricotlp.NewExportResponse()
@@ -25,7 +25,7 @@ var endpoints = []*endpoint{
 		},
 	},
 	{
-		name: "traces", signal: "span", otlp: true,
+		name: "traces", signal: "span", otlp: true, grpcPath: grpcTracesPath,
 		decode: func(_ *Server, b []byte, f otlpFormat, e *emitter) error { return decodeOTLPTraces(b, f, e) },
 		response: func(f otlpFormat, rejected int64, msg string) ([]byte, error) {
 			r := ptraceotlp.NewExportResponse()

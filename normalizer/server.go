@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
+	"github.com/ingestdev/ingest/internal/grpcwire"
 	"github.com/ingestdev/ingest/internal/gzipsize"
 	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
@@ -70,6 +71,10 @@ type endpoint struct {
 	name   string // logs, metrics, traces, events: the endpoint label
 	signal string // signal label for rejections: log, metric, span, or event (NDJSON: mixed)
 	otlp   bool   // OTLP (protobuf or JSON, partial_success answers) or NDJSON
+	// grpcPath is the OTLP/gRPC Export method of the signal ("" for NDJSON); grpc is set on
+	// the copy of the endpoint that serves it (see grpc.go).
+	grpcPath string
+	grpc     bool
 	// decode decodes body in the given format into e.
 	decode func(s *Server, body []byte, f otlpFormat, e *emitter) error
 	// response builds an OTLP ExportResponse with partial success for the format.
@@ -139,6 +144,11 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger, opt
 	s.metrics = m
 	for _, ep := range endpoints {
 		s.routes[ep.path()] = s.ingestHandler(ep)
+		if ep.grpcPath != "" {
+			g := *ep
+			g.grpc = true
+			s.routes[ep.grpcPath] = s.ingestHandler(&g)
+		}
 	}
 	s.routes["/healthz"] = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	s.routes["/readyz"] = http.HandlerFunc(s.readyz)
@@ -173,8 +183,8 @@ func (s *Server) unknownPath(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, id)
 	}
 	err := newRequestError(reason.UnknownPath,
-		"path %.100q is not an ingest endpoint: send to /v1/logs, /v1/metrics, /v1/traces or /v1/events exactly as spelled", r.URL.EscapedPath())
-	ep := &endpoint{name: unknownEndpoint}
+		"path %.100q is not an ingest endpoint: send to /v1/logs, /v1/metrics, /v1/traces or /v1/events exactly as spelled, or to OTLP/gRPC's Export methods", r.URL.EscapedPath())
+	ep := &endpoint{name: unknownEndpoint, grpc: grpcwire.IsGRPC(r.Header.Get("Content-Type"))}
 	if f, ferr := requestFormat(&endpoint{otlp: true}, r.Header.Get("Content-Type")); ferr == nil && f == otlpProto {
 		ep.otlp = true
 	}
@@ -207,6 +217,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // requestFormat is what the request's Content-Type says.
 func requestFormat(ep *endpoint, contentType string) (otlpFormat, error) {
+	if ep.grpc {
+		return grpcFormat(contentType)
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil && contentType != "" {
 		mt = ""
@@ -287,17 +300,12 @@ func (s *Server) serveIngest(ep *endpoint, w http.ResponseWriter, r *http.Reques
 		return fail(err)
 	}
 	format = f
-	gz := false
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		gz = true
-	default:
-		return fail(newRequestError(ReasonUnsupportedEncoding,
-			"content encoding %q is not supported: send gzip or an uncompressed body", enc))
+	enc, err := requestEncoding(ep, r.Header)
+	if err != nil {
+		return fail(err)
 	}
 
-	body, release, err := s.readBody(r, tenantID, gz)
+	body, release, err := s.readBody(r, tenantID, enc)
 	defer release()
 	if err != nil {
 		s.countShed(tenantID, err)
@@ -354,8 +362,9 @@ func (s *Server) authenticate(r *http.Request, tenantID string) error {
 // readBody reads the request body within the size bounds, decompressing gzip. It reserves the
 // bytes it holds against max_inflight_bytes as they arrive, never the declared length ahead
 // of them: a request that declares a large body and stalls holds only what it sent.
-// release returns them and the buffers.
-func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte, release func(), err error) {
+// release returns them and the buffers. A gRPC body's message is returned, decompressed when
+// its flag says so (with grpc-encoding gzip), within the same bounds as a gzip body.
+func (s *Server) readBody(r *http.Request, tenant string, enc bodyEncoding) (body []byte, release func(), err error) {
 	var held int64
 	var bufs []*bytes.Buffer
 	release = func() {
@@ -395,16 +404,22 @@ func (s *Server) readBody(r *http.Request, tenant string, gz bool) (body []byte,
 		return nil, release, errBodyTooLarge(n, max)
 	}
 	s.metrics.requestBytes.WithLabelValues(tenant, "raw").Add(float64(n))
-	if !gz {
-		return raw.Bytes(), release, nil
+	data, gz := raw.Bytes(), enc == encodingGzip
+	if enc == encodingGRPC || enc == encodingGRPCGzip {
+		if data, gz, err = grpcMessage(data, enc); err != nil {
+			return nil, release, err
+		}
 	}
-	zr, err := s.getGzip(raw)
+	if !gz {
+		return data, release, nil
+	}
+	zr, err := s.getGzip(bytes.NewReader(data))
 	if err != nil {
 		return nil, release, errMalformed("cannot read gzip body: %v", err)
 	}
 	defer s.gzips.Put(zr)
 	dmax := s.cfg.MaxDecompressedBytes
-	out, err := inflate(zr, gzipsize.Hint(raw.Bytes(), dmax), dmax, reserve)
+	out, err := inflate(zr, gzipsize.Hint(data, dmax), dmax, reserve)
 	if err != nil {
 		var se *shed.Error
 		if errors.As(err, &se) {
@@ -618,6 +633,10 @@ func (s *Server) writeError(w http.ResponseWriter, ep *endpoint, f otlpFormat, e
 	if errors.As(err, &re) {
 		msg = string(re.reason) + ": " + re.msg
 	}
+	if ep.grpc {
+		writeGRPCStatus(w, status, msg, retryAfter)
+		return status
+	}
 	if ep.otlp {
 		body, ctype := otlpStatus(f, status, msg)
 		w.Header().Set("Content-Type", ctype)
@@ -661,6 +680,10 @@ func (s *Server) writeResult(w http.ResponseWriter, ep *endpoint, f otlpFormat, 
 	if err != nil {
 		return s.writeError(w, ep, f, err)
 	}
+	if ep.grpc {
+		writeGRPCMessage(w, body)
+		return http.StatusOK
+	}
 	w.Header().Set("Content-Type", formatContentType(f))
 	w.Write(body)
 	return http.StatusOK
@@ -691,6 +714,8 @@ func formatName(ep *endpoint, f otlpFormat) string {
 	switch {
 	case !ep.otlp:
 		return "ndjson"
+	case ep.grpc:
+		return "grpc"
 	case f == otlpProto:
 		return "protobuf"
 	}

@@ -61,7 +61,14 @@
 //
 // Every refusal is a local reply with a JSON body {"error":{"reason":"<id>","message":"..."}}
 // (the normalizer's shape), content-type application/json, the reason id as Envoy's response
-// code details, and the gRPC status that matches the HTTP status (for gRPC clients):
+// code details, and the gRPC status that matches the HTTP status (internal/grpcwire.Code, the
+// same at every stage). A gRPC request (content-type application/grpc...) gets a trailers-only
+// gRPC answer instead: grpc-status, grpc-message "<id>: <message>", and grpc-status-details-bin,
+// a google.rpc.Status that for a refusal with Retry-After (429 RESOURCE_EXHAUSTED, 503
+// UNAVAILABLE) carries a google.rpc.RetryInfo of that delay: OTLP exporters retry
+// RESOURCE_EXHAUSTED only when it does, after its delay. An OTLP/gRPC Export call is counted and
+// charged like the same request over HTTP (its one message; with grpc-encoding gzip, its
+// decompressed size; see package eventcount):
 //
 //	401 err-ingest-unknown-api-key                (also www-authenticate: Bearer realm="ingest")
 //	400 err-ingest-malformed-request

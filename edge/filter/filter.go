@@ -16,6 +16,7 @@ import (
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/edge/filter/eventcount"
 	"github.com/ingestdev/ingest/edge/filter/filterconfig"
+	"github.com/ingestdev/ingest/internal/grpcwire"
 	"github.com/ingestdev/ingest/internal/hopauth"
 	"github.com/ingestdev/ingest/internal/reason"
 	"github.com/ingestdev/ingest/internal/shed"
@@ -136,6 +137,7 @@ type filter struct {
 	tenant   string
 	kind     eventcount.Kind // 0: not an ingest format, passed through uncounted
 	gzip     bool
+	grpc     bool  // a gRPC request: refusals are gRPC statuses
 	decided  bool  // admitted or refused
 	held     int64 // in-flight bytes to release at the end of the stream
 	declared int64 // the body's content-length (-1: none)
@@ -156,6 +158,8 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 	m.request()
 	f.headers = h
 	f.now = f.shared.now()
+	ct, _ := h.Get("content-type")
+	f.grpc = grpcwire.IsGRPC(ct)
 	stripInternal(h, cfg.MarkerHeader)
 
 	tenant, ok := f.cfg.resolver.Resolve(credentials(h), f.now)
@@ -181,15 +185,27 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.Statu
 			f.declared = n
 		}
 	}
-	ct, _ := h.Get("content-type")
 	f.kind, _ = eventcount.KindFor(h.Path(), ct)
 	enc, _ := h.Get("content-encoding")
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "", "identity":
 	case "gzip", "x-gzip":
-		f.gzip = true
+		f.gzip = !f.kind.GRPC()
+		if f.kind.GRPC() {
+			f.kind = 0 // gRPC compresses messages (grpc-encoding), not the body: the normalizer refuses it
+		}
 	default:
 		f.kind = 0 // the normalizer refuses other encodings (415)
+	}
+	if f.kind.GRPC() {
+		genc, _ := h.Get("grpc-encoding")
+		switch genc {
+		case "", "identity":
+		case "gzip":
+			f.gzip = true
+		default:
+			f.kind = 0 // the normalizer answers UNIMPLEMENTED
+		}
 	}
 	if endStream {
 		return f.account(nil)
@@ -473,7 +489,16 @@ func (f *filter) refuse(id, message, retryAfter string) api.StatusType {
 		f.cfg.metrics.reject(id)
 	}
 	f.shared.sheds.add(f.tenant, id)
-	f.cb.DecoderFilterCallbacks().SendLocalReply(status, replyBody(id, message), h, grpcStatus(status), id)
+	code := grpcwire.Code(status)
+	body := replyBody(id, message)
+	if f.grpc {
+		// A trailers-only gRPC answer: Envoy sends the body as grpc-message, so it is the
+		// text, and the status details carry the RetryInfo an exporter waits for.
+		body = id + ": " + message
+		delay, _ := strconv.Atoi(retryAfter)
+		h[strings.ToLower(grpcwire.HeaderStatusDetails)] = []string{grpcwire.StatusDetails(code, body, time.Duration(delay)*time.Second)}
+	}
+	f.cb.DecoderFilterCallbacks().SendLocalReply(status, body, h, int64(code), id)
 	return api.LocalReply
 }
 

@@ -2,7 +2,6 @@ package filter
 
 import (
 	"encoding/json"
-	"net/http"
 
 	"github.com/ingestdev/ingest/edge/filter/admission"
 	"github.com/ingestdev/ingest/internal/reason"
@@ -36,22 +35,6 @@ var reasons = []string{
 	ReasonUnknownAPIKey, ReasonBodyTooLarge, ReasonDecompressedTooLarge, ReasonMalformed, ReasonEdgeFull, ReasonEdgeTenantShareFull,
 	admission.ReasonRateLimitedEvents, admission.ReasonRateLimitedBytes,
 	admission.ReasonExceedsBurstEvents, admission.ReasonExceedsBurstBytes,
-}
-
-// grpcStatus maps the filter's HTTP statuses to gRPC codes, used when the client speaks gRPC
-// (Envoy always sends the code it is given: 0 would read as OK).
-func grpcStatus(httpStatus int) int64 {
-	switch httpStatus {
-	case http.StatusBadRequest:
-		return 3 // INVALID_ARGUMENT
-	case http.StatusUnauthorized:
-		return 16 // UNAUTHENTICATED
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return 8 // RESOURCE_EXHAUSTED
-	case http.StatusServiceUnavailable:
-		return 14 // UNAVAILABLE
-	}
-	return 13 // INTERNAL
 }
 
 // errorBody is the JSON body of a refusal, in the normalizer's shape.

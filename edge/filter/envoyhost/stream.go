@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/ingestdev/ingest/internal/grpcwire"
 )
 
 // The panic values of Envoy's shim when a C API call is refused (pkg/http/type.go).
@@ -78,7 +80,7 @@ func newStream(h *Host, r *http.Request) *stream {
 		host:  h,
 		req:   r,
 		start: time.Now(),
-		grpc:  isGRPC(r.Header.Get("Content-Type")),
+		grpc:  grpcwire.IsGRPC(r.Header.Get("Content-Type")),
 		head:  r.Method == http.MethodHead,
 	}
 	s.dec = processState{s: s}
@@ -86,12 +88,6 @@ func newStream(h *Host, r *http.Request) *stream {
 	s.info = streamInfo{s: s}
 	s.headers = newHeaderMap(s, mapRequestHeaders, requestHeaders(r))
 	return s
-}
-
-// isGRPC is Envoy's Grpc::Common::hasGrpcContentType: application/grpc or application/grpc+...
-func isGRPC(contentType string) bool {
-	rest, ok := strings.CutPrefix(contentType, "application/grpc")
-	return ok && (rest == "" || rest[0] == '+')
 }
 
 // requestHeaders builds Envoy's request header map from r: lower-cased names, pseudo-headers.

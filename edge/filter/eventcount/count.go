@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"mime"
 	"strings"
+
+	"github.com/ingestdev/ingest/internal/grpcwire"
 )
 
 // Kind selects the format of a request body. The zero Kind is not a format.
@@ -25,7 +27,37 @@ const (
 	OTLPMetricsJSON
 	// OTLPTracesJSON is an OTLP ExportTraceServiceRequest in the OTLP JSON encoding.
 	OTLPTracesJSON
+	// OTLPLogsGRPC is an OTLP/gRPC LogsService/Export request body: one gRPC length-prefixed
+	// ExportLogsServiceRequest in protobuf.
+	OTLPLogsGRPC
+	// OTLPMetricsGRPC is an OTLP/gRPC MetricsService/Export request body.
+	OTLPMetricsGRPC
+	// OTLPTracesGRPC is an OTLP/gRPC TraceService/Export request body.
+	OTLPTracesGRPC
 )
+
+// The OTLP/gRPC methods (opentelemetry-proto, collector/*/v1), as the :path of their requests.
+const (
+	GRPCLogsPath    = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+	GRPCMetricsPath = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+	GRPCTracesPath  = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+)
+
+// GRPC reports whether the kind is an OTLP/gRPC body (a length-prefixed message).
+func (k Kind) GRPC() bool { return k >= OTLPLogsGRPC && k <= OTLPTracesGRPC }
+
+// message is the kind of a gRPC body's message (protobuf); other kinds are themselves.
+func (k Kind) message() Kind {
+	switch k {
+	case OTLPLogsGRPC:
+		return OTLPLogsProto
+	case OTLPMetricsGRPC:
+		return OTLPMetricsProto
+	case OTLPTracesGRPC:
+		return OTLPTracesProto
+	}
+	return k
+}
 
 // String returns the kind's name for messages and metric labels, e.g. "otlp-logs-proto".
 func (k Kind) String() string {
@@ -44,6 +76,12 @@ func (k Kind) String() string {
 		return "otlp-metrics-json"
 	case OTLPTracesJSON:
 		return "otlp-traces-json"
+	case OTLPLogsGRPC:
+		return "otlp-logs-grpc"
+	case OTLPMetricsGRPC:
+		return "otlp-metrics-grpc"
+	case OTLPTracesGRPC:
+		return "otlp-traces-grpc"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -56,11 +94,26 @@ func (k Kind) String() string {
 // application/x-ndjson, application/ndjson, application/jsonl, application/x-jsonlines or
 // application/json. Media types are case-insensitive and may carry parameters
 // ("application/json; charset=utf-8"); a header that mime.ParseMediaType rejects is not
-// accepted. ok is false for any other path (the normalizer answers 404) or media type (415).
-// It does not allocate for the exact media types above.
+// accepted. The OTLP/gRPC methods (GRPCLogsPath, GRPCMetricsPath, GRPCTracesPath) with a gRPC
+// Content-Type of protobuf are the gRPC kinds (application/grpc or application/grpc+proto, exactly). ok is false for any other path (the normalizer answers 404) or media type
+// (415). It does not allocate for the exact media types above.
 func KindFor(path, contentType string) (k Kind, ok bool) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
+	}
+	switch path {
+	case GRPCLogsPath:
+		k = OTLPLogsGRPC
+	case GRPCMetricsPath:
+		k = OTLPMetricsGRPC
+	case GRPCTracesPath:
+		k = OTLPTracesGRPC
+	}
+	if k != 0 {
+		if !grpcProto(contentType) {
+			return 0, false
+		}
+		return k, true
 	}
 	mt := contentType
 	switch contentType {
@@ -89,6 +142,12 @@ func KindFor(path, contentType string) (k Kind, ok bool) {
 	return k, k != 0
 }
 
+// grpcProto reports whether a gRPC Content-Type says protobuf: application/grpc or
+// application/grpc+proto (the codec names are case-sensitive, as grpc-go reads them).
+func grpcProto(contentType string) bool {
+	return contentType == grpcwire.ContentType || contentType == grpcwire.ContentType+"+proto"
+}
+
 func pick(proto, json bool, p, j Kind) Kind {
 	switch {
 	case proto:
@@ -109,8 +168,20 @@ func pick(proto, json bool, p, j Kind) Kind {
 // pdata refuses. The filter answers it with 400 (see the package documentation). NDJSON never
 // fails: a bad line is one event that the normalizer rejects on its own. A body the normalizer
 // refuses may still be counted here, since the count does not look inside the counted items.
+// A gRPC kind's body must hold one uncompressed message (Gunzip.Count reads a compressed one),
+// whose events are counted as protobuf's.
 // Count is safe for concurrent use.
 func Count(k Kind, body []byte) (int, error) {
+	if k.GRPC() {
+		msg, compressed, err := unframe(k, body)
+		if err != nil {
+			return 0, err
+		}
+		if compressed {
+			return 0, &MalformedError{Kind: k, Offset: 0, Reason: "compressed gRPC message without a grpc-encoding the edge reads (gzip)"}
+		}
+		return countMessage(k, msg)
+	}
 	var n int
 	var err *protoErr
 	switch k {
@@ -135,6 +206,26 @@ func Count(k Kind, body []byte) (int, error) {
 		return 0, &MalformedError{Kind: k, Offset: err.off, Reason: err.reason}
 	}
 	return n, nil
+}
+
+// unframe returns the one message of a gRPC body.
+func unframe(k Kind, body []byte) (msg []byte, compressed bool, err error) {
+	msg, compressed, ferr := grpcwire.Unary(body)
+	if ferr != nil {
+		fe := ferr.(*grpcwire.FrameError)
+		return nil, false, &MalformedError{Kind: k, Offset: fe.Offset, Reason: fe.Reason}
+	}
+	return msg, compressed, nil
+}
+
+// countMessage counts the events of a gRPC kind's message, with the gRPC kind in an error.
+func countMessage(k Kind, msg []byte) (int, error) {
+	n, err := Count(k.message(), msg)
+	if me, ok := err.(*MalformedError); ok {
+		me.Kind = k
+		me.Offset += grpcwire.HeaderLen // an offset in the body, as for the other kinds
+	}
+	return n, err
 }
 
 // MalformedError reports a body whose structure cannot be walked (a truncated protobuf field,

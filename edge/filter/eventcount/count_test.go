@@ -388,14 +388,26 @@ func TestKindForAcceptsWhatTheNormalizerAccepts(t *testing.T) {
 		{"/v1/log", "application/json", 0},
 		{"/v1/logs/", "application/json", 0},
 		{"/v2/logs", "application/json", 0},
+		{GRPCLogsPath, "application/grpc", OTLPLogsGRPC},
+		{GRPCLogsPath, "application/grpc+proto", OTLPLogsGRPC},
+		{GRPCLogsPath, "application/grpc; charset=utf-8", 0},
+		{GRPCMetricsPath, "application/grpc", OTLPMetricsGRPC},
+		{GRPCTracesPath, "application/grpc", OTLPTracesGRPC},
+		{GRPCLogsPath, "application/grpc+json", 0},
+		{GRPCLogsPath, "application/grpc-web", 0},
+		{GRPCLogsPath, "application/x-protobuf", 0},
+		{"/v1/logs", "application/grpc", 0},
+		{"/opentelemetry.proto.collector.logs.v1.LogsService/Other", "application/grpc", 0},
 	} {
 		k, ok := KindFor(tc.path, tc.contentType)
 		if k != tc.want || ok != (tc.want != 0) {
 			t.Errorf("KindFor(%q, %q) = %v, %v; want %v", tc.path, tc.contentType, k, ok, tc.want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { KindFor("/v1/logs", "application/x-protobuf") }); n != 0 {
-		t.Errorf("KindFor allocates %v times for an exact media type", n)
+	for _, c := range [][2]string{{"/v1/logs", "application/x-protobuf"}, {GRPCTracesPath, "application/grpc"}} {
+		if n := testing.AllocsPerRun(100, func() { KindFor(c[0], c[1]) }); n != 0 {
+			t.Errorf("KindFor(%q, %q) allocates %v times", c[0], c[1], n)
+		}
 	}
 }
 

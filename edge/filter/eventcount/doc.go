@@ -59,6 +59,18 @@
 // that bound). A body that is not valid gzip is a *[MalformedError] (with Err set) and is
 // handled like any malformed body.
 //
+// # gRPC
+//
+// An OTLP/gRPC Export request (the gRPC kinds, [KindFor] of the three Export methods) is one
+// gRPC length-prefixed message, an Export*ServiceRequest in protobuf: its events are counted as
+// that message's, with the same exactness (FuzzCountGRPC). A body that is not exactly one
+// message (none, a truncated one, two: a unary call carries one) is a *[MalformedError] at the
+// offset of the fault. With grpc-encoding gzip the message may be compressed (its flag says
+// so; a client may also send it uncompressed): [Gunzip] decompresses it within the same bounds
+// as a gzip body and counts it; decompressed is then the message's size, which the bytes quota
+// is charged, as for a gzip body. The decompressed bytes of the two protocols are the same
+// request, so a tenant pays the same whichever it uses.
+//
 // # Formats
 //
 // [KindFor] maps a request's path and Content-Type to a [Kind] exactly as the normalizer

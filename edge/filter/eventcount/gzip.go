@@ -82,14 +82,32 @@ type Gunzip struct {
 // maxDecompressed bytes of work); a *MalformedError when body is not gzip, is truncated or
 // corrupt (Err holds the decompressor's error), or when the decompressed body cannot be
 // walked (see Count).
+//
+// A gRPC kind's body (with grpc-encoding gzip) is one length-prefixed message: a compressed
+// one is decompressed as above and counted, an uncompressed one (a client may send either) is
+// counted as it is; decompressed is then the message's size.
 func (g *Gunzip) Count(k Kind, body []byte, maxDecompressed int64) (events int, decompressed int64, err error) {
+	if k.GRPC() {
+		msg, compressed, err := unframe(k, body)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !compressed {
+			n, err := countMessage(k, msg)
+			return n, int64(len(msg)), err
+		}
+		body = msg
+	}
 	out, err := g.decompress(k, body, maxDecompressed)
 	defer g.release()
 	defer g.unreserve()
 	if err != nil {
 		return 0, int64(len(out)), err
 	}
-	n, err := Count(k, out)
+	n, err := Count(k.message(), out)
+	if me, ok := err.(*MalformedError); ok {
+		me.Kind = k
+	}
 	return n, int64(len(out)), err
 }
 
@@ -190,18 +208,13 @@ func (g *Gunzip) release() {
 // for the decompressed body and updated to the grown buffer. A decompressor costs about 40 KiB
 // of allocation, so a hot path should keep Gunzips in a sync.Pool instead.
 func CountGzip(k Kind, body []byte, maxDecompressed int64, scratch *[]byte) (events int, decompressed int64, err error) {
-	var g Gunzip
+	g := Gunzip{MaxRetainedBytes: math.MaxInt} // the caller's buffer is kept, however large
 	if scratch != nil {
 		g.buf = *scratch
 	}
-	out, err := g.decompress(k, body, maxDecompressed)
-	g.unreserve()
+	events, decompressed, err = g.Count(k, body, maxDecompressed)
 	if scratch != nil {
 		*scratch = g.buf
 	}
-	if err != nil {
-		return 0, int64(len(out)), err
-	}
-	n, err := Count(k, out)
-	return n, int64(len(out)), err
+	return events, decompressed, err
 }
