@@ -118,7 +118,8 @@ func writeGRPCStatus(w http.ResponseWriter, status int, msg string, retryAfter t
 func writeGRPCMessage(w http.ResponseWriter, msg []byte) {
 	h := w.Header()
 	h.Set("Content-Type", grpcwire.ContentType)
+	h.Set("Trailer", grpcwire.HeaderStatus) // announced, for proxies that forward only what was
 	w.WriteHeader(http.StatusOK)
 	w.Write(grpcwire.AppendMessage(make([]byte, 0, grpcwire.HeaderLen+len(msg)), msg))
-	h.Set(http.TrailerPrefix+grpcwire.HeaderStatus, "0")
+	h.Set(grpcwire.HeaderStatus, "0")
 }

@@ -88,7 +88,7 @@ func readBootstrap(t *testing.T) *bootstrap.Bootstrap {
 // validateBootstrap deep-validates a bootstrap as Validate does a snapshot's resources (every
 // Any unpacked), with the bootstrap's own checks (mutual TLS to the control plane).
 func validateBootstrap(bs *bootstrap.Bootstrap) error {
-	v := &validator{secretRefs: map[string][]string{}, clusterRefs: map[string][]string{}}
+	v := newValidator()
 	v.message("bootstrap", bs)
 	return errors.Join(v.errs...)
 }

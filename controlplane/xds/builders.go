@@ -51,6 +51,13 @@ const (
 	SecretName       = "ingest-edge-tls"
 	ClusterV1        = "ingest-v1"
 	ClusterV2        = "ingest-v2"
+	// ClusterV2GRPC is ingest-v2 for OTLP/gRPC calls: the same endpoints (EDS service
+	// ingest-v2), over h2c, since gRPC needs HTTP/2 end to end while the other clusters speak
+	// HTTP/1.1 upstream.
+	ClusterV2GRPC = "ingest-v2-grpc"
+	// GRPCPathPrefix is the path prefix of OTLP/gRPC's methods
+	// (/opentelemetry.proto.collector.<signal>.v1.<Service>/Export); no HTTP path starts with it.
+	GRPCPathPrefix = "/opentelemetry.proto.collector."
 
 	// GolangFilterTypeURL is the type URL of its configuration.
 	GolangFilterTypeURL = "type.googleapis.com/envoy.extensions.filters.http.golang.v3alpha.Config"
@@ -60,6 +67,7 @@ const (
 
 	// Route names, visible in Envoy's stats and config_dump.
 	routeAdmittedDefault = "admitted-default-v1"
+	routeOTLPGRPC        = "otlp-grpc-v2"
 	routeFilterInactive  = "filter-inactive-fail-closed"
 	tenantRoutePrefix    = "tenant:"
 
@@ -124,18 +132,22 @@ func BuildResources(cfg Config, in Input) (map[resource.Type][]types.Resource, e
 	if err != nil {
 		return nil, err
 	}
-	v1, err := makeCluster(cfg, ClusterV1)
+	v1, err := makeCluster(cfg, ClusterV1, ClusterV1, false)
 	if err != nil {
 		return nil, err
 	}
-	v2, err := makeCluster(cfg, ClusterV2)
+	v2, err := makeCluster(cfg, ClusterV2, ClusterV2, false)
+	if err != nil {
+		return nil, err
+	}
+	v2grpc, err := makeCluster(cfg, ClusterV2GRPC, ClusterV2, true)
 	if err != nil {
 		return nil, err
 	}
 	return map[resource.Type][]types.Resource{
 		resource.ListenerType: {lis},
 		resource.RouteType:    {rc},
-		resource.ClusterType:  {v1, v2},
+		resource.ClusterType:  {v1, v2, v2grpc},
 		resource.EndpointType: {
 			makeEndpoints(ClusterV1, in.State.Upstreams.V1),
 			makeEndpoints(ClusterV2, in.State.Upstreams.V2),
@@ -338,7 +350,8 @@ func makeRouteConfig(cfg Config, tenants []registry.Tenant) (*route.RouteConfigu
 	if err != nil {
 		return nil, err
 	}
-	routes := make([]*route.Route, 0, len(sorted)+2)
+	routes := make([]*route.Route, 0, len(sorted)+3)
+	routes = append(routes, makeGRPCRoute(cfg))
 	for i, t := range sorted {
 		if i > 0 && sorted[i-1].ID == t.ID {
 			return nil, fmt.Errorf("cannot build routes: tenant %q appears twice", t.ID)
@@ -385,6 +398,21 @@ func makeRouteConfig(cfg Config, tenants []registry.Tenant) (*route.RouteConfigu
 			RetryPolicy:                retry,
 		}},
 	}, nil
+}
+
+// makeGRPCRoute builds the route of OTLP/gRPC calls, first in the table: every admitted call
+// to an OTLP/gRPC method goes to ingest-v2 over h2c, whatever its tenant's stage. The legacy
+// pipeline has no OTLP/gRPC endpoint, so there is nothing to cut over from, mirror or compare
+// against; a tenant sends gRPC once it is ready to be served by ingest-v2 (docs/cutover.md).
+func makeGRPCRoute(cfg Config) *route.Route {
+	match := admittedMatch()
+	match.PathSpecifier = &route.RouteMatch_Prefix{Prefix: GRPCPathPrefix}
+	a := routeTo(cfg, ClusterV2GRPC)
+	a.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: V2Authority}
+	return &route.Route{
+		Name: routeOTLPGRPC, Match: match, Action: &route.Route_Route{Route: a},
+		RequestHeadersToAdd: []*core.HeaderValueOption{setHeader(filterconfig.HeaderIngestVersion, "v2")},
+	}
 }
 
 // makeRoute builds a tenant's route for its stage. It matches only requests the filter
@@ -502,13 +530,18 @@ func makeRetryPolicy(cfg Config) (*route.RetryPolicy, error) {
 	}, nil
 }
 
-// makeCluster builds an EDS cluster over ADS with circuit breakers and plain HTTP/1.1
-// upstream connections.
-func makeCluster(cfg Config, name string) (*cluster.Cluster, error) {
+// makeCluster builds an EDS cluster over ADS (the endpoints of edsService) with circuit
+// breakers and plaintext upstream connections: HTTP/1.1, or h2c (HTTP/2 with prior knowledge)
+// when http2 is set.
+func makeCluster(cfg Config, name, edsService string, http2 bool) (*cluster.Cluster, error) {
+	explicit := &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+		ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &core.Http1ProtocolOptions{}},
+	}
+	if http2 {
+		explicit.ProtocolConfig = &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &core.Http2ProtocolOptions{}}
+	}
 	opts, err := toAny(&upstreamhttp.HttpProtocolOptions{
-		UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
-			ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &core.Http1ProtocolOptions{}},
-		}},
+		UpstreamProtocolOptions:   &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: explicit},
 		CommonHttpProtocolOptions: &core.HttpProtocolOptions{IdleTimeout: durationpb.New(time.Minute)},
 	})
 	if err != nil {
@@ -518,7 +551,7 @@ func makeCluster(cfg Config, name string) (*cluster.Cluster, error) {
 	return &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
-		EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: name},
+		EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: edsService},
 		ConnectTimeout:       durationpb.New(u.ConnectTimeout),
 		LbPolicy:             cluster.Cluster_LEAST_REQUEST,
 		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{{

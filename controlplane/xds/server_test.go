@@ -139,7 +139,7 @@ func (h *harness) connect(nodeID string, delta bool, reject func(string, map[str
 // synced waits until the fake accepted all six types with every resource.
 func synced(f *fakeEnvoy) {
 	f.t.Helper()
-	want := map[string]int{resource.ClusterType: 2, resource.EndpointType: 2, resource.ListenerType: 1, resource.RouteType: 1, resource.SecretType: 1,
+	want := map[string]int{resource.ClusterType: 3, resource.EndpointType: 2, resource.ListenerType: 1, resource.RouteType: 1, resource.SecretType: 1,
 		resource.ExtensionConfigType: 1}
 	f.waitFor(5*time.Second, "LDS, RDS, CDS, EDS, SDS and ECDS accepted", func(ts map[string]*fakeType) bool {
 		for typ, n := range want {

@@ -16,6 +16,7 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	earlymutation "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -64,11 +65,7 @@ func Validate(snap *cache.Snapshot) error {
 	if snap == nil {
 		return errors.New("cannot validate snapshot: snapshot is nil")
 	}
-	v := &validator{
-		secretRefs:    map[string][]string{},
-		clusterRefs:   map[string][]string{},
-		extensionRefs: map[string][]extensionRef{},
-	}
+	v := newValidator()
 	if err := snap.Consistent(); err != nil {
 		v.add("snapshot is not consistent: %v", err)
 	}
@@ -97,6 +94,16 @@ func Validate(snap *cache.Snapshot) error {
 	return errors.Join(v.errs...)
 }
 
+func newValidator() *validator {
+	return &validator{
+		secretRefs:       map[string][]string{},
+		clusterRefs:      map[string][]string{},
+		extensionRefs:    map[string][]extensionRef{},
+		grpcClusters:     map[string][]string{},
+		clusterProtocols: map[string]string{},
+	}
+}
+
 type validator struct {
 	errs []error
 	// secretRefs and clusterRefs map a referenced name to the paths that reference it.
@@ -105,6 +112,10 @@ type validator struct {
 	// extensionRefs maps the name of an extension configuration (ECDS) to the filters that
 	// ask for it.
 	extensionRefs map[string][]extensionRef
+	// grpcClusters maps the clusters that OTLP/gRPC routes use to those routes, and
+	// clusterProtocols every cluster to its upstream protocol (see upstreamProtocol).
+	grpcClusters     map[string][]string
+	clusterProtocols map[string]string
 }
 
 // extensionRef is an HTTP filter that takes its configuration over ECDS.
@@ -203,12 +214,18 @@ func (v *validator) semantic(path string, m proto.Message) {
 		if !x.GetValidateClusters().GetValue() {
 			v.add("%s: validate_clusters must be true (otherwise a missing cluster only shows as 404s)", path)
 		}
+		for i, vh := range x.GetVirtualHosts() {
+			v.grpcRoutes(fmt.Sprintf("%s.virtual_hosts[%d]", path, i), vh)
+		}
 	case *route.Route:
 		v.route(path, x)
 	case *listener.Listener:
 		for i, fc := range x.GetFilterChains() {
-			if !fc.GetTransportSocket().GetTypedConfig().MessageIs(&tls.DownstreamTlsContext{}) {
+			dt := &tls.DownstreamTlsContext{}
+			if !fc.GetTransportSocket().GetTypedConfig().MessageIs(dt) {
 				v.add("%s.filter_chains[%d]: the edge listens with TLS only; transport_socket must hold a DownstreamTlsContext", path, i)
+			} else if fc.GetTransportSocket().GetTypedConfig().UnmarshalTo(dt) == nil && !slices.Contains(dt.GetCommonTlsContext().GetAlpnProtocols(), "h2") {
+				v.add("%s.filter_chains[%d]: alpn_protocols must offer h2: OTLP/gRPC clients need HTTP/2 and fail the TLS handshake without it", path, i)
 			}
 		}
 	case *bootstrap.Bootstrap:
@@ -217,7 +234,45 @@ func (v *validator) semantic(path string, m proto.Message) {
 		if x.GetType() == cluster.Cluster_EDS && x.GetEdsClusterConfig().GetEdsConfig().GetAds() == nil {
 			v.add("%s: EDS must come over ADS", path)
 		}
+		v.clusterProtocols[x.GetName()] = upstreamProtocol(x)
 	}
+}
+
+// upstreamProtocol is a cluster's upstream protocol: "h2c" for explicit HTTP/2, "http/1.1"
+// for explicit HTTP/1.1 (or none), "other" for anything else.
+func upstreamProtocol(c *cluster.Cluster) string {
+	opts := &upstreamhttp.HttpProtocolOptions{}
+	a := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+	if a == nil {
+		return "http/1.1"
+	}
+	if a.UnmarshalTo(opts) != nil {
+		return "other"
+	}
+	switch ex := opts.GetExplicitHttpConfig(); {
+	case ex.GetHttp2ProtocolOptions() != nil:
+		return "h2c"
+	case ex.GetHttpProtocolOptions() != nil:
+		return "http/1.1"
+	}
+	return "other"
+}
+
+// grpcRoutes checks the OTLP/gRPC route of a virtual host: there must be one (a route matching
+// the prefix of OTLP/gRPC's methods), first, so that no tenant route sends gRPC calls to an
+// HTTP/1.1 cluster; its cluster's protocol is checked once the clusters are known.
+func (v *validator) grpcRoutes(path string, vh *route.VirtualHost) {
+	for i, r := range vh.GetRoutes() {
+		if r.GetMatch().GetPrefix() != GRPCPathPrefix {
+			continue
+		}
+		if i != 0 {
+			v.add("%s.routes[%d] (route %q): the OTLP/gRPC route must be the first, or the routes before it send gRPC calls over HTTP/1.1", path, i, r.GetName())
+		}
+		v.grpcClusters[r.GetRoute().GetCluster()] = append(v.grpcClusters[r.GetRoute().GetCluster()], fmt.Sprintf("%s.routes[%d]", path, i))
+		return
+	}
+	v.add("%s: no route for OTLP/gRPC (prefix %q): gRPC calls would go to HTTP/1.1 clusters and fail", path, GRPCPathPrefix)
 }
 
 // bootstrap checks that the Envoy bootstrap (edge/envoy/bootstrap.yaml) reaches the control
@@ -399,9 +454,11 @@ func (v *validator) route(path string, r *route.Route) {
 			v.clusterRefs[c] = append(v.clusterRefs[c], path)
 		}
 	}
-	if slices.Contains(clusters, ClusterV2) && !requiresMarker(r.GetMatch()) {
-		v.add("%s: reaches %s without requiring %s: %s, so requests the edge filter did not admit could reach it (invariant 4)",
-			path, ClusterV2, filterconfig.DefaultMarkerHeader, filterconfig.MarkerValue)
+	for _, c := range []string{ClusterV2, ClusterV2GRPC} {
+		if slices.Contains(clusters, c) && !requiresMarker(r.GetMatch()) {
+			v.add("%s: reaches %s without requiring %s: %s, so requests the edge filter did not admit could reach it (invariant 4)",
+				path, c, filterconfig.DefaultMarkerHeader, filterconfig.MarkerValue)
+		}
 	}
 }
 
@@ -431,6 +488,12 @@ func (v *validator) crossReferences(snap *cache.Snapshot) {
 	for _, name := range sortedKeys(v.clusterRefs) {
 		if _, ok := clusters[name]; !ok {
 			v.add("cluster %q is used by %s but not in the snapshot", name, strings.Join(v.clusterRefs[name], ", "))
+		}
+	}
+	for _, name := range sortedKeys(v.grpcClusters) {
+		if p, ok := v.clusterProtocols[name]; ok && p != "h2c" {
+			v.add("cluster %q takes OTLP/gRPC calls (%s) but speaks %s upstream: gRPC needs HTTP/2 end to end (explicit_http_config http2_protocol_options)",
+				name, strings.Join(v.grpcClusters[name], ", "), p)
 		}
 	}
 	extensions := snap.GetResources(resource.ExtensionConfigType)

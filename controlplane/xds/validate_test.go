@@ -7,11 +7,14 @@ import (
 
 	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -185,6 +188,51 @@ func TestValidateCatchesBrokenSnapshots(t *testing.T) {
 				m.HttpFilters[0].ConfigType = &hcm.HttpFilter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.a.Type"}}
 			})
 		}, `cannot unpack Any of type "type.googleapis.com/not.a.Type"`},
+		{"OTLP/gRPC cluster over HTTP/1.1", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			for _, r := range res[resource.ClusterType] {
+				if c := r.(*cluster.Cluster); c.GetName() == ClusterV2GRPC {
+					a, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
+						UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+							ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &core.Http1ProtocolOptions{}},
+						}},
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.TypedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = a
+				}
+			}
+		}, `cluster "ingest-v2-grpc" takes OTLP/gRPC calls`},
+		{"OTLP/gRPC route to an HTTP/1.1 cluster", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			rc := res[resource.RouteType][0].(*route.RouteConfiguration)
+			rc.VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &route.RouteAction_Cluster{Cluster: ClusterV2}
+		}, `cluster "ingest-v2" takes OTLP/gRPC calls`},
+		{"OTLP/gRPC route after the tenant routes", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			routes := res[resource.RouteType][0].(*route.RouteConfiguration).VirtualHosts[0].Routes
+			routes[0], routes[1] = routes[1], routes[0]
+		}, "the OTLP/gRPC route must be the first"},
+		{"no OTLP/gRPC route", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			vh := res[resource.RouteType][0].(*route.RouteConfiguration).VirtualHosts[0]
+			vh.Routes = vh.Routes[1:]
+		}, "no route for OTLP/gRPC"},
+		{"OTLP/gRPC route without the marker", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			r := res[resource.RouteType][0].(*route.RouteConfiguration).VirtualHosts[0].Routes[0]
+			r.Match.Headers = nil
+		}, "reaches ingest-v2-grpc without requiring x-ingest-edge: 1"},
+		{"listener without h2", func(t *testing.T, res map[resource.Type][]types.Resource) {
+			l := res[resource.ListenerType][0].(*listener.Listener)
+			ts := l.FilterChains[0].GetTransportSocket()
+			dt := &tls.DownstreamTlsContext{}
+			if err := ts.GetTypedConfig().UnmarshalTo(dt); err != nil {
+				t.Fatal(err)
+			}
+			dt.CommonTlsContext.AlpnProtocols = []string{"http/1.1"}
+			a, err := anypb.New(dt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts.ConfigType = &core.TransportSocket_TypedConfig{TypedConfig: a}
+		}, "alpn_protocols must offer h2"},
 		{"unknown fields", func(t *testing.T, res map[resource.Type][]types.Resource) {
 			rc := res[resource.RouteType][0].(*route.RouteConfiguration)
 			rc.ProtoReflect().SetUnknown([]byte{0xf8, 0xff, 0x03, 0x01}) // field 65535, varint

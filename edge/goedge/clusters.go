@@ -36,10 +36,11 @@ type clusterConfig struct {
 	maxConnections int64
 	maxRequests    int64
 	maxRetries     int64
+	h2c            bool // explicit HTTP/2 (plaintext: h2c, prior knowledge), for OTLP/gRPC
 }
 
 // compileCluster compiles a Cluster as the control plane builds it: EDS over ADS, plaintext
-// HTTP/1.1 to its endpoints, LEAST_REQUEST (balanced round robin by the Go edge), the DEFAULT
+// HTTP/1.1 (or, for the OTLP/gRPC cluster, h2c) to its endpoints, LEAST_REQUEST (balanced round robin by the Go edge), the DEFAULT
 // priority's circuit breaker thresholds. A field the control plane does not emit, or a value
 // the Go edge does not implement, rejects the cluster.
 func compileCluster(pc *cluster.Cluster) (*clusterConfig, error) {
@@ -72,8 +73,12 @@ func compileCluster(pc *cluster.Cluster) (*clusterConfig, error) {
 		if !c.unpack(field, a, opts) {
 			continue
 		}
-		if opts.GetExplicitHttpConfig().GetHttpProtocolOptions() == nil {
-			c.fail("%s: only explicit_http_config http_protocol_options (HTTP/1.1) is supported by the Go edge", field)
+		switch ex := opts.GetExplicitHttpConfig(); {
+		case ex.GetHttpProtocolOptions() != nil:
+		case ex.GetHttp2ProtocolOptions() != nil:
+			cc.h2c = true
+		default:
+			c.fail("%s: only explicit_http_config with http_protocol_options (HTTP/1.1) or http2_protocol_options (h2c) is supported by the Go edge", field)
 		}
 		common := opts.GetCommonHttpProtocolOptions()
 		if a := common.GetHeadersWithUnderscoresAction(); a != core.HttpProtocolOptions_ALLOW {
@@ -137,6 +142,7 @@ type clusterRuntime struct {
 type transportKey struct {
 	connectTimeout, idleTimeout time.Duration
 	maxConnsPerHost             int
+	h2c                         bool
 }
 
 // transport returns the connection pool for key, replacing (and closing the idle
@@ -155,11 +161,16 @@ func (rt *clusterRuntime) transport(key transportKey, maxIdlePerHost int) *http.
 		MaxIdleConnsPerHost: maxIdlePerHost,
 		MaxConnsPerHost:     key.maxConnsPerHost,
 		IdleConnTimeout:     key.idleTimeout,
-		// A proxy forwards bodies as they are: no Accept-Encoding of its own, no HTTP/2.
+		// A proxy forwards bodies as they are: no Accept-Encoding of its own, no HTTP/2 over
+		// TLS (upstreams are plaintext).
 		DisableCompression: true,
 		TLSNextProto:       map[string]func(string, *tls.Conn) http.RoundTripper{},
 		WriteBufferSize:    64 << 10,
 		ReadBufferSize:     64 << 10,
+	}
+	if key.h2c {
+		rt.tr.Protocols = new(http.Protocols)
+		rt.tr.Protocols.SetUnencryptedHTTP2(true)
 	}
 	rt.key = key
 	if old != nil {

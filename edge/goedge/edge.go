@@ -370,7 +370,7 @@ func (e *Edge) install(p *parts) *snapshot {
 	}
 	for name, cc := range p.clusters {
 		rt := e.runtime(name)
-		key := transportKey{connectTimeout: cc.connectTimeout, idleTimeout: cc.idleTimeout, maxConnsPerHost: int(cc.maxConnections)}
+		key := transportKey{connectTimeout: cc.connectTimeout, idleTimeout: cc.idleTimeout, maxConnsPerHost: int(cc.maxConnections), h2c: cc.h2c}
 		if key.connectTimeout <= 0 {
 			key.connectTimeout = e.cfg.DefaultConnectTimeout
 		}

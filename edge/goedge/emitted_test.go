@@ -96,7 +96,7 @@ func TestEveryGoldenSnapshotIsAccepted(t *testing.T) {
 				_, why := e.store.complete(false)
 				t.Fatalf("no complete configuration: %s", why)
 			}
-			if s.filter == nil || len(s.routes.routes) < 2 || len(s.clusters) != 2 {
+			if s.filter == nil || len(s.routes.routes) < 3 || len(s.clusters) != 3 {
 				t.Errorf("configuration: filter %v, %d routes, %d clusters", s.filter != nil, len(s.routes.routes), len(s.clusters))
 			}
 		})

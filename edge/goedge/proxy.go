@@ -399,8 +399,11 @@ func (e *Edge) stream(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	if err != nil {
 		return resp.StatusCode, true
 	}
+	// The trailers as they arrived, declared or not (an undeclared one, such as gRPC's
+	// grpc-status from a server that did not announce it, is only known now): TrailerPrefix
+	// sends either.
 	for k, vs := range resp.Trailer {
-		h[k] = vs
+		h[http.TrailerPrefix+k] = vs
 	}
 	return resp.StatusCode, false
 }

@@ -422,7 +422,7 @@ var emittedFields = emittedSet(
 	emit(&cluster.CircuitBreakers{}, "thresholds"),
 	emit(&cluster.CircuitBreakers_Thresholds{}, "max_connections", "max_pending_requests", "max_requests", "max_retries", "track_remaining"),
 	emit(&upstreamhttp.HttpProtocolOptions{}, "explicit_http_config", "common_http_protocol_options"),
-	emit(&upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{}, "http_protocol_options"),
+	emit(&upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{}, "http_protocol_options", "http2_protocol_options"),
 	emit(&core.Http1ProtocolOptions{}),
 	// EDS
 	emit(&endpoint.ClusterLoadAssignment{}, "cluster_name", "endpoints"),

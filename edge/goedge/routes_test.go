@@ -20,7 +20,7 @@ func compiledRoutes(t *testing.T, st registry.State) *routeTable {
 	t.Helper()
 	res := buildResources(t, st, nil)
 	rc := res[resource.RouteType][0].(*routev3.RouteConfiguration)
-	rt, err := compileRoutes(rc, clusterSet{xds.ClusterV1: true, xds.ClusterV2: true})
+	rt, err := compileRoutes(rc, clusterSet{xds.ClusterV1: true, xds.ClusterV2: true, xds.ClusterV2GRPC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +57,24 @@ func TestRouteTableFromTheControlPlaneForEveryStage(t *testing.T) {
 	)
 	rt := compiledRoutes(t, st)
 
+	t.Run("OTLP/gRPC reaches v2 over the gRPC cluster at every stage", func(t *testing.T) {
+		for _, tenant := range []string{"acme", "beta", "gamma", "delta"} {
+			v := admitted(tenant)
+			v.path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+			v.header.Set("Content-Type", "application/grpc")
+			r := rt.match(v)
+			if r == nil || r.action == nil || r.action.cluster != xds.ClusterV2GRPC || len(r.action.mirrors) != 0 {
+				t.Fatalf("%s: route = %+v, want %s", tenant, r, xds.ClusterV2GRPC)
+			}
+			if h := upstreamHeaders(rt, r, nil, v.header); h.Get(filterconfig.HeaderIngestVersion) != "v2" {
+				t.Errorf("%s: x-ingest-version = %q, want v2", tenant, h.Get(filterconfig.HeaderIngestVersion))
+			}
+			v.header.Del(filterconfig.DefaultMarkerHeader)
+			if r := rt.match(v); r != nil && r.action != nil && r.action.cluster == xds.ClusterV2GRPC {
+				t.Errorf("%s: a call the filter did not admit reaches %s", tenant, xds.ClusterV2GRPC)
+			}
+		}
+	})
 	t.Run("legacy reaches v1 without x-ingest-version", func(t *testing.T) {
 		r := rt.match(admitted("acme"))
 		if r == nil || r.action == nil || r.action.cluster != xds.ClusterV1 || len(r.action.mirrors) != 0 {
