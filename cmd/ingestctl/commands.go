@@ -161,7 +161,7 @@ func revisionOr(rev *int64, current int64) int64 {
 }
 
 func commands() []*command {
-	return append(append(append(baseCommands(), cutoverCommands()...), replayCommands()...), deadLetterCommands()...)
+	return append(append(append(append(baseCommands(), cutoverCommands()...), replayCommands()...), deadLetterCommands()...), topCommands()...)
 }
 
 func baseCommands() []*command {
