@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/ingestdev/ingest/internal/grpcwire"
 )
 
 // Realistic request bodies, as an OpenTelemetry Collector batches them: one resource with the
@@ -151,6 +153,9 @@ func benchBodies(b *testing.B) map[Kind][]byte {
 		fmt.Fprintf(&nd, `{"ts":"2024-05-01T12:00:00.%06dZ","type":"log","name":"checkout","severity":"info","body":"order %d placed: 3 items, total 129.90 EUR","attributes":{"http.method":"POST","url.path":"/api/v1/orders/%d","status":200},"resource":{"service.name":"checkout","host.name":"ip-10-0-12-34"}}`+"\n", i, i, i)
 	}
 	out[NDJSON] = nd.Bytes()
+	for i, k := range grpcKinds {
+		out[k] = grpcwire.AppendMessage(nil, out[protoKinds[i]])
+	}
 	return out
 }
 
@@ -175,6 +180,13 @@ func BenchmarkCountOTLPLogsProto(b *testing.B)    { benchCount(b, OTLPLogsProto)
 func BenchmarkCountOTLPMetricsProto(b *testing.B) { benchCount(b, OTLPMetricsProto) }
 func BenchmarkCountOTLPTracesProto(b *testing.B)  { benchCount(b, OTLPTracesProto) }
 func BenchmarkCountNDJSON(b *testing.B)           { benchCount(b, NDJSON) }
+
+// BenchmarkCountOTLPGRPC is the protobuf walk behind the gRPC framing (one message per call).
+func BenchmarkCountOTLPGRPC(b *testing.B) {
+	for _, k := range grpcKinds {
+		b.Run(k.String(), func(b *testing.B) { benchCount(b, k) })
+	}
+}
 
 func BenchmarkCountOTLPJSON(b *testing.B) {
 	for _, k := range []Kind{OTLPLogsJSON, OTLPMetricsJSON, OTLPTracesJSON} {

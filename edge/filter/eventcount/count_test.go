@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/ingestdev/ingest/internal/grpcwire"
 	"github.com/ingestdev/ingest/internal/testkit"
 )
 
@@ -415,7 +417,8 @@ func TestCountDoesNotAllocate(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, s := range signals {
 		p := mustRandom(t, s, gen{r: r, size: 3})
-		for _, c := range p.bodies(s) {
+		grpcKind := grpcKinds[slices.Index(protoKinds, s.proto)]
+		for _, c := range append(p.bodies(s), kindBody{grpcKind, grpcwire.AppendMessage(nil, p.proto)}) {
 			if n := testing.AllocsPerRun(20, func() { Count(c.k, c.body) }); n != 0 {
 				t.Errorf("Count(%s) allocates %v times", c.k, n)
 			}
