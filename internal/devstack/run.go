@@ -91,9 +91,18 @@ OpenTelemetry Collector (otlphttp exporter):
       tls:
         ca_file: {{.CAAbs}}
 
-OpenTelemetry SDKs:
+OpenTelemetry Collector (otlp exporter, gRPC):
+  exporters:
+    otlp:
+      endpoint: {{.I.EdgeAddr}}
+      headers:
+        authorization: "Bearer {{.I.DemoKey}}"
+      tls:
+        ca_file: {{.CAAbs}}
+
+OpenTelemetry SDKs (gRPC or HTTP):
   export OTEL_EXPORTER_OTLP_ENDPOINT={{.I.EdgeURL}}
-  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+  export OTEL_EXPORTER_OTLP_PROTOCOL=grpc   # or http/protobuf
   export OTEL_EXPORTER_OTLP_HEADERS="{{.OTELHeaders}}"
   export OTEL_EXPORTER_OTLP_CERTIFICATE={{.CAAbs}}
 
@@ -107,5 +116,6 @@ ingestctl:
   ./bin/ingestctl cutover status {{.I.DemoTenant}}   # parity of v1 and v2 per minute, and the gate (docs/cutover.md)
   ./bin/ingestctl replay plan --tenant {{.I.DemoTenant}} --from-time 2000-01-01T00:00:00Z --to-time 2100-01-01T00:00:00Z   # what a replay would read (docs/replay.md)
   ./bin/ingestctl upstreams get
+  ./bin/ingestctl top   # events/s, rejections, 429/503, lag and p95 per tenant, live
 ================================================================================
 `))
