@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,13 +71,9 @@ type eventSender struct {
 
 func newEventSender(t *testing.T, info devstack.Info) *eventSender {
 	t.Helper()
-	ca, err := os.ReadFile(info.CAFile)
+	pool, err := info.CAPool()
 	if err != nil {
 		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatalf("%s holds no certificate", info.CAFile)
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	t.Cleanup(hc.CloseIdleConnections)

@@ -577,14 +577,17 @@ func (s *Stack) waitDemoKey(ctx context.Context) error {
 }
 
 // caPool returns a pool with the development CA.
-func (s *Stack) caPool() (*x509.CertPool, error) {
-	b, err := os.ReadFile(s.info.CAFile)
+func (s *Stack) caPool() (*x509.CertPool, error) { return s.info.CAPool() }
+
+// CAPool returns a pool with the development CA, to trust the edge's certificate.
+func (i Info) CAPool() (*x509.CertPool, error) {
+	b, err := os.ReadFile(i.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the development CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("cannot read the development CA %q: no PEM certificate", s.info.CAFile)
+		return nil, fmt.Errorf("cannot read the development CA %q: no PEM certificate", i.CAFile)
 	}
 	return pool, nil
 }

@@ -3,7 +3,6 @@ package devstack_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
@@ -80,13 +79,9 @@ func stopStack(t *testing.T, s *devstack.Stack) {
 // demo key, trusting the development CA only.
 func sendDemoEvent(t *testing.T, info devstack.Info, body string) {
 	t.Helper()
-	ca, err := os.ReadFile(info.CAFile)
+	pool, err := info.CAPool()
 	if err != nil {
 		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatalf("%s holds no certificate", info.CAFile)
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer hc.CloseIdleConnections()

@@ -2,10 +2,8 @@ package devstack_test
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -47,13 +45,9 @@ type sdkOptions struct {
 
 func sdkFor(t *testing.T, info devstack.Info) sdkOptions {
 	t.Helper()
-	ca, err := os.ReadFile(info.CAFile)
+	pool, err := info.CAPool()
 	if err != nil {
 		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatalf("%s holds no certificate", info.CAFile)
 	}
 	return sdkOptions{
 		endpoint: strings.TrimPrefix(info.EdgeURL, "https://"),
