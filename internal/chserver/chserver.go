@@ -3,14 +3,18 @@ package chserver
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,10 +59,72 @@ type Config struct {
 	// ReadyTimeout bounds the wait from exec to the first answered SELECT 1. Default
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Replica makes the server one replica of a replicated cluster (see Replica). Nil: a
+	// server of its own, as before.
+	Replica *Replica
 	// QueryLog logs every query into system.query_log (flushed every second), with its CPU
 	// time in ProfileEvents: what a benchmark reads to split the server's CPU by cause. It
 	// costs the server a little CPU, so it is off by default.
 	QueryLog bool
+}
+
+// Replica makes a server one replica of a ClickHouse cluster of one shard: the cluster's
+// definition (remote_servers, what ON CLUSTER and Distributed tables name), the {shard} and
+// {replica} macros of the Replicated tables' ZooKeeper paths, the ZooKeeper that holds the
+// replicas' metadata and the distributed DDL queue (/clickhouse/task_queue/ddl), and the
+// interserver HTTP port the replicas fetch parts from each other through. The configuration
+// elements are those of 18.16, which current servers read too.
+type Replica struct {
+	// Cluster is the cluster's name: ^[A-Za-z_][A-Za-z0-9_-]*$. Required.
+	Cluster string
+	// Shard is the {shard} macro. Default "01".
+	Shard string
+	// Name is the {replica} macro, unique within the shard: [A-Za-z0-9_.-]+. Required.
+	Name string
+	// Replicas are the native-protocol host:port of every replica of the shard, this server's
+	// (127.0.0.1 and Config.TCPPort, which must then be set) among them, in the order the
+	// Distributed tables try them.
+	Replicas []string
+	// ZooKeeper are the host:port of the ZooKeeper servers. Required.
+	ZooKeeper []string
+	// InterserverPort is the loopback port other replicas fetch parts from. 0 picks a free port.
+	InterserverPort int
+	// SessionTimeout is the ZooKeeper session timeout: how long after a crash the replica's
+	// ephemeral nodes (is_active) stay, during which a restarted replica waits to become
+	// active again. Default 10 s.
+	SessionTimeout time.Duration
+}
+
+var (
+	clusterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	macroValue  = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
+
+// check reports what is missing or invalid in r for a server on tcpPort.
+func (r *Replica) check(tcpPort int) error {
+	var errs []error
+	if !clusterName.MatchString(r.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster %q is not a name (^[A-Za-z_][A-Za-z0-9_-]*$)", r.Cluster))
+	}
+	if r.Shard != "" && !macroValue.MatchString(r.Shard) {
+		errs = append(errs, fmt.Errorf("shard %q is not [A-Za-z0-9_.-]+", r.Shard))
+	}
+	if !macroValue.MatchString(r.Name) {
+		errs = append(errs, fmt.Errorf("replica name %q is not [A-Za-z0-9_.-]+", r.Name))
+	}
+	if len(r.ZooKeeper) == 0 {
+		errs = append(errs, errors.New("no ZooKeeper address"))
+	}
+	self := "127.0.0.1:" + strconv.Itoa(tcpPort)
+	if tcpPort == 0 || !slices.Contains(r.Replicas, self) {
+		errs = append(errs, fmt.Errorf("the replicas %q do not include this server, %s (set Config.TCPPort)", r.Replicas, self))
+	}
+	for _, a := range append(append([]string(nil), r.Replicas...), r.ZooKeeper...) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("%q is not host:port", a))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Server is a private clickhouse-server process. Its methods are safe for concurrent use.
@@ -68,15 +134,18 @@ type Server struct {
 	tcp, http    int
 	readyTimeout time.Duration
 	queryLog     bool
+	replica      *Replica // nil: not a replica
+	interserver  int      // the interserver HTTP port of a replica
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc *process // nil: stopped
 }
 
 // Start writes the configuration into cfg.Dir, runs the server and returns once it answers
-// SELECT 1. It fails with an error wrapping ErrNoBinary when no server is installed, and with
-// the tail of the server's logs when it does not come up within cfg.ReadyTimeout or ctx.
+// SELECT 1 (a replica: once it also reaches ZooKeeper and can take ON CLUSTER queries). It
+// fails with an error wrapping ErrNoBinary when no server is installed, and with the tail of
+// the server's logs when it does not come up within cfg.ReadyTimeout or ctx; an invalid
+// cfg.Replica fails before anything runs.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("cannot start ClickHouse: no directory")
@@ -96,20 +165,39 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = DefaultReadyTimeout
 	}
-	pick := cfg.TCPPort == 0 || cfg.HTTPPort == 0
+	if cfg.Replica != nil {
+		if err := cfg.Replica.check(cfg.TCPPort); err != nil {
+			return nil, fmt.Errorf("cannot start ClickHouse replica in %q: %w", dir, err)
+		}
+		r := *cfg.Replica
+		if r.Shard == "" {
+			r.Shard = "01"
+		}
+		if r.SessionTimeout <= 0 {
+			r.SessionTimeout = 10 * time.Second
+		}
+		s.replica = &r
+	}
+	pick := cfg.TCPPort == 0 || cfg.HTTPPort == 0 || (s.replica != nil && s.replica.InterserverPort == 0)
 	var lastErr error
 	for range startTries {
 		s.tcp, s.http = cfg.TCPPort, cfg.HTTPPort
+		if s.replica != nil {
+			s.interserver = cfg.Replica.InterserverPort
+		}
 		if pick {
-			tcp, http, err := freePorts()
+			ports, err := FreePorts(3)
 			if err != nil {
 				return nil, fmt.Errorf("cannot pick free ports for ClickHouse: %w", err)
 			}
 			if s.tcp == 0 {
-				s.tcp = tcp
+				s.tcp = ports[0]
 			}
 			if s.http == 0 {
-				s.http = http
+				s.http = ports[1]
+			}
+			if s.replica != nil && s.interserver == 0 {
+				s.interserver = ports[2]
 			}
 		}
 		if err := s.writeConfig(); err != nil {
@@ -154,10 +242,10 @@ func (s *Server) Options(database string) *clickhouse.Options {
 func (s *Server) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return 0
 	}
-	return s.cmd.Process.Pid
+	return s.proc.cmd.Process.Pid
 }
 
 // CPUTime returns the CPU time (user plus system) the running server has used so far, read
@@ -218,48 +306,63 @@ func (s *Server) Restart(ctx context.Context) error {
 // start runs the server and waits until it answers.
 func (s *Server) start(ctx context.Context) error {
 	s.mu.Lock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		s.mu.Unlock()
 		return errors.New("already running")
 	}
-	args := append(append([]string(nil), s.bin[1:]...), "--config-file="+filepath.Join(s.dir, "config.xml"))
-	cmd := exec.Command(s.bin[0], args...)
-	cmd.Dir = s.dir
-	out, err := os.OpenFile(filepath.Join(s.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	argv := append(append([]string(nil), s.bin...), "--config-file="+filepath.Join(s.dir, "config.xml"))
+	p, err := startProcess(argv, s.dir, filepath.Join(s.dir, "stdout.log"))
 	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		s.mu.Unlock()
-		return fmt.Errorf("cannot run %q: %w", s.bin[0], err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(done)
-	}()
-	s.cmd, s.done = cmd, done
+	s.proc = p
 	s.mu.Unlock()
 
-	if err := s.waitReady(ctx, done); err != nil {
+	if err := s.waitReady(ctx, p.done); err != nil {
 		_ = s.stop(syscall.SIGKILL)
 		return fmt.Errorf("%w\n%s", err, s.LogTail())
 	}
 	return nil
 }
 
-// waitReady polls the HTTP interface with SELECT 1 until it answers 1, the process exits, ctx
-// is done or the ready timeout passes.
+// waitDDLWorker waits, on a replica, until the server is connected to ZooKeeper and a DDL
+// worker of the cluster has created its queue (/clickhouse/task_queue/ddl), then a moment more.
+// 18.16 crashes (a null pointer in zkutil::ZooKeeper::createImpl) on an ON CLUSTER query that
+// arrives before its DDL worker thread has taken the server's ZooKeeper session: a query right
+// after the first SELECT 1 can.
+func (s *Server) waitDDLWorker(ctx context.Context, done <-chan struct{}) error {
+	q := "SELECT count() FROM system.zookeeper WHERE path = '/clickhouse/task_queue' AND name = 'ddl'"
+	if err := s.poll(ctx, done, q, "a ZooKeeper session and the distributed DDL queue"); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(300 * time.Millisecond):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitReady polls the HTTP interface with SELECT 1 until it answers 1 (and, on a replica,
+// waitDDLWorker), the process exits, ctx is done or the ready timeout passes.
 func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, s.readyTimeout)
 	defer cancel()
+	if err := s.poll(ctx, done, "SELECT 1", "SELECT 1"); err != nil {
+		return err
+	}
+	if s.replica != nil {
+		return s.waitDDLWorker(ctx, done)
+	}
+	return nil
+}
+
+// poll runs query through the HTTP interface until it answers 1, the process exits or ctx is
+// done; what names the wait in errors.
+func (s *Server) poll(ctx context.Context, done <-chan struct{}, query, what string) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	url := "http://" + s.HTTPAddr() + "/?query=SELECT%201"
+	url := "http://" + s.HTTPAddr() + "/?query=" + neturl.QueryEscape(query)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := client.Do(req); err == nil {
@@ -273,7 +376,7 @@ func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
 		case <-done:
 			return errors.New("clickhouse-server exited during startup")
 		case <-ctx.Done():
-			return fmt.Errorf("clickhouse-server did not answer SELECT 1 on %s within %v: %w", s.HTTPAddr(), s.readyTimeout, ctx.Err())
+			return fmt.Errorf("clickhouse-server did not answer %s on %s within %v: %w", what, s.HTTPAddr(), s.readyTimeout, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -283,24 +386,16 @@ func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
 // after stopTimeout.
 func (s *Server) stop(sig syscall.Signal) error {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
+	p := s.proc
 	s.mu.Unlock()
-	if cmd == nil {
+	if p == nil {
 		return nil
 	}
-	_ = signalGroup(cmd.Process.Pid, sig)
-	select {
-	case <-done:
-	case <-time.After(stopTimeout):
-		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			return fmt.Errorf("clickhouse-server (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
-		}
+	if err := p.stop(sig, stopTimeout); err != nil {
+		return err
 	}
 	s.mu.Lock()
-	s.cmd, s.done = nil, nil
+	s.proc = nil
 	s.mu.Unlock()
 	return nil
 }
@@ -331,6 +426,9 @@ func (s *Server) writeConfig() error {
 		}
 	}
 	config, users := fmt.Sprintf(configXML, s.dir, s.tcp, s.http), usersXML
+	if s.replica != nil {
+		config = strings.Replace(config, "</yandex>", s.replicaXML()+"</yandex>", 1)
+	}
 	if s.queryLog {
 		config = strings.Replace(config, "</yandex>", queryLogXML+"</yandex>", 1)
 		users = strings.Replace(users, "<poll_interval>", "<log_queries>1</log_queries>\n      <poll_interval>", 1)
@@ -370,6 +468,36 @@ const configXML = `<?xml version="1.0"?>
   <keep_alive_timeout>3</keep_alive_timeout>
 </yandex>
 `
+
+// replicaXML is added to configXML for a replica (see Replica): the cluster of one shard (the
+// Distributed tables send a query to one replica, internal_replication: an INSERT through them
+// goes to one replica, which replicates it), ZooKeeper, the macros, the interserver port on
+// loopback and the distributed DDL queue.
+func (s *Server) replicaXML() string {
+	r := s.replica
+	var b strings.Builder
+	fmt.Fprintf(&b, "  <remote_servers>\n    <%s>\n      <shard>\n        <internal_replication>true</internal_replication>\n", r.Cluster)
+	for _, a := range r.Replicas {
+		host, port, _ := net.SplitHostPort(a)
+		fmt.Fprintf(&b, "        <replica><host>%s</host><port>%s</port></replica>\n", xmlText(host), xmlText(port))
+	}
+	fmt.Fprintf(&b, "      </shard>\n    </%s>\n  </remote_servers>\n  <zookeeper>\n", r.Cluster)
+	for i, a := range r.ZooKeeper {
+		host, port, _ := net.SplitHostPort(a)
+		fmt.Fprintf(&b, "    <node index=\"%d\"><host>%s</host><port>%s</port></node>\n", i+1, xmlText(host), xmlText(port))
+	}
+	fmt.Fprintf(&b, "    <session_timeout_ms>%d</session_timeout_ms>\n  </zookeeper>\n", r.SessionTimeout.Milliseconds())
+	fmt.Fprintf(&b, "  <macros>\n    <shard>%s</shard>\n    <replica>%s</replica>\n  </macros>\n", r.Shard, r.Name)
+	fmt.Fprintf(&b, "  <interserver_http_host>127.0.0.1</interserver_http_host>\n  <interserver_http_port>%d</interserver_http_port>\n", s.interserver)
+	b.WriteString("  <distributed_ddl>\n    <path>/clickhouse/task_queue/ddl</path>\n  </distributed_ddl>\n")
+	return b.String()
+}
+
+func xmlText(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
 
 // queryLogXML is added to configXML with Config.QueryLog: system.query_log, flushed every
 // second. The same element on 18.16 and current servers.
@@ -434,23 +562,23 @@ func FindBinary() ([]string, error) {
 	return nil, ErrNoBinary
 }
 
-// freePorts returns two distinct free loopback TCP ports.
-func freePorts() (int, int, error) {
-	var ports [2]int
-	var lns [2]net.Listener
-	for i := range lns {
+// FreePorts returns n distinct loopback TCP ports that were free a moment ago (another process
+// may take one before it is bound).
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	lns := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := range ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			for _, l := range lns[:i] {
-				l.Close()
-			}
-			return 0, 0, err
+			return nil, err
 		}
-		lns[i] = ln
+		lns = append(lns, ln)
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	for _, l := range lns {
-		l.Close()
-	}
-	return ports[0], ports[1], nil
+	return ports, nil
 }

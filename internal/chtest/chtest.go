@@ -44,6 +44,13 @@ func Start(t testing.TB) *Server {
 // are chosen as Start chooses them.
 func StartConfig(t testing.TB, cfg chserver.Config) *Server {
 	t.Helper()
+	cfg.Dir, cfg.Binary, cfg.TCPPort, cfg.HTTPPort = t.TempDir(), findBinary(t), 0, 0
+	return start(t, cfg)
+}
+
+// findBinary returns the server's command line, or skips t (fails it under CI=true).
+func findBinary(t testing.TB) []string {
+	t.Helper()
 	bin, err := chserver.FindBinary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -51,7 +58,12 @@ func StartConfig(t testing.TB, cfg chserver.Config) *Server {
 		}
 		t.Skipf("skipping: %v; install it: %s", err, InstallHint)
 	}
-	cfg.Dir, cfg.Binary, cfg.TCPPort, cfg.HTTPPort = t.TempDir(), bin, 0, 0
+	return bin
+}
+
+// start starts a server with cfg and registers its shutdown.
+func start(t testing.TB, cfg chserver.Config) *Server {
+	t.Helper()
 	cs, err := chserver.Start(context.Background(), cfg)
 	if err != nil {
 		if errors.Is(err, chserver.ErrNoBinary) {
@@ -91,6 +103,9 @@ func (s *Server) Conn() driver.Conn {
 	}
 	return s.conn
 }
+
+// LogTail returns the end of the server's error log and stdout, for failure messages.
+func (s *Server) LogTail() string { return s.cs.LogTail() }
 
 // PID returns the process id of the running server, or 0 when it is stopped.
 func (s *Server) PID() int { return s.cs.PID() }

@@ -9,4 +9,8 @@
 //
 // Starting a server takes one to three seconds; tests that need several servers' worth of
 // time should check testing.Short themselves.
+//
+// StartCluster starts a private ZooKeeper and the replicas of a one-shard cluster
+// (ClusterName). Tests that use it run only with INGEST_CHCLUSTER=1 (make test-chcluster): they
+// need ZooKeeper and java, which scripts/ensure-zookeeper.sh installs, and take tens of seconds.
 package chtest
