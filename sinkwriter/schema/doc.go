@@ -11,6 +11,14 @@
 // A migration that was applied with another checksum (its file was edited after it shipped) is
 // refused with ErrChecksumMismatch: ship a new migration instead.
 //
+// MigrateCluster applies the same migrations on every replica of a ClickHouse cluster of one
+// shard: the files are the single server's, and OnCluster rewrites each statement as it runs
+// (ON CLUSTER, Replicated engines on the ZooKeeper path /clickhouse/tables/{shard}/<db>/<table>,
+// a Distributed table <table>_all for each table of the query path), so a file, and its
+// checksum, never changes for a cluster. testdata/single.sql and testdata/cluster.sql hold every
+// statement of both, compared by the tests.
+//
 // The SQL is kept to what both Debian's ClickHouse 18.16 and current releases accept. The tables
-// and the exactly-once design they serve are documented in docs/sinkwriter.md.
+// and the exactly-once design they serve are documented in docs/sinkwriter.md ("Replicated
+// ClickHouse" for a cluster).
 package schema

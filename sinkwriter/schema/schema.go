@@ -136,27 +136,48 @@ func quoteIdent(name string) string { return "`" + name + "`" }
 // error wrapping ErrChecksumMismatch, applying nothing, if a checksum differs. Migrations
 // recorded but unknown to this binary (a newer schema) are left alone. It returns the
 // migrations it applied. conn may have any default database: every statement names database.
+// MigrateCluster does the same on every replica of a cluster.
 func Migrate(ctx context.Context, conn driver.Conn, database string) ([]Migration, error) {
 	if !ValidDatabase(database) {
 		return nil, fmt.Errorf("cannot migrate database %q: not a valid name (^[A-Za-z_][A-Za-z0-9_]*$, at most 64 bytes)", database)
 	}
-	ms, err := Migrations()
-	if err != nil {
-		return nil, err
-	}
-	db := quoteIdent(database)
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
-		return nil, fmt.Errorf("cannot create database %q: %w", database, err)
-	}
-	if err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+db+"."+MigrationsTable+` (
+	return migrate(ctx, conn, database, "")
+}
+
+// createDatabaseSQL creates database (a valid name).
+func createDatabaseSQL(database string) string {
+	return "CREATE DATABASE IF NOT EXISTS " + quoteIdent(database)
+}
+
+// migrationsTableSQL creates database's schema_migrations.
+func migrationsTableSQL(database string) string {
+	return "CREATE TABLE IF NOT EXISTS " + quoteIdent(database) + "." + MigrationsTable + ` (
     version    UInt32,
     name       String,
     checksum   String,
     applied_at DateTime
 )
 ENGINE = ReplacingMergeTree(applied_at)
-ORDER BY version`); err != nil {
-		return nil, fmt.Errorf("cannot create table %q: %w", database+"."+MigrationsTable, err)
+ORDER BY version`
+}
+
+// migrate is Migrate ("" cluster) and MigrateCluster, after their checks. The checksums are
+// those of the embedded files whatever the cluster: the rewrite for a cluster happens here, in
+// code, so a file never changes for it.
+func migrate(ctx context.Context, conn driver.Conn, database, cluster string) ([]Migration, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	if cluster == "" {
+		if err := conn.Exec(ctx, createDatabaseSQL(database)); err != nil {
+			return nil, fmt.Errorf("cannot create database %q: %w", database, err)
+		}
+		if err := conn.Exec(ctx, migrationsTableSQL(database)); err != nil {
+			return nil, fmt.Errorf("cannot create table %q: %w", database+"."+MigrationsTable, err)
+		}
+	} else if err := bootstrapCluster(ctx, conn, database, cluster); err != nil {
+		return nil, err
 	}
 	applied, err := Applied(ctx, conn, database)
 	if err != nil {
@@ -175,7 +196,11 @@ ORDER BY version`); err != nil {
 		if len(applied[m.Version]) > 0 {
 			continue
 		}
-		for i, stmt := range m.Statements(database) {
+		stmts, err := m.ClusterStatements(database, cluster)
+		if err != nil {
+			return done, err
+		}
+		for i, stmt := range stmts {
 			if err := conn.Exec(ctx, stmt); err != nil {
 				return done, fmt.Errorf("cannot apply migration %q (statement %d): %w", fmt.Sprintf("%04d_%s", m.Version, m.Name), i+1, err)
 			}
