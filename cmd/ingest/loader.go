@@ -54,6 +54,8 @@ func loaderDefaults() loader.ServiceConfig {
 func clickHouseFlags(fs *flag.FlagSet, cfg *loader.ServiceConfig) {
 	l := &cfg.Loader
 	config.ListVar(fs, &l.ClickHouseAddr, "clickhouse", "ClickHouse native-protocol addresses, comma-separated host:port")
+	fs.StringVar(&l.ClickHouseCluster, "clickhouse-cluster", l.ClickHouseCluster,
+		"ClickHouse cluster (remote_servers name) whose replicas --clickhouse lists: Replicated tables, DDL ON CLUSTER, reads through <table>_all; empty: one server")
 	fs.StringVar(&l.Database, "database", l.Database, "ClickHouse database of the tables (created and migrated at start)")
 	fs.StringVar(&l.Username, "username", l.Username, "ClickHouse user (the password comes from "+loader.PasswordEnv+" or the file's loader.password)")
 }

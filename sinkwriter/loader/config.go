@@ -58,6 +58,17 @@ type Config struct {
 
 	// ClickHouseAddr are the host:port addresses of ClickHouse's native protocol. Required.
 	ClickHouseAddr []string `yaml:"clickhouse_addr"`
+	// ClickHouseCluster is the ClickHouse cluster, as the servers' remote_servers name it, whose
+	// replicas ClickHouseAddr lists (one shard, any number of replicas; ZooKeeper and the
+	// {shard} and {replica} macros configured on every server). The migrations then run on every
+	// replica (ON CLUSTER), every table is Replicated, and the query path's tables get a
+	// Distributed table each, named with the suffix _all (logs_all: see schema.MigrateCluster).
+	// The loader inserts into the local tables of the first address of ClickHouseAddr that
+	// answers, and fails over to the next when it does not: list every replica, in the same
+	// order for every loader. Exactly once holds through a replica's crash; see
+	// docs/sinkwriter.md, "Replicated ClickHouse". A database created without a cluster cannot
+	// be migrated with one (and the reverse is not supported). Default "": one server.
+	ClickHouseCluster string `yaml:"clickhouse_cluster"`
 	// Database is the ClickHouse database of the tables. Default "ingest".
 	Database string `yaml:"database"`
 	// Username and Password authenticate to ClickHouse. Default user "default", no password.
@@ -188,6 +199,7 @@ func (c Config) rollupConfig() rollup.Config {
 	c = c.withDefaults()
 	return rollup.Config{
 		Database:  c.Database,
+		Cluster:   c.ClickHouseCluster,
 		Interval:  c.Rollup.Interval,
 		Delay:     c.Rollup.Delay,
 		Retention: c.Rollup.Retention,
@@ -301,6 +313,9 @@ func (c Config) Validate() error {
 			bad("clickhouse_addr", "%q is not host:port", a)
 		}
 	}
+	if c.ClickHouseCluster != "" && !schema.ValidCluster(c.ClickHouseCluster) {
+		bad("clickhouse_cluster", "%q is not a valid cluster name (^[A-Za-z_][A-Za-z0-9_-]*$)", c.ClickHouseCluster)
+	}
 	if !schema.ValidDatabase(c.Database) {
 		bad("database", "%q is not a valid name (^[A-Za-z_][A-Za-z0-9_]*$)", c.Database)
 	}
@@ -342,7 +357,7 @@ func (c Config) Validate() error {
 		bad("insert_timeout", "%v is not below rebalance_timeout %v: an INSERT in flight must end before the group moves its partitions", c.InsertTimeout, c.RebalanceTimeout)
 	}
 	rc := c.rollupConfig()
-	rc.Database, rc.Horizon = rollup.DefaultDatabase, rollup.DefaultHorizon // reported under database and insert_timeout
+	rc.Database, rc.Horizon, rc.Cluster = rollup.DefaultDatabase, rollup.DefaultHorizon, "" // reported under database, insert_timeout and clickhouse_cluster
 	if err := rc.Validate(); err != nil {
 		errs = append(errs, config.Prefix("rollup", err))
 	}

@@ -139,7 +139,7 @@ func (l *Loader) Run(ctx context.Context) error {
 	}
 	l.ready.consuming(func() int { return len(cl.GetConsumeTopics()) })
 	l.log.Info("loading", "brokers", l.cfg.Brokers, "group", l.cfg.Group, "topics", l.cfg.TopicRegex,
-		"clickhouse", l.cfg.ClickHouseAddr, "database", l.cfg.Database)
+		"clickhouse", l.cfg.ClickHouseAddr, "cluster", l.cfg.ClickHouseCluster, "database", l.cfg.Database)
 	c.run(ctx)
 	return nil
 }
@@ -197,11 +197,12 @@ func groupOptions(cfg Config, c *consumer, log *slog.Logger) []kgo.Opt {
 	}
 }
 
-// migrate applies the migrations, retrying while ClickHouse cannot be reached. A server's
-// refusal (an exception) or a checksum mismatch is returned.
+// migrate applies the migrations (on every replica of ClickHouseCluster, if set), retrying while
+// ClickHouse cannot be reached. A server's refusal (an exception), a checksum mismatch or a
+// cluster that cannot hold the schema is returned.
 func (l *Loader) migrate(ctx context.Context, conn driver.Conn) error {
 	for attempt := 0; ; attempt++ {
-		applied, err := schema.Migrate(ctx, conn, l.cfg.Database)
+		applied, err := schema.MigrateCluster(ctx, conn, l.cfg.Database, l.cfg.ClickHouseCluster)
 		for _, m := range applied {
 			l.log.Info("applied migration", "version", m.Version, "name", m.Name, "database", l.cfg.Database)
 		}
@@ -209,7 +210,7 @@ func (l *Loader) migrate(ctx context.Context, conn driver.Conn) error {
 			return nil
 		}
 		var exc *clickhouse.Exception
-		if errors.Is(err, schema.ErrChecksumMismatch) || errors.As(err, &exc) {
+		if errors.Is(err, schema.ErrChecksumMismatch) || errors.Is(err, schema.ErrNotReplicated) || errors.Is(err, schema.ErrClusterUnsupported) || errors.As(err, &exc) {
 			return err
 		}
 		if ctx.Err() != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"time"
@@ -106,7 +107,16 @@ func NewService(cfg ServiceConfig, set service.Settings) (*Service, error) {
 	s := &Service{l: l}
 	run := l.Run
 	if !cfg.Loader.Rollup.Disabled {
-		conn, err := clickhouse.Open(ClickHouseOptions(cfg.Loader)) // dials lazily
+		opts := ClickHouseOptions(cfg.Loader)
+		if cfg.Loader.ClickHouseCluster != "" {
+			// One connection, kept until it breaks (no lifetime: clickhouse-go would dial a new
+			// one after an hour, perhaps to another replica between a check and a statement), so
+			// that a cycle's statements reach the replica its checks were made on
+			// (rollup.Config.Cluster).
+			opts.MaxOpenConns = 1
+			opts.ConnMaxLifetime = math.MaxInt64
+		}
+		conn, err := clickhouse.Open(opts) // dials lazily
 		if err != nil {
 			return nil, fmt.Errorf("cannot open ClickHouse %q for the roll-up worker: %w", cfg.Loader.ClickHouseAddr, err)
 		}
@@ -172,8 +182,8 @@ func runWithRollups(ctx context.Context, l *Loader, w *rollup.Worker, conn drive
 }
 
 // Migrate applies the schema migrations that cfg's ClickHouse database does not record yet,
-// within cfg.MigrateTimeout (`ingest migrate`; the loader does the same at start), and logs
-// each.
+// within cfg.MigrateTimeout (`ingest migrate`; the loader does the same at start), on every
+// replica of loader.clickhouse_cluster when it is set, and logs each.
 func Migrate(ctx context.Context, cfg ServiceConfig, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("cannot migrate: invalid config: %w", err)
@@ -187,13 +197,13 @@ func Migrate(ctx context.Context, cfg ServiceConfig, log *slog.Logger) error {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, cfg.MigrateTimeout)
 	defer cancel()
-	applied, err := schema.Migrate(ctx, conn, lc.Database)
+	applied, err := schema.MigrateCluster(ctx, conn, lc.Database, lc.ClickHouseCluster)
 	for _, m := range applied {
 		log.Info("applied migration", "version", m.Version, "name", m.Name, "database", lc.Database)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot migrate database %q of ClickHouse %q: %w", lc.Database, lc.ClickHouseAddr, err)
 	}
-	log.Info("schema up to date", "database", lc.Database, "applied", len(applied))
+	log.Info("schema up to date", "database", lc.Database, "cluster", lc.ClickHouseCluster, "applied", len(applied))
 	return nil
 }

@@ -41,6 +41,14 @@ type Config struct {
 	// is not missed. Default 40 s (the loader's default insert_timeout of 30 s plus 10 s; the
 	// loader sets it to its insert_timeout plus 10 s).
 	Horizon time.Duration `yaml:"horizon"`
+	// Cluster is the ClickHouse cluster whose replica the worker's connection reaches (see
+	// schema.MigrateCluster); empty: one server. With a cluster the worker reads and writes the
+	// local Replicated tables of the replica its connection reaches, and runs a cycle only while
+	// that replica holds every part the other replicas committed (see the package
+	// documentation, "Replicated tables"): give it a connection pool of one connection
+	// (MaxOpenConns 1) without a lifetime (ConnMaxLifetime), so that a cycle's reads and
+	// writes reach one replica, the one its checks were made on. Default "".
+	Cluster string `yaml:"cluster"`
 }
 
 // DefaultConfig returns the defaults that a zero Config field stands for.
@@ -73,6 +81,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %v is negative", d.key, d.v))
 		}
+	}
+	if c.Cluster != "" && !schema.ValidCluster(c.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster: %q is not a valid name (^[A-Za-z_][A-Za-z0-9_-]*$)", c.Cluster))
 	}
 	if c.Retention > 0 && c.Retention < time.Hour {
 		errs = append(errs, fmt.Errorf("retention: %v is under the minimum of 1h (markers must outlive a restart of the worker)", c.Retention))

@@ -68,6 +68,24 @@
 // version of a row winning. The Worker's methods are safe for concurrent use; cycles never
 // overlap.
 //
+// # Replicated tables
+//
+// With Config.Cluster the tables are Replicated (see schema.MigrateCluster) and the worker reads
+// and writes the local tables of the replica its connection reaches. Markers and data are
+// different tables, replicated independently, so a replica can hold a marker before the data it
+// announces, and a window recomputed then would stay wrong. So before it reads markers (then its
+// next read may start Horizon before the server time, as on one server) and before each
+// recompute statement, the worker checks its replica: in system.replicas, every entry of the
+// replication log of each table it reads pulled into the queue (log_pointer past log_max_index,
+// or an empty log), then no part left to fetch (inserts_in_queue) and not read-only; in
+// system.mutations, none in progress. It waits up to a second for the replica to get there
+// (its own INSERTs make log entries the replica pulls a moment later); a replica still behind
+// stops the cycle there (counted in ingest_rollup_replication_waits_total; logged when the wait
+// begins and ends), and the windows left stay dirty for the next cycle. While a replica that died holds parts the others lack, the
+// worker waits for it to come back. Its connection pool must hold one connection without a
+// lifetime, so that a statement reaches the replica its check was made on (a broken connection
+// fails the statement that uses it; a new one is checked first).
+//
 // # Limits
 //
 //   - A marker that becomes visible more than Horizon after its inserted_at (an INSERT that
@@ -78,4 +96,9 @@
 //   - The worker holds every dirty window in memory (about 100 bytes each): the first run after
 //     migration 0002 holds one per (tenant, minute) of the whole history, briefly.
 //   - Ties of time_unix_nano within a series make value_last one of the tied values.
+//   - On a cluster: a replica killed between committing a metrics block and its marker leaves
+//     the block, retried and deduplicated on another replica, without a marker (its window is
+//     stale until its next change, as after a server crash between the two on one server); a
+//     delete marked with Mark on one replica can be recomputed on another before that one has
+//     pulled the mutation; and the replicas' clocks must agree within the Horizon's margin.
 package rollup

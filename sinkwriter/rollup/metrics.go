@@ -27,6 +27,7 @@ type metrics struct {
 	lag           prometheus.Gauge
 	oldestPending prometheus.Gauge
 	pruned        prometheus.Counter
+	waits         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,8 +51,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Age of the earliest marker behind a dirty 1m window (server time); 0 when none is dirty."),
 		pruned: metricdef.Counter("ingest_rollup_marker_partitions_dropped_total",
 			"Daily partitions of markers dropped after the retention."),
+		waits: metricdef.Counter("ingest_rollup_replication_waits_total",
+			"Cycles (on a cluster) that stopped early, their windows left dirty, because the worker's replica still lacked parts the other replicas had committed after a second's wait."),
 	}
-	if err := metricdef.Register(reg, m.windows, m.duration, m.errors, m.markers, m.cycles, m.pending, m.lag, m.oldestPending, m.pruned); err != nil {
+	if err := metricdef.Register(reg, m.windows, m.duration, m.errors, m.markers, m.cycles, m.pending, m.lag, m.oldestPending, m.pruned, m.waits); err != nil {
 		return nil, err
 	}
 	for l := range numLevels {

@@ -47,6 +47,7 @@ type Worker struct {
 	persisted   map[string]int64 // the cursor last written per set
 	lastPrune   time.Time
 	failing     bool // Run's goroutine only: the last cycle failed (logged once; the next success too)
+	behind      bool // on a cluster: the last check found the replica behind (logged once; catching up too); see Behind
 }
 
 // New returns a worker for cfg (zero fields take their defaults) on conn, after validating
@@ -70,7 +71,7 @@ func New(conn driver.Conn, cfg Config, reg prometheus.Registerer, log *slog.Logg
 // Run runs a cycle every Interval until ctx ends, then returns nil. A failed cycle is logged
 // and retried at the next interval: ClickHouse down means the worker waits.
 func (w *Worker) Run(ctx context.Context) error {
-	w.log.Info("roll-up worker started", "database", w.cfg.Database, "interval", w.cfg.Interval, "delay", w.cfg.Delay)
+	w.log.Info("roll-up worker started", "database", w.cfg.Database, "interval", w.cfg.Interval, "delay", w.cfg.Delay, "cluster", w.cfg.Cluster)
 	tick := time.NewTicker(w.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -120,6 +121,16 @@ func (w *Worker) Cycle(ctx context.Context) error {
 		w.m.errors.WithLabelValues(opRead).Inc()
 		return err
 	}
+	// On a cluster, markers are read only once the replica holds every part committed before
+	// now (so the next read may start Horizon before now: see tracker.add); recompute checks
+	// again before each of its statements (see there).
+	if caughtUp, err := w.caughtUp(ctx); err != nil || !caughtUp {
+		if err != nil {
+			w.m.errors.WithLabelValues(opRead).Inc()
+		}
+		w.report(now)
+		return err
+	}
 	for _, set := range schema.TableSets {
 		ms, err := w.readMarkers(ctx, set)
 		if err != nil {
@@ -129,9 +140,13 @@ func (w *Worker) Cycle(ctx context.Context) error {
 		w.m.markers.Add(float64(w.t.add(set, ms, now.Unix())))
 	}
 	var errs []error
+levels:
 	for l := range numLevels {
 		for _, r := range w.t.ready(l, now, maxRangeSeconds/levelDefs[l].size) {
 			if err := w.recompute(ctx, r); err != nil {
+				if errors.Is(err, errReplicaBehind) {
+					break levels // counted in waits; the windows stay dirty
+				}
 				w.m.errors.WithLabelValues(opRecompute).Inc()
 				errs = append(errs, err)
 				continue
@@ -151,6 +166,29 @@ func (w *Worker) Cycle(ctx context.Context) error {
 			w.lastPrune = now
 		}
 	}
+	w.report(now)
+	w.m.cycles.Inc()
+	return errors.Join(errs...)
+}
+
+// errReplicaBehind fails a recompute whose replica does not hold every committed part yet.
+var errReplicaBehind = errors.New("the replica does not hold every part the other replicas committed yet")
+
+// requireCaughtUp returns nil when caughtUp, else an error about what, wrapping
+// errReplicaBehind when the replica is behind.
+func (w *Worker) requireCaughtUp(ctx context.Context, what string) error {
+	ok, err := w.caughtUp(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("cannot recompute %s: %w", what, err)
+	case !ok:
+		return fmt.Errorf("cannot recompute %s yet: %w", what, errReplicaBehind)
+	}
+	return nil
+}
+
+// report sets the gauges of the pending windows as of now.
+func (w *Worker) report(now time.Time) {
 	n, due, oldest := w.t.pending(now)
 	w.m.pending.Set(float64(n))
 	w.m.lag.Set(0)
@@ -161,8 +199,57 @@ func (w *Worker) Cycle(ctx context.Context) error {
 	if oldest >= 0 {
 		w.m.oldestPending.Set(float64(max(now.Unix()-oldest, 0)))
 	}
-	w.m.cycles.Inc()
-	return errors.Join(errs...)
+}
+
+// catchUpWait bounds how long caughtUp waits for the replica to catch up before it gives up
+// for this cycle. The replica pulls new replication log entries within milliseconds of their
+// creation — the worker's own INSERTs make entries too — and fetches new parts soon after: the
+// wait covers that, not a replica that lacks parts for longer.
+const catchUpWait = time.Second
+
+// caughtUp reports whether the worker may go on: always on one server; on a cluster, whether
+// its replica holds every part the replicas committed (replicaBehind), waiting up to
+// catchUpWait for it. A replica behind is counted in ingest_rollup_replication_waits_total and
+// logged when the wait begins and ends.
+func (w *Worker) caughtUp(ctx context.Context) (bool, error) {
+	if w.cfg.Cluster == "" {
+		return true, nil
+	}
+	var behind string
+	for deadline := time.Now().Add(catchUpWait); ; {
+		var err error
+		if behind, err = w.replicaBehind(ctx); err != nil {
+			return false, err
+		}
+		if behind == "" || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	switch {
+	case behind != "" && !w.behind:
+		w.log.Info("roll-up worker waits for its replica to catch up", "cluster", w.cfg.Cluster, "behind", behind)
+	case behind == "" && w.behind:
+		w.log.Info("roll-up worker's replica caught up", "cluster", w.cfg.Cluster)
+	}
+	w.behind = behind != ""
+	if w.behind {
+		w.m.waits.Inc()
+	}
+	return !w.behind, nil
+}
+
+// Behind reports whether, on a cluster, the last check of the worker's replica found it
+// lacking parts the other replicas committed: the last cycle then stopped early, and windows
+// of any level may be left to recompute. Always false on one server.
+func (w *Worker) Behind() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.behind
 }
 
 // Pending returns the number of dirty 1m windows not recomputed yet (still open, or their
@@ -275,14 +362,26 @@ func (w *Worker) nextVersion() uint64 {
 	return v
 }
 
-// recompute writes the windows of r and the tombstones of the series they lost.
+// recompute writes the windows of r and the tombstones of the series they lost. On a cluster
+// each of the two statements runs only after the replica was found caught up (caughtUp), on the
+// same connection: the windows are then computed from every part committed before (the data of
+// every marker read, the 1m rows of another worker), and the tombstones from the windows just
+// written, even if the connection moved to another replica in between (a broken connection
+// fails the statement that used it; only a new one reaches another replica, and is checked
+// first). A replica behind fails the range, which stays dirty for the next cycle.
 func (w *Worker) recompute(ctx context.Context, r window) error {
 	start := time.Now()
 	v := w.nextVersion()
 	what := fmt.Sprintf("%s%s of tenant %s, %v to %v", levelDefs[r.level].table, r.set, r.tenant,
 		time.Unix(r.from, 0).UTC().Format(time.DateTime), time.Unix(r.to, 0).UTC().Format(time.DateTime))
+	if err := w.requireCaughtUp(ctx, what); err != nil {
+		return err
+	}
 	if err := w.conn.Exec(ctx, recomputeSQL(w.cfg.Database, r, v), r.tenant); err != nil {
 		return fmt.Errorf("cannot recompute %s: %w", what, err)
+	}
+	if err := w.requireCaughtUp(ctx, "the tombstones of "+what); err != nil {
+		return err
 	}
 	if err := w.conn.Exec(ctx, tombstoneSQL(w.cfg.Database, r, v), r.tenant); err != nil {
 		return fmt.Errorf("cannot write the tombstones of %s: %w", what, err)

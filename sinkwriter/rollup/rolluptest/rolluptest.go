@@ -30,8 +30,8 @@ func Settle(t testing.TB, conn driver.Conn, database string, timeout time.Durati
 	return w
 }
 
-// SettleWith runs cycles of w until one succeeds with no dirty window left, failing t after
-// timeout.
+// SettleWith runs cycles of w until one succeeds with no dirty window left (and, on a cluster,
+// did not stop early for its replica: Worker.Behind), failing t after timeout.
 func SettleWith(t testing.TB, w *rollup.Worker, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -40,7 +40,7 @@ func SettleWith(t testing.TB, w *rollup.Worker, timeout time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err = w.Cycle(ctx)
 		cancel()
-		if err == nil && w.Pending() == 0 {
+		if err == nil && w.Pending() == 0 && !w.Behind() {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
