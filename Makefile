@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline bench-ack test-faults test-quotas lint fuzz clean
+.PHONY: all build filter run test test-short bench bench-hotpath bench-pipeline bench-ack test-faults test-quotas test-chcluster lint fuzz clean
 
 all: build
 
@@ -38,6 +38,8 @@ test:
 	@# The Prometheus rules and the dashboard are checked with Prometheus' own packages, in
 	@# their own module (deploy/observability/).
 	cd deploy/observability && $(GO) test -count=1 ./...
+	@# The Kubernetes manifests, checked with kustomize and the services' configs (deploy/k8s/).
+	cd deploy/k8s && $(GO) test -count=1 ./...
 
 ## test-short: the fast unit suite
 test-short:
@@ -77,6 +79,17 @@ test-faults:
 ## control plane and then an edge killed (about 2 minutes)
 test-quotas:
 	INGEST_QUOTAS=1 $(GO) test -run TestGlobalQuotaHoldsAcrossThreeEdges -count=1 -timeout 10m -v ./e2e
+
+## test-chcluster: the replicated ClickHouse tests (docs/sinkwriter.md, "Replicated ClickHouse"):
+## a private ZooKeeper (Debian's package is installed when missing, as ClickHouse is for `make
+## test`) and two ClickHouse replicas; the schema ON CLUSTER, the roll-up worker waiting for its
+## replica, and the loader through a SIGKILL of a replica under load (about a minute)
+test-chcluster:
+	@scripts/ensure-clickhouse.sh || [ "$$CI" != true ]
+	@scripts/ensure-zookeeper.sh || [ "$$CI" != true ]
+	INGEST_CHCLUSTER=1 $(GO) test -race -count=1 -timeout 10m -v \
+	  -run 'Cluster(Replicates|Statements|TestsSkip)|OnCluster|ValidCluster|MigrateCluster|WorkerOnACluster|ReplicatedClickHouse' \
+	  ./internal/chtest ./sinkwriter/schema ./sinkwriter/rollup ./sinkwriter/loader
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 5m). A run fails only when it wrote a
 ## failing input to testdata/fuzz: Go 1.26's coordinator may end a run with "context deadline
