@@ -405,15 +405,17 @@ func (s *Server) readBody(r *http.Request, tenant string, enc bodyEncoding) (bod
 	}
 	s.metrics.requestBytes.WithLabelValues(tenant, "raw").Add(float64(n))
 	data, gz := raw.Bytes(), enc == encodingGzip
+	var compressed io.Reader = raw // the gzip body, read from the buffer without a copy
 	if enc == encodingGRPC || enc == encodingGRPCGzip {
 		if data, gz, err = grpcMessage(data, enc); err != nil {
 			return nil, release, err
 		}
+		compressed = bytes.NewReader(data)
 	}
 	if !gz {
 		return data, release, nil
 	}
-	zr, err := s.getGzip(bytes.NewReader(data))
+	zr, err := s.getGzip(compressed)
 	if err != nil {
 		return nil, release, errMalformed("cannot read gzip body: %v", err)
 	}
