@@ -83,13 +83,14 @@ test-quotas:
 ## test-chcluster: the replicated ClickHouse tests (docs/sinkwriter.md, "Replicated ClickHouse"):
 ## a private ZooKeeper (Debian's package is installed when missing, as ClickHouse is for `make
 ## test`) and two ClickHouse replicas; the schema ON CLUSTER, the roll-up worker waiting for its
-## replica, and the loader through a SIGKILL of a replica under load (about a minute)
+## replica, the loader through a SIGKILL of a replica under load, replay and clear-shadow on the
+## cluster (about a minute and a half)
 test-chcluster:
 	@scripts/ensure-clickhouse.sh || [ "$$CI" != true ]
 	@scripts/ensure-zookeeper.sh || [ "$$CI" != true ]
 	INGEST_CHCLUSTER=1 $(GO) test -race -count=1 -timeout 10m -v \
-	  -run 'Cluster(Replicates|Statements|TestsSkip)|OnCluster|ValidCluster|MigrateCluster|WorkerOnACluster|ReplicatedClickHouse' \
-	  ./internal/chtest ./sinkwriter/schema ./sinkwriter/rollup ./sinkwriter/loader
+	  -run 'Cluster(Replicates|Statements|TestsSkip)|OnCluster|ValidCluster|MigrateCluster|WorkerOnACluster|ReplicatedClickHouse|ReplayOnACluster|ClearShadowOnACluster' \
+	  ./internal/chtest ./sinkwriter/schema ./sinkwriter/rollup ./sinkwriter/loader ./migration/replay ./controlplane/api
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 5m). A run fails only when it wrote a
 ## failing input to testdata/fuzz: Go 1.26's coordinator may end a run with "context deadline

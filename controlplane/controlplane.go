@@ -69,6 +69,13 @@ type ClickHouseConfig struct {
 	Addr []string `yaml:"addr"`
 	// Database is the database of the shadow tables. Default "ingest".
 	Database string `yaml:"database"`
+	// Cluster is the ClickHouse cluster of the tables: it must equal the loaders'
+	// clickhouse_cluster (one shard of Replicated tables; docs/sinkwriter.md, "Replicated
+	// ClickHouse"), with Addr listing its replicas. Replay then creates and drops its tables
+	// ON CLUSTER, Replicated at paths of their own, and reads the replica it reaches once that
+	// replica holds what the others committed; clear-shadow waits for its deletes there. Empty
+	// (the default): one server, and the same SQL as without the option.
+	Cluster string `yaml:"cluster"`
 	// Username authenticates to ClickHouse. Default "default".
 	Username string `yaml:"username"`
 	// Password is ClickHouse's password, from INGEST_CLICKHOUSE_PASSWORD; never read from a
@@ -213,6 +220,9 @@ func (c Config) Validate() error {
 	if c.ClickHouse.Database != "" && !schema.ValidDatabase(c.ClickHouse.Database) {
 		errs = append(errs, fmt.Errorf("clickhouse.database: %q is not a valid name (^[A-Za-z_][A-Za-z0-9_]*$, at most 64 bytes)", c.ClickHouse.Database))
 	}
+	if c.ClickHouse.Cluster != "" && !schema.ValidCluster(c.ClickHouse.Cluster) {
+		errs = append(errs, fmt.Errorf("clickhouse.cluster: %q is not a valid name (^[A-Za-z_][A-Za-z0-9_-]*$, at most 64 bytes; the loaders' clickhouse_cluster)", c.ClickHouse.Cluster))
+	}
 	if c.ClickHouse.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("clickhouse.timeout: %s must not be negative (0 means the default)", c.ClickHouse.Timeout))
 	}
@@ -325,14 +335,14 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		}
 	}()
 
-	chAPI := api.ClickHouse{Database: cfg.ClickHouse.Database, Timeout: cfg.ClickHouse.Timeout}
+	chAPI := api.ClickHouse{Database: cfg.ClickHouse.Database, Cluster: cfg.ClickHouse.Cluster, Timeout: cfg.ClickHouse.Timeout}
 	if cfg.ClickHouse.enabled() {
 		// Open dials lazily: a ClickHouse that is down fails only the requests that need it.
 		if cp.ch, err = clickhouse.Open(cfg.ClickHouse.options()); err != nil {
 			return nil, fmt.Errorf("cannot start the control plane: cannot open ClickHouse %q: %w", cfg.ClickHouse.Addr, err)
 		}
 		chAPI.Conn = cp.ch
-		log.Info("shadow tables reachable: clear-shadow enabled", "clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
+		log.Info("shadow tables reachable: clear-shadow enabled", "clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database, "cluster", cfg.ClickHouse.Cluster)
 	} else {
 		log.Info("no ClickHouse (clickhouse.addr): `ingestctl cutover clear-shadow` is off")
 	}
@@ -340,7 +350,7 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		ReportToken: reportToken, Cutover: cfg.Cutover, ClickHouse: chAPI}
 	if cfg.Replay.Enabled() {
 		// Validate made sure ClickHouse is configured too.
-		cp.replay, err = replay.New(cfg.Replay, replay.Options{Conn: cp.ch, Database: cfg.ClickHouse.Database, Store: reg.Replays(),
+		cp.replay, err = replay.New(cfg.Replay, replay.Options{Conn: cp.ch, Database: cfg.ClickHouse.Database, Cluster: cfg.ClickHouse.Cluster, Store: reg.Replays(),
 			Log: log.With("component", "replay"), Registerer: metrics})
 		if err != nil {
 			return nil, fmt.Errorf("cannot start the control plane: %w", err)
@@ -357,7 +367,7 @@ func NewService(cfg Config, set service.Settings) (*ControlPlane, error) {
 		}
 		apiCfg.DeadLetters = deadletter.New(cp.dlKafka, cfg.Replay.DeadLetterTopic)
 		log.Info("replay enabled: /v1/replays and `ingestctl replay` on", "brokers", cfg.Replay.Brokers, "topic_pattern", cfg.Replay.TopicPattern,
-			"clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database, "rate", cfg.Replay.Rate)
+			"clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database, "cluster", cfg.ClickHouse.Cluster, "rate", cfg.Replay.Rate)
 	} else {
 		log.Info("replay off (no replay.brokers): /v1/replays answers 501; set replay.brokers (--replay-brokers) and clickhouse.addr to turn it on")
 	}

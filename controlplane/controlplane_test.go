@@ -77,6 +77,20 @@ func TestRunServesTheAdminAPIAndStateSurvivesARestart(t *testing.T) {
 	}
 }
 
+func TestValidateChecksTheClickHouseClusterName(t *testing.T) {
+	c := controlplane.DefaultConfig()
+	c.Admin.Token = token
+	c.ClickHouse.Addr = []string{"ch-0:9000", "ch-1:9000"}
+	c.ClickHouse.Cluster = "ingest"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a valid cluster name: %v", err)
+	}
+	c.ClickHouse.Cluster = "in gest"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `clickhouse.cluster: "in gest" is not a valid name`) {
+		t.Fatalf("Validate = %v, want an error naming clickhouse.cluster", err)
+	}
+}
+
 func TestValidateReportsEveryProblemAndHowToMakeAToken(t *testing.T) {
 	err := controlplane.Config{Admin: controlplane.AdminConfig{ListenAddress: "nope", ShutdownTimeout: -1},
 		ClickHouse: controlplane.ClickHouseConfig{Addr: []string{"clickhouse"}, Database: "in-gest", Timeout: -1}}.Validate()

@@ -18,6 +18,7 @@ func controlPlaneFlags(fs *flag.FlagSet, cfg *controlplane.Config) {
 	fs.StringVar(&cfg.Admin.TokenFile, "admin-token-file", "", "file holding the admin bearer token (or set INGEST_ADMIN_TOKEN)")
 	fs.StringVar(&cfg.Admin.ReportTokenFile, "report-token-file", "", "file holding the bearer token edges, normalizers and loaders report cutover parity with (or set INGEST_REPORT_TOKEN)")
 	config.ListVar(fs, &cfg.ClickHouse.Addr, "clickhouse", "ClickHouse native-protocol addresses, comma-separated host:port, for ingestctl cutover clear-shadow (user clickhouse.username, password from "+loader.PasswordEnv+"); empty: off")
+	fs.StringVar(&cfg.ClickHouse.Cluster, "clickhouse-cluster", cfg.ClickHouse.Cluster, "ClickHouse cluster of one shard (remote_servers) that --clickhouse lists the replicas of; the loaders' clickhouse_cluster; empty: one server")
 	config.ListVar(fs, &cfg.Replay.Brokers, "replay-brokers", "Kafka brokers of the tenant topics, comma-separated host:port, for ingestctl replay (needs --clickhouse); empty: replay off")
 	fs.StringVar(&cfg.Replay.TopicPattern, "replay-topic-pattern", cfg.Replay.TopicPattern, "a tenant's topic, {tenant} replaced by its id (the sink writer's topic_pattern)")
 	fs.IntVar(&cfg.Replay.Rate, "replay-rate", cfg.Replay.Rate, "default throttle of a replay run, records per second (a plan may set its own)")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ingestdev/ingest/controlplane/registry"
 	"github.com/ingestdev/ingest/internal/chmutation"
+	"github.com/ingestdev/ingest/internal/chreplica"
 	"github.com/ingestdev/ingest/sinkwriter/schema"
 )
 
@@ -32,6 +33,12 @@ type ClickHouse struct {
 	Conn driver.Conn
 	// Database is the database of the tables. Zero: DefaultClickHouseDatabase.
 	Database string
+	// Cluster is the ClickHouse cluster of the tables (the loaders' clickhouse_cluster), whose
+	// replica Conn reaches. The deletes are the same statements, which Replicated tables
+	// replicate through ZooKeeper; a clear-shadow waits until the reached replica has loaded and
+	// finished them (a replica lists a mutation moments after the ALTER returns). Counts are of
+	// that replica. Zero: one server.
+	Cluster string
 	// Timeout bounds one request of those routes: counting the rows, submitting the deletes
 	// and waiting for them to finish. Keep it under ingestctl's request timeout of 30 s. A
 	// delete still running when it passes goes on in ClickHouse (answer 504). Zero:
@@ -72,6 +79,7 @@ func ShadowTables() ([]string, error) {
 type shadowStore struct {
 	conn    driver.Conn
 	db      string
+	cluster string // "": one server
 	tables  []string
 	timeout time.Duration
 	poll    time.Duration
@@ -82,12 +90,15 @@ func newShadowStore(ch ClickHouse) (*shadowStore, error) {
 	if ch.Conn == nil {
 		return nil, nil
 	}
-	s := &shadowStore{conn: ch.Conn, db: ch.Database, timeout: ch.Timeout, poll: ch.PollInterval, running: make(chan struct{}, 1)}
+	s := &shadowStore{conn: ch.Conn, db: ch.Database, cluster: ch.Cluster, timeout: ch.Timeout, poll: ch.PollInterval, running: make(chan struct{}, 1)}
 	if s.db == "" {
 		s.db = DefaultClickHouseDatabase
 	}
 	if !schema.ValidDatabase(s.db) {
 		return nil, fmt.Errorf("cannot use ClickHouse database %q: not a valid name (^[A-Za-z_][A-Za-z0-9_]*$)", s.db)
+	}
+	if ch.Cluster != "" && !schema.ValidCluster(ch.Cluster) {
+		return nil, fmt.Errorf("cannot use ClickHouse cluster %q: not a valid name (^[A-Za-z_][A-Za-z0-9_-]*$)", ch.Cluster)
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultClickHouseTimeout
@@ -152,6 +163,11 @@ func (s *shadowStore) count(ctx context.Context, tenant string) ([]ShadowTableRo
 // clear submits `ALTER TABLE … DELETE WHERE tenant = ?` on every shadow table (a mutation)
 // and waits until the mutations it created are done. It returns the number of mutations
 // submitted, also with an error once any was: they go on in ClickHouse.
+//
+// On a cluster the shadow tables are Replicated: each delete is a mutation in ZooKeeper that
+// every replica applies to its parts, those it will fetch included (the mutation covers every
+// block committed before it, on any replica). The wait is on the replica conn reaches, which
+// lists the mutation only once it has loaded it from ZooKeeper (chreplica.WaitMutations).
 func (s *shadowStore) clear(ctx context.Context, tenant string) (int, error) {
 	known, err := chmutation.List(ctx, s.conn, s.db)
 	if err != nil {
@@ -164,7 +180,11 @@ func (s *shadowStore) clear(ctx context.Context, tenant string) (int, error) {
 		}
 		submitted++
 	}
-	pending, err := chmutation.Wait(ctx, s.conn, s.db, known, s.tables, s.poll)
+	wait := chmutation.Wait
+	if s.cluster != "" {
+		wait = chreplica.WaitMutations
+	}
+	pending, err := wait(ctx, s.conn, s.db, known, s.tables, s.poll)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return submitted, &mutationsPendingError{tenant: tenant, tables: pending, timeout: s.timeout}

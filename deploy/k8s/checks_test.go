@@ -804,7 +804,7 @@ func (a *analysis) expectURL(s *service, what, raw, kind, key string) error {
 // normalizers' sink writer URL, every report and tenant-list URL, the edges' xDS cluster with
 // a SAN and SNI naming it); the edges' node cluster is the control plane's; the filter's .so
 // is where the control plane tells Envoy to load it; the services agree on topics, brokers,
-// ClickHouse, the hop key and the report token.
+// ClickHouse (addresses, database and cluster), the hop key and the report token.
 func checkWiring(a *analysis) []error {
 	var errs []error
 	add := func(err error) {
@@ -850,7 +850,8 @@ func checkWiring(a *analysis) []error {
 			}
 			share("report token", s, c.Loader.Report.TokenFile)
 			brokers["loader loader.brokers"] = strings.Join(slices.Sorted(slices.Values(c.Loader.Brokers)), ",")
-			clickhouses["loader loader.clickhouse_addr and database"] = strings.Join(slices.Sorted(slices.Values(c.Loader.ClickHouseAddr)), ",") + " " + c.Loader.Database
+			clickhouses["loader loader.clickhouse_addr and database, and clickhouse_cluster"] = strings.Join(slices.Sorted(slices.Values(c.Loader.ClickHouseAddr)), ",") +
+				" " + c.Loader.Database + " cluster=" + c.Loader.ClickHouseCluster
 			loaders = append(loaders, c)
 		case *controlplane.Config:
 			if c.XDS.Report.URL != "" {
@@ -869,7 +870,8 @@ func checkWiring(a *analysis) []error {
 				}
 			}
 			if len(c.ClickHouse.Addr) > 0 {
-				clickhouses["controlplane clickhouse.addr and database"] = strings.Join(slices.Sorted(slices.Values(c.ClickHouse.Addr)), ",") + " " + c.ClickHouse.Database
+				clickhouses["controlplane clickhouse.addr and database, and clickhouse.cluster"] = strings.Join(slices.Sorted(slices.Values(c.ClickHouse.Addr)), ",") +
+					" " + c.ClickHouse.Database + " cluster=" + c.ClickHouse.Cluster
 			}
 			add(checkFilterLibrary(a, s, c))
 		case *bootstrap.Bootstrap:

@@ -261,6 +261,12 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"wiring", "ClickHouse mismatch", "", func(t *testing.T, m *manifest) {
 			editConfig(t, m, "ingest-controlplane-config", "database: ingest", "database: ingest2")
 		}, "controlplane clickhouse.addr and database"},
+		{"wiring", "ClickHouse cluster mismatch", "", func(t *testing.T, m *manifest) {
+			editConfig(t, m, "ingest-controlplane-config", "cluster: ingest ", "cluster: other ")
+		}, "controlplane clickhouse.addr and database, and clickhouse.cluster"},
+		{"wiring", "ClickHouse cluster missing in the control plane", "", func(t *testing.T, m *manifest) {
+			editConfig(t, m, "ingest-controlplane-config", "cluster: ingest ", "cluster: \"\" ")
+		}, "cluster=ingest"},
 		{"wiring", "hop key not shared", "", func(t *testing.T, m *manifest) {
 			editConfig(t, m, "ingest-normalizer-config", "key_file: /etc/ingest/hop-key/hop.key", "key_file: /etc/ingest/report-token/report-token")
 		}, "read the hop key from different places"},

@@ -57,7 +57,9 @@ func (m *Manager) windows(ctx context.Context, p Plan, s record.Signal, table, g
 }
 
 // Diff compares, per table and window, the tenant's rows of the planned offsets in live and
-// in the replay's tables, both read with FINAL (the documented query path).
+// in the replay's tables, both read with FINAL (the documented query path). On a cluster both
+// are the local tables of the replica the connection reaches, read once it holds what the
+// others committed (tables.ready), as promote reads and writes them.
 func (m *Manager) Diff(ctx context.Context, id, granularity string) (Diff, error) {
 	switch granularity {
 	case "":
@@ -72,6 +74,9 @@ func (m *Manager) Diff(ctx context.Context, id, granularity string) (Diff, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	if err := m.tables.ready(ctx, jobTables(id)...); err != nil {
+		return Diff{}, err
+	}
 	d := Diff{ID: id, Tenant: j.Plan.Tenant, Topic: j.Plan.Topic, Granularity: granularity}
 	for _, s := range signals {
 		live, err := m.windows(ctx, j.Plan, s, liveTable(s), granularity)

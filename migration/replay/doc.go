@@ -20,6 +20,11 @@
 //     both sides. Promote applies only the change it showed (its fingerprint), only when the
 //     live loader has loaded the whole window, and afterwards the tenant's rows of the planned
 //     offsets in live, read with FINAL, equal the replayed rows; nothing else is touched.
+//   - On a replicated cluster (Options.Cluster: one shard of Replicated tables) the job's tables
+//     are created and dropped ON CLUSTER, each Replicated at a ZooKeeper path of its own with the
+//     live table's engine, and diff and promote read and write the local tables of the replica
+//     Conn reaches, once it holds what the other replicas committed (internal/chreplica); an
+//     empty Cluster runs the single server's SQL unchanged.
 //
 // # Parts
 //

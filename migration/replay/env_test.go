@@ -38,6 +38,11 @@ type env struct {
 	ch    *chtest.Server
 	kafka *kfake.Cluster
 	prod  *kgo.Client
+
+	// On a cluster (newClusterEnv): its name, which the managers and the live loader get, and
+	// the addresses the live loader inserts through (ch is the replica the managers reach).
+	cluster     string
+	loaderAddrs []string
 }
 
 func newEnv(t testing.TB, partitions int32, topics ...string) *env {
@@ -46,6 +51,32 @@ func newEnv(t testing.TB, partitions int32, topics ...string) *env {
 	if _, err := schema.Migrate(context.Background(), ch.Conn(), "ingest"); err != nil {
 		t.Fatal(err)
 	}
+	return newKafkaEnv(t, ch, partitions, topics...)
+}
+
+// newClusterEnv is newEnv on cluster cl (chtest.StartCluster), migrated with MigrateCluster:
+// the managers reach managerReplica, the live loader inserts into loaderReplica first.
+func newClusterEnv(t testing.TB, cl *chtest.Cluster, managerReplica, loaderReplica int, partitions int32, topics ...string) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := schema.MigrateCluster(ctx, cl.Replicas[managerReplica].Conn(), "ingest", chtest.ClusterName); err != nil {
+		t.Fatal(err)
+	}
+	e := newKafkaEnv(t, cl.Replicas[managerReplica], partitions, topics...)
+	e.cluster = chtest.ClusterName
+	e.loaderAddrs = []string{cl.Replicas[loaderReplica].Addr()}
+	for i, r := range cl.Replicas {
+		if i != loaderReplica {
+			e.loaderAddrs = append(e.loaderAddrs, r.Addr())
+		}
+	}
+	return e
+}
+
+// newKafkaEnv is an env on ch, whose schema is migrated, with a new kfake cluster.
+func newKafkaEnv(t testing.TB, ch *chtest.Server, partitions int32, topics ...string) *env {
+	t.Helper()
 	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...), kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +142,12 @@ func (e *env) produce(tenant string, partitions, lo, hi int) {
 // liveLoader runs the live loader (consumer group ingest-loader) until the test ends.
 func (e *env) liveLoader() {
 	e.t.Helper()
+	addrs := e.loaderAddrs
+	if addrs == nil {
+		addrs = []string{e.ch.Addr()}
+	}
 	l, err := loader.New(loader.Config{
-		Brokers: e.kafka.ListenAddrs(), ClickHouseAddr: []string{e.ch.Addr()}, Database: "ingest",
+		Brokers: e.kafka.ListenAddrs(), ClickHouseAddr: addrs, ClickHouseCluster: e.cluster, Database: "ingest",
 		FlushInterval: 200 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 500 * time.Millisecond,
 		InsertTimeout: 5 * time.Second, RebalanceTimeout: 10 * time.Second, SessionTimeout: 3 * time.Second,
 		HeartbeatInterval: 500 * time.Millisecond, TopicRefreshInterval: time.Second, ShutdownTimeout: 5 * time.Second,
@@ -199,7 +234,7 @@ func (e *env) committed() string {
 func (e *env) manager(cfg Config, store Store) (*Manager, func()) {
 	e.t.Helper()
 	cfg.Brokers = e.kafka.ListenAddrs()
-	m, err := New(cfg, Options{Conn: e.ch.Conn(), Database: "ingest", Store: store, Log: quietLog()})
+	m, err := New(cfg, Options{Conn: e.ch.Conn(), Database: "ingest", Cluster: e.cluster, Store: store, Log: quietLog()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

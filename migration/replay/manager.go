@@ -25,6 +25,12 @@ type Options struct {
 	Conn driver.Conn
 	// Database holds the live tables; replay tables are created beside them. Default "ingest".
 	Database string
+	// Cluster is the ClickHouse cluster of the live tables (the loaders' clickhouse_cluster:
+	// one shard of Replicated tables, see schema.MigrateCluster), whose replica Conn reaches.
+	// The replay tables are then created and dropped ON CLUSTER, each Replicated with a
+	// ZooKeeper path of its own, and diff, promote and a run's start first wait for that
+	// replica to hold what the others committed. Empty: one server.
+	Cluster string
 	// Store persists the jobs. Required.
 	Store Store
 	// Log and Registerer default to slog.Default and no metrics.
@@ -82,6 +88,9 @@ func New(cfg Config, o Options) (*Manager, error) {
 	if !schema.ValidDatabase(m.db) {
 		return nil, fmt.Errorf("cannot replay into database %q: not a valid name", m.db)
 	}
+	if o.Cluster != "" && !schema.ValidCluster(o.Cluster) {
+		return nil, fmt.Errorf("cannot replay on ClickHouse cluster %q: not a valid name (^[A-Za-z_][A-Za-z0-9_-]*$, at most 64 bytes)", o.Cluster)
+	}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -89,7 +98,7 @@ func New(cfg Config, o Options) (*Manager, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.tables = tables{conn: o.Conn, db: m.db}
+	m.tables = tables{conn: o.Conn, db: m.db, cluster: o.Cluster}
 	var err error
 	if m.kafkaSec, err = m.cfg.Kafka.Opts(); err != nil {
 		return nil, fmt.Errorf("cannot secure the replay's Kafka client: %w", err)

@@ -113,6 +113,9 @@ func (m *Manager) PromotePlan(ctx context.Context, id string) (PromotePlan, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	if err := m.tables.ready(ctx, jobTables(id)...); err != nil {
+		return PromotePlan{}, err
+	}
 	return m.promotePlan(ctx, j)
 }
 
@@ -156,6 +159,9 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	if err := m.tables.ready(ctx, jobTables(id)...); err != nil {
+		return PromoteResult{}, err
+	}
 	if err := m.liveCaughtUp(ctx, j.Plan); err != nil {
 		return PromoteResult{}, err
 	}
@@ -195,7 +201,7 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 					return res, err
 				}
 			}
-			if _, err := chmutation.Wait(ctx, m.o.Conn, m.db, known, []string{liveTable(s)}, 50*time.Millisecond); err != nil {
+			if _, err := m.tables.waitMutations(ctx, known, []string{liveTable(s)}, 50*time.Millisecond); err != nil {
 				if ctx.Err() != nil {
 					return res, &Error{Code: CodeTimeout, Msg: fmt.Sprintf("the delete in %s.%s did not finish within replay.request_timeout; ClickHouse goes on with it (system.mutations)", m.db, liveTable(s)), Err: err}
 				}
@@ -231,10 +237,20 @@ func (m *Manager) Promote(ctx context.Context, id, fingerprint string) (PromoteR
 	return res, nil
 }
 
+// replicatedInsertSettings are promote's INSERT settings on a cluster: finalSettings, and no
+// deduplication. A Replicated table drops an INSERT whose block hashes like one of its last
+// inserted blocks (insert_deduplicate; replicated_deduplication_window, 100 blocks), and rows a
+// promote restores are often exactly a block the loader inserted before the incident removed
+// it: deduplicated, the promote would report them inserted and live would still lack them.
+var replicatedInsertSettings = clickhouse.Settings{"optimize_move_to_prewhere": 0, "insert_deduplicate": 0}
+
 // insertReplayed inserts the replayed rows of signal s that live lacks, in one INSERT … SELECT.
 func (m *Manager) insertReplayed(ctx context.Context, j Job, s record.Signal) error {
 	cols := strings.Join(loader.ColumnNames(s), ", ")
 	q := "INSERT INTO " + m.tables.q(liveTable(s)) + " (" + cols + ") SELECT " + cols + " " + m.replayedRows(j.Plan, s, j.ID) + m.insertCond(j.Plan, s)
+	if m.tables.cluster != "" {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(replicatedInsertSettings))
+	}
 	if err := m.o.Conn.Exec(ctx, q); err != nil {
 		return &Error{Code: CodeClickHouse, Msg: fmt.Sprintf("cannot insert the replayed rows into %s.%s", m.db, liveTable(s)), Err: err}
 	}

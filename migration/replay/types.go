@@ -217,7 +217,7 @@ const (
 	CodeInvalid       = "invalid"          // a malformed request
 	CodeState         = "bad_state"        // the job's state does not allow it
 	CodeChanged       = "changed"          // the promote plan changed since it was shown
-	CodeNotReady      = "not_ready"        // live has not loaded the window yet
+	CodeNotReady      = "not_ready"        // live has not loaded the window yet, or the replica lacks parts others committed
 	CodeKafka         = "kafka_error"      // Kafka failed or could not be reached
 	CodeClickHouse    = "clickhouse_error" // ClickHouse failed or could not be reached
 	CodeNotConfigured = "not_configured"   // replay is not configured

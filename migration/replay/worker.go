@@ -109,6 +109,11 @@ func (w *worker) replay(ctx context.Context) error {
 		return err
 	}
 	if err = w.retry(ctx, "read the replay tables' ledger", func(ctx context.Context) error {
+		// On a cluster, the replica must hold the ledger entries of every INSERT a run made
+		// before (perhaps on another replica); else it would insert those records again.
+		if err := m.tables.ready(ctx, jobTables(j.ID)[len(signals):]...); err != nil {
+			return err
+		}
 		w.ledger, err = m.tables.ledger(ctx, j.ID, j.Plan.Topic)
 		return err
 	}); err != nil {
