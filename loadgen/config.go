@@ -23,6 +23,8 @@ const (
 	FormatNDJSON    Format = "ndjson"     // POST /v1/events, application/x-ndjson (native schema)
 	FormatOTLPProto Format = "otlp-proto" // POST /v1/{logs,metrics,traces}, application/x-protobuf
 	FormatOTLPJSON  Format = "otlp-json"  // POST /v1/{logs,metrics,traces}, application/json
+	// FormatOTLPGRPC is OTLP/gRPC: a unary Export call of the signal's service (HTTP/2 only).
+	FormatOTLPGRPC Format = "otlp-grpc"
 )
 
 // Signal is the kind of telemetry in a request body.
@@ -36,7 +38,7 @@ const (
 )
 
 var (
-	allFormats = []Format{FormatNDJSON, FormatOTLPProto, FormatOTLPJSON}
+	allFormats = []Format{FormatNDJSON, FormatOTLPProto, FormatOTLPJSON, FormatOTLPGRPC}
 	allSignals = []Signal{SignalLogs, SignalMetrics, SignalTraces}
 )
 
@@ -328,6 +330,9 @@ func (c Config) Validate() error {
 	}
 	if sumWeights(c.Formats) == 0 {
 		errs = append(errs, errors.New("mix: at least one format needs a weight above 0"))
+	}
+	if c.HTTP1 && c.Formats[FormatOTLPGRPC] > 0 {
+		errs = append(errs, errors.New("mix: otlp-grpc needs HTTP/2: drop http1 or the otlp-grpc weight"))
 	}
 	if sumWeights(c.Signals) == 0 {
 		errs = append(errs, errors.New("signals: at least one signal needs a weight above 0"))

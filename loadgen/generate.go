@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/ingestdev/ingest/internal/grpcwire"
 )
 
 // placeholder is written into every generated event (attribute loadgen.request) and replaced by
@@ -26,11 +28,18 @@ const (
 	placeholder       = placeholderPrefix + "0000000000000000"
 )
 
+// grpcPaths are the OTLP/gRPC Export methods of the signals.
+var grpcPaths = map[Signal]string{
+	SignalLogs:    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+	SignalMetrics: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+	SignalTraces:  "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+}
+
 // Body is a pre-generated request body.
 type Body struct {
 	Format      Format
 	Signal      Signal
-	Path        string // URL path: /v1/events, /v1/logs, /v1/metrics or /v1/traces
+	Path        string // URL path: /v1/events, /v1/logs, /v1/metrics, /v1/traces or an OTLP/gRPC method
 	ContentType string
 	Events      int    // events in the body
 	Data        []byte // the body, with placeholders
@@ -132,6 +141,12 @@ func (g *generator) Generate(format Format, signal Signal, n int) (*Body, error)
 			b.ContentType = "application/json"
 		}
 		b.Data, err = otlpBody(format, signal, evs)
+	case FormatOTLPGRPC:
+		b.Path, b.ContentType = grpcPaths[signal], grpcwire.ContentType
+		var msg []byte
+		if msg, err = otlpBody(FormatOTLPProto, signal, evs); err == nil {
+			b.Data = grpcwire.AppendMessage(nil, msg) // the placeholders keep their length: the prefix stays right
+		}
 	default:
 		return nil, fmt.Errorf("cannot generate format %q: unknown", format)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/ingestdev/ingest/internal/grpcwire"
 )
 
 // patternServer answers each tenant's requests 200, 200, 429, 503, 400 in turn and counts what
@@ -75,6 +78,56 @@ func TestReportCountsEveryAnswerExactly(t *testing.T) {
 	}
 	if rep.Tenants[0].Requests < 50 {
 		t.Errorf("acme sent %d requests, want about 100", rep.Tenants[0].Requests)
+	}
+}
+
+// grpcServer answers OTLP/gRPC calls in a cycle: OK (grpc-status in the trailers), then
+// trailers-only RESOURCE_EXHAUSTED, UNAVAILABLE and INVALID_ARGUMENT (in the headers, with HTTP
+// status 200, as the edge and the normalizer answer).
+type grpcServer struct {
+	mu     sync.Mutex
+	n      int
+	counts map[int]int // by gRPC code
+	bad    int         // calls that were not gRPC
+}
+
+func (g *grpcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	g.mu.Lock()
+	code := []int{grpcwire.OK, grpcwire.ResourceExhausted, grpcwire.Unavailable, grpcwire.InvalidArgument}[g.n%4]
+	g.n++
+	g.counts[code]++
+	if _, _, err := grpcwire.Unary(body); err != nil || r.ProtoMajor != 2 || r.Header.Get("Content-Type") != "application/grpc" || r.Header.Get("Te") != "trailers" {
+		g.bad++
+	}
+	g.mu.Unlock()
+	w.Header().Set("Content-Type", "application/grpc")
+	if code != grpcwire.OK {
+		w.Header().Set("Grpc-Status", strconv.Itoa(code))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(grpcwire.AppendMessage(nil, nil))
+	w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+}
+
+// An OTLP/gRPC call is judged by its grpc-status, not its HTTP status (always 200).
+func TestGRPCCallsCountByTheirGRPCStatus(t *testing.T) {
+	gs := &grpcServer{counts: map[int]int{}}
+	srv, ca := startTLS(t, gs)
+	cfg := testConfig(srv.URL, ca, Tenant{Name: "acme", Key: "k-acme", Profile: steady(400)})
+	cfg.Formats = map[Format]int{FormatOTLPGRPC: 1}
+	rep := run(t, cfg)
+	tr := rep.Tenants[0]
+	got := [4]uint64{tr.Accepted, tr.Status429, tr.Status503, tr.OtherStatus}
+	want := [4]uint64{uint64(gs.counts[grpcwire.OK]), uint64(gs.counts[grpcwire.ResourceExhausted]), uint64(gs.counts[grpcwire.Unavailable]), uint64(gs.counts[grpcwire.InvalidArgument])}
+	if got != want || tr.Requests == 0 || gs.bad != 0 {
+		t.Errorf("OK/RESOURCE_EXHAUSTED/UNAVAILABLE/other = %v, server answered %v (%d calls that were not gRPC over HTTP/2)", got, want, gs.bad)
+	}
+	cfg.HTTP1 = true
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "otlp-grpc needs HTTP/2") {
+		t.Errorf("http1 with otlp-grpc: Validate = %v, want a refusal", err)
 	}
 }
 
@@ -209,7 +262,13 @@ func TestBodiesDecodeWithTheirEventCounts(t *testing.T) {
 					got++
 				}
 			default:
-				if b.Path != "/v1/"+string(s) {
+				if f == FormatOTLPGRPC {
+					msg, compressed, err := grpcwire.Unary(data)
+					if err != nil || compressed || b.Path != grpcPaths[s] || b.ContentType != "application/grpc" {
+						t.Fatalf("%s %s: path %q content type %q, framing %v (compressed %v)", f, s, b.Path, b.ContentType, err, compressed)
+					}
+					data = msg
+				} else if b.Path != "/v1/"+string(s) {
 					t.Errorf("%s %s: path %q", f, s, b.Path)
 				}
 				unmarshal := func(u interface {

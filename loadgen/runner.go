@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ingestdev/ingest/internal/grpcwire"
 )
 
 // Runner runs one load test. Create it with New; Run may be called once.
@@ -310,6 +312,10 @@ func (r *Runner) do(ctx context.Context, client *http.Client, j job, total *tena
 	req.Header.Set("Authorization", "Bearer "+j.tenant.Key)
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("User-Agent", "ingest-loadgen")
+	grpc := j.body != nil && j.body.Format == FormatOTLPGRPC
+	if grpc {
+		req.Header.Set("TE", "trailers")
+	}
 	resp, err := client.Do(req)
 	o := outcomeTransportError
 	retryAfter := ""
@@ -317,12 +323,16 @@ func (r *Runner) do(ctx context.Context, client *http.Client, j job, total *tena
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
 		retryAfter = resp.Header.Get("Retry-After")
+		status := resp.StatusCode
+		if grpc && status == http.StatusOK {
+			status = grpcOutcome(resp)
+		}
 		switch {
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		case status >= 200 && status < 300:
 			o = outcomeAccepted
-		case resp.StatusCode == http.StatusTooManyRequests:
+		case status == http.StatusTooManyRequests:
 			o = outcome429
-		case resp.StatusCode == http.StatusServiceUnavailable:
+		case status == http.StatusServiceUnavailable:
 			o = outcome503
 		default:
 			o = outcomeOtherStatus
@@ -348,6 +358,25 @@ func (r *Runner) do(ctx context.Context, client *http.Client, j job, total *tena
 			}
 		}
 	}
+}
+
+// grpcOutcome maps a gRPC answer (grpc-status in the trailers, or in the headers of a
+// trailers-only answer) to the HTTP status it stands for: OK 200, RESOURCE_EXHAUSTED 429,
+// UNAVAILABLE 503, anything else (or none) 500.
+func grpcOutcome(resp *http.Response) int {
+	code := resp.Trailer.Get(grpcwire.HeaderStatus)
+	if code == "" {
+		code = resp.Header.Get(grpcwire.HeaderStatus)
+	}
+	switch code {
+	case "0":
+		return http.StatusOK
+	case strconv.Itoa(grpcwire.ResourceExhausted):
+		return http.StatusTooManyRequests
+	case strconv.Itoa(grpcwire.Unavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; it caps the delay at 5 minutes.

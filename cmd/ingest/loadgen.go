@@ -30,7 +30,7 @@ func runLoadgen(ctx context.Context, log *slog.Logger, fs *flag.FlagSet, args []
 	})
 	tenantsFile := fs.String("tenants-file", "", "file of tenants, one name,key[,profile] per line ('#' comments)")
 	profile := fs.String("profile", "steady:100", "profile of tenants that name none: steady:<events/s> or burst:<base>:<peak>:<period>[:<duty>]")
-	mix := fs.String("mix", "ndjson=50,otlp-proto=30,otlp-json=20", "weights of the request formats")
+	mix := fs.String("mix", "ndjson=50,otlp-proto=30,otlp-json=20", "weights of the request formats (ndjson, otlp-proto, otlp-json, otlp-grpc)")
 	signals := fs.String("signals", "logs=60,metrics=30,traces=10", "weights of the signals")
 	fs.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "events per request")
 	fs.IntVar(&cfg.Connections, "connections", cfg.Connections, "HTTP clients, each with its own connection")
@@ -81,7 +81,7 @@ func runLoadgen(ctx context.Context, log *slog.Logger, fs *flag.FlagSet, args []
 		}
 		cfg.Tenants = append(cfg.Tenants, t)
 	}
-	if cfg.Formats, err = loadgen.ParseWeights(*mix, []loadgen.Format{loadgen.FormatNDJSON, loadgen.FormatOTLPProto, loadgen.FormatOTLPJSON}); err != nil {
+	if cfg.Formats, err = loadgen.ParseWeights(*mix, []loadgen.Format{loadgen.FormatNDJSON, loadgen.FormatOTLPProto, loadgen.FormatOTLPJSON, loadgen.FormatOTLPGRPC}); err != nil {
 		return fmt.Errorf("--mix: %w", err)
 	}
 	if cfg.Signals, err = loadgen.ParseWeights(*signals, []loadgen.Signal{loadgen.SignalLogs, loadgen.SignalMetrics, loadgen.SignalTraces}); err != nil {
