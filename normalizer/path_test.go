@@ -11,6 +11,7 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ingestdev/ingest/internal/grpcwire"
 	"github.com/ingestdev/ingest/internal/reason"
 )
 
@@ -64,6 +65,9 @@ func TestUnknownPathAnswersProtobufStatusToProtobufClients(t *testing.T) {
 	var st spb.Status
 	if err := proto.Unmarshal(w.Body.Bytes(), &st); err != nil || !strings.HasPrefix(st.GetMessage(), string(reason.UnknownPath)+": ") {
 		t.Errorf("status %+v (%v), want a message starting with %s", &st, err, reason.UnknownPath)
+	}
+	if st.GetCode() != grpcwire.NotFound { // the code a gRPC caller gets for the same refusal
+		t.Errorf("status code %d, want NOT_FOUND (%d)", st.GetCode(), grpcwire.NotFound)
 	}
 }
 

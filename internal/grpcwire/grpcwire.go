@@ -139,14 +139,16 @@ func StatusDetails(code int, message string, retryAfter time.Duration) string {
 	return base64.RawStdEncoding.EncodeToString(b)
 }
 
-// EncodeMessage percent-encodes a grpc-message value as gRPC asks: every byte outside
-// printable ASCII (0x20-0x7e) and '%' itself as %XX.
+// EncodeMessage percent-encodes a grpc-message value as Envoy does (PercentEncoding::encode):
+// every byte outside printable ASCII, '~' and '%' itself as %XX (gRPC asks it of the bytes
+// outside 0x20-0x7e and '%'; a decoder reads %7E as '~' either way), so that the edge's local
+// replies and the normalizer's answers spell a message alike.
 func EncodeMessage(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '%' {
+		if c < ' ' || c >= '~' || c == '%' {
 			b.WriteByte('%')
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&15])

@@ -94,7 +94,7 @@ func TestStatusDetailsCarryRetryInfo(t *testing.T) {
 }
 
 func TestEncodeMessage(t *testing.T) {
-	if got, want := EncodeMessage("100% full\n é"), "100%25 full%0A %C3%A9"; got != want {
+	if got, want := EncodeMessage("100% full\n é~"), "100%25 full%0A %C3%A9%7E"; got != want {
 		t.Fatalf("EncodeMessage = %q, want %q", got, want)
 	}
 }

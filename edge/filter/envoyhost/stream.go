@@ -401,7 +401,7 @@ func (s *stream) buildLocalReply(code int, body string, headers map[string][]str
 			h.Set("Grpc-Status", strconv.FormatInt(grpcStatus, 10))
 		}
 		if body != "" && !s.head {
-			h.Set("Grpc-Message", percentEncode(body))
+			h.Set("Grpc-Message", grpcwire.EncodeMessage(body))
 		}
 		return &LocalReply{Status: http.StatusOK, Header: h, Details: details}
 	}
@@ -417,20 +417,6 @@ func (s *stream) buildLocalReply(code int, body string, headers map[string][]str
 		lr.Body = []byte(body)
 	}
 	return lr
-}
-
-// percentEncode is Envoy's PercentEncoding::encode for grpc-message.
-func percentEncode(v string) string {
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < ' ' || c >= '~' || c == '%' {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // httpToGRPCStatus is Envoy's Grpc::Utility::httpToGrpcStatus.
