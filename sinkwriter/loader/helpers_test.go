@@ -52,10 +52,14 @@ func newEnv(t testing.TB, partitions int32, topics []string, opts ...kfake.Opt) 
 }
 
 // config is a loader configuration for tests: fast flushes, retries and group membership.
-func (e *env) config() loader.Config {
+func (e *env) config() loader.Config { return testConfig(e.kafka.ListenAddrs(), e.ch.Addr()) }
+
+// testConfig is a loader of database ingest with the short timings of the tests (quick flushes,
+// retries, rebalances and shutdown).
+func testConfig(brokers []string, clickHouse ...string) loader.Config {
 	return loader.Config{
-		Brokers:              e.kafka.ListenAddrs(),
-		ClickHouseAddr:       []string{e.ch.Addr()},
+		Brokers:              brokers,
+		ClickHouseAddr:       clickHouse,
 		Database:             "ingest",
 		FlushInterval:        200 * time.Millisecond,
 		RetryMin:             20 * time.Millisecond,

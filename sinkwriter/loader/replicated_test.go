@@ -78,21 +78,8 @@ func TestReplicatedClickHouseKill9OfAReplicaLosesAndDoublesNothing(t *testing.T)
 	}
 	t.Logf("cluster started and migrated in %v", time.Since(began).Round(100*time.Millisecond))
 
-	cfg := loader.Config{
-		Brokers:              kf.ListenAddrs(),
-		ClickHouseAddr:       cl.Addrs(), // r1 first: the loader inserts there until it dies
-		ClickHouseCluster:    chtest.ClusterName,
-		Database:             "ingest",
-		FlushInterval:        200 * time.Millisecond,
-		RetryMin:             20 * time.Millisecond,
-		RetryMax:             500 * time.Millisecond,
-		InsertTimeout:        5 * time.Second,
-		RebalanceTimeout:     10 * time.Second,
-		SessionTimeout:       3 * time.Second,
-		HeartbeatInterval:    500 * time.Millisecond,
-		TopicRefreshInterval: time.Second,
-		ShutdownTimeout:      5 * time.Second,
-	}
+	cfg := testConfig(kf.ListenAddrs(), cl.Addrs()...) // r1 first: the loader inserts there until it dies
+	cfg.ClickHouseCluster = chtest.ClusterName
 	reg := prometheus.NewRegistry()
 	l, err := loader.New(cfg, reg, testLogger(t))
 	if err != nil {
