@@ -39,17 +39,9 @@ fi
 
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 	echo "clickhouse: not found; installing Debian's clickhouse-server and clickhouse-client"
-	export DEBIAN_FRONTEND=noninteractive
-	# The package's postinst starts a system service; the tests run their own servers, so deny it
-	# through policy-rc.d for the length of the install (only if no policy is in place already).
-	policy=/usr/sbin/policy-rc.d
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		trap 'rm -f "$policy"' EXIT
-	fi
-	apt-get update -q
-	apt-get install -y -q clickhouse-server clickhouse-client
+	# shellcheck source=apt-install.sh
+	source "$(dirname "$0")/apt-install.sh"
+	apt_install_without_services clickhouse-server clickhouse-client
 	if bin=$(find_server); then
 		report "$bin"
 		exit 0

@@ -37,18 +37,9 @@ fi
 
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 	echo "zookeeper: not found; installing Debian's zookeeper"
-	export DEBIAN_FRONTEND=noninteractive
-	# The tests run their own servers: deny any system service a package would start, through
-	# policy-rc.d for the length of the install (only if no policy is in place already).
-	# (Debian's zookeeper has no service; zookeeperd, which this does not install, has one.)
-	policy=/usr/sbin/policy-rc.d
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		trap 'rm -f "$policy"' EXIT
-	fi
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends zookeeper
+	# shellcheck source=apt-install.sh
+	source "$(dirname "$0")/apt-install.sh"
+	apt_install_without_services --no-install-recommends zookeeper
 	if jar=$(find_zookeeper); then
 		report "$jar"
 		exit 0
